@@ -1,0 +1,81 @@
+"""AnnData in and out: a perturbation×readout matrix per context, the field's interchange format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from lpm.data import schema as S
+from lpm.errors import LpmInputError
+
+#: Columns that, with context and perturbation, identify one measured profile (an obs row).
+CONDITION_COLUMNS = (S.CONTEXT, S.PERTURBATION, S.DOSE, S.TIME, S.REPLICATE)
+
+
+def condition_columns(df: pl.DataFrame) -> list[str]:
+    """The columns of ``df`` that identify one profile: context, perturbation and any of dose/time/replicate."""
+    return [c for c in CONDITION_COLUMNS if c in df.columns]
+
+
+def to_anndata(measurements: pl.DataFrame) -> ad.AnnData:
+    """Pivot long rows into AnnData: obs = conditions, var = readouts, X = value (NaN where unmeasured).
+
+    Per-row extras that are constant within a condition (dataset, n_cells) go to ``obs``;
+    the readout type, when constant per readout, goes to ``var``.
+    """
+    cond = condition_columns(measurements)
+    obs_df = measurements.select(cond).unique(maintain_order=False).sort(cond, nulls_last=True)
+    obs_df = obs_df.with_row_index("_row")
+    readouts = sorted(measurements[S.READOUT].unique().to_list())
+    var_index = {r: i for i, r in enumerate(readouts)}
+    joined = measurements.join(obs_df, on=cond, how="left", nulls_equal=True)
+    rows = joined["_row"].to_numpy()
+    cols = joined[S.READOUT].replace_strict(var_index, return_dtype=pl.Int64).to_numpy()
+    x = np.full((obs_df.height, len(readouts)), np.nan, dtype=np.float32)
+    x[rows, cols] = joined[S.VALUE].to_numpy()
+    obs = obs_df.drop("_row").to_pandas()
+    for extra in (S.DATASET, S.N_CELLS):
+        if extra in measurements.columns:
+            per = joined.group_by("_row").agg(pl.col(extra).first()).sort("_row")
+            obs[extra] = per[extra].to_pandas().to_numpy()
+    obs.index = pd.Index([f"c{i}" for i in range(obs.shape[0])])
+    var = pd.DataFrame(index=pd.Index(readouts, name=S.READOUT))
+    if S.READOUT_TYPE in measurements.columns:
+        per_readout = measurements.group_by(S.READOUT).agg(pl.col(S.READOUT_TYPE).unique())
+        if per_readout[S.READOUT_TYPE].list.len().max() == 1:
+            mapping = dict(zip(per_readout[S.READOUT].to_list(), per_readout[S.READOUT_TYPE].list.first().to_list(), strict=True))
+            var[S.READOUT_TYPE] = [mapping[r] for r in readouts]
+    for col in obs.columns:
+        if obs[col].dtype == object:
+            obs[col] = obs[col].astype("category")
+    return ad.AnnData(X=x, obs=obs, var=var)
+
+
+def from_anndata(adata: ad.AnnData, *, layer: str | None = None, source: str | Path | None = None) -> pl.DataFrame:
+    """Melt an AnnData of profiles back to long rows; NaN entries are unmeasured and dropped.
+
+    ``obs`` must hold ``context`` and ``perturbation`` columns (and may hold dose, time, ...).
+    """
+    for col in (S.CONTEXT, S.PERTURBATION):
+        if col not in adata.obs.columns:
+            raise LpmInputError(source, f"obs has no {col!r} column")
+    x = adata.layers[layer] if layer else adata.X
+    x = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float32)
+    if x.shape != (adata.n_obs, adata.n_vars):
+        raise LpmInputError(source, f"matrix shape {x.shape} disagrees with obs×var {(adata.n_obs, adata.n_vars)}")
+    obs_i, var_i = np.nonzero(~np.isnan(x))
+    cols = {c: adata.obs[c].to_numpy()[obs_i] for c in adata.obs.columns if c in (*CONDITION_COLUMNS, S.DATASET, S.N_CELLS)}
+    out = pl.DataFrame({**{c: list(v) if v.dtype == object else v for c, v in cols.items()}})
+    out = out.with_columns(
+        pl.Series(S.READOUT, np.asarray(adata.var_names)[var_i]),
+        pl.Series(S.VALUE, x[obs_i, var_i]),
+    )
+    floats = [c for c in out.columns if out[c].dtype in (pl.Float32, pl.Float64) and c != S.VALUE]
+    out = out.with_columns(pl.col(c).fill_nan(None) for c in floats)
+    if S.READOUT_TYPE in adata.var.columns:
+        out = out.with_columns(pl.Series(S.READOUT_TYPE, adata.var[S.READOUT_TYPE].astype(str).to_numpy()[var_i]))
+    return out
