@@ -1,0 +1,221 @@
+"""``lpm``: a thin command line over the Python API; each command calls one library function.
+
+Errors lpm raises on purpose print as one line (``error: FILE: problem``) and exit with 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from lpm.errors import LpmError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="lpm: in-silico perturbation biology.")
+console = Console(stderr=True)
+out_console = Console()
+
+
+def _status(message: str) -> None:
+    console.log(message)
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Output folder (store/ and truth/ inside).")],
+    genes: Annotated[int, typer.Option(help="Number of genes.")] = 2000,
+    perturbations: Annotated[int, typer.Option(help="Number of perturbations.")] = 500,
+    contexts: Annotated[int, typer.Option(help="Number of cell contexts.")] = 5,
+    cells: Annotated[int, typer.Option(help="Cells sampled per condition.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+) -> None:
+    """Simulate a perturbation world with known ground truth (the embedded default data)."""
+    from lpm.data.simulate import simulate as run
+
+    kwargs = {"n_cells": cells} if cells else {}
+    result = run(out, n_genes=genes, n_perturbations=perturbations, n_contexts=contexts, seed=seed, overwrite=overwrite, **kwargs)
+    out_console.print(f"wrote {result}")
+
+
+@app.command()
+def ingest(
+    sources: Annotated[list[Path], typer.Argument(help="Data files (or stores) to read; several make a joint store.")],
+    out: Annotated[Path, typer.Option(help="Store folder to write.")],
+    dataset: Annotated[str | None, typer.Option(help="Dataset name used in context ids.")] = None,
+    cell_line: Annotated[str | None, typer.Option(help="Cell line, where the file does not say.")] = None,
+    perturbation_type: Annotated[str | None, typer.Option(help="Type of bare perturbation names (CRISPRi, CRISPRa, compound, ...).")] = None,
+    readout_type: Annotated[str | None, typer.Option(help="What values mean (delta, zscore, binary, ...).")] = None,
+    context_column: Annotated[str | None, typer.Option(help="Column holding the cell line / context.")] = None,
+    perturbation_column: Annotated[str | None, typer.Option(help="Column holding the perturbation.")] = None,
+    readout_column: Annotated[str | None, typer.Option(help="Column holding the readout (long tables).")] = None,
+    value_column: Annotated[str | None, typer.Option(help="Column holding the value (long tables).")] = None,
+    control_label: Annotated[str | None, typer.Option(help="Label of control cells/wells.")] = None,
+    gene_info: Annotated[Path | None, typer.Option(help="Gene info TSV with aliases, to harmonise gene symbols.")] = None,
+    lincs_level: Annotated[int | None, typer.Option(help="LINCS level (3 or 4) when it cannot be inferred.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
+) -> None:
+    """Read real files in the format they come in (h5ad, GCT/GCTX, NPZ, CSV/TSV/Parquet) into a store."""
+    from lpm.data.info import format_info, store_info
+    from lpm.data.ingest import IngestOptions
+    from lpm.data.ingest import ingest as run
+
+    options = IngestOptions(
+        dataset=dataset,
+        cell_line=cell_line,
+        perturbation_type=perturbation_type,
+        readout_type=readout_type,
+        context_column=context_column,
+        perturbation_column=perturbation_column,
+        readout_column=readout_column,
+        value_column=value_column,
+        control_label=control_label,
+        gene_info=gene_info,
+        lincs_level=lincs_level,
+    )
+    store = run(sources, out, options=options, overwrite=overwrite, progress=lambda s: _status(f"reading {s}"))
+    out_console.print(format_info(store_info(store)))
+
+
+@app.command()
+def info(store: Annotated[Path, typer.Argument(help="Store folder.")]) -> None:
+    """Print contexts, perturbation counts by type, readouts, rows and value ranges."""
+    from lpm.data.info import format_info, store_info
+    from lpm.data.store import open_store
+
+    out_console.print(format_info(store_info(open_store(store))))
+
+
+@app.command()
+def train(
+    store: Annotated[list[Path], typer.Option(help="Store(s) to train on; repeat for joint training.")],
+    model: Annotated[str, typer.Option(help="Registered model name (see `lpm models`).")],
+    out: Annotated[Path, typer.Option(help="Folder to save the fitted model.")],
+    param: Annotated[list[str] | None, typer.Option(help="Model parameter KEY=VALUE (repeatable).")] = None,
+    split: Annotated[str | None, typer.Option(help="Train on this split's training part only.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split (and of the model, if it takes one).")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
+) -> None:
+    """Fit a registered model on one or several stores and save it."""
+    from lpm._params import parse_params
+    from lpm.models.workflow import train_model
+
+    params = parse_params(param or [], option="--param")
+    fitted = train_model(store, model=model, out=out, params=params, split=split, seed=seed, overwrite=overwrite)
+    out_console.print(f"saved {fitted!r} to {out}")
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Option(help="Saved model folder.")],
+    out: Annotated[Path, typer.Option(help="Output .parquet (long rows) or .h5ad (profiles).")],
+    rows: Annotated[Path | None, typer.Option(help="Rows to predict (Parquet/CSV with context, perturbation, readout).")] = None,
+    store: Annotated[Path | None, typer.Option(help="Predict the rows of this store (or of its split part).")] = None,
+    split: Annotated[str | None, typer.Option(help="With --store: predict this split's part.")] = None,
+    part: Annotated[str, typer.Option(help="With --split: train, val or test.")] = "test",
+    seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+) -> None:
+    """Predict values for rows; symbols the model never saw are an error, never 'no effect'."""
+    from lpm.errors import LpmInputError
+    from lpm.models.workflow import predict_to_file, read_rows, rows_from_store
+
+    if (rows is None) == (store is None):
+        raise LpmInputError(None, "give exactly one of --rows or --store")
+    table = read_rows(rows) if rows is not None else rows_from_store(store, split=split, seed=seed, part=part)  # type: ignore[arg-type]
+    result = predict_to_file(model, table, out)
+    out_console.print(f"wrote {result.height:,} predictions to {out}")
+
+
+@app.command()
+def evaluate(
+    predictions: Annotated[Path, typer.Argument(help="Parquet from `lpm predict` holding value (truth) and prediction.")],
+    store: Annotated[Path, typer.Option(help="Store the model was trained on (its other rows give the mean perturbed profile).")],
+    out: Annotated[Path | None, typer.Option(help="Folder for per-condition and summary CSVs.")] = None,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Score predictions on the evaluation panel, with bootstrap intervals."""
+    from lpm.evaluation.workflow import evaluate_file
+
+    summary = evaluate_file(predictions, store=store, out=out, seed=seed)
+    out_console.print(summary)
+
+
+@app.command()
+def benchmark(
+    store: Annotated[list[Path], typer.Option(help="Store(s); several are joined.")],
+    split: Annotated[str, typer.Option(help="Split kind: random, unseen_pair, unseen_perturbation, unseen_context, combination.")],
+    out: Annotated[Path, typer.Option(help="Output folder (results.md, results.csv, figure).")],
+    models: Annotated[str, typer.Option(help="Comma-separated model names.")] = "no_change,context_mean,perturbation_mean,additive,linear",
+    seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
+    param: Annotated[list[str] | None, typer.Option(help="Model parameter MODEL.KEY=VALUE (repeatable).")] = None,
+    split_param: Annotated[list[str] | None, typer.Option(help="Split parameter KEY=VALUE (repeatable).")] = None,
+    title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples per metric.")] = 1000,
+) -> None:
+    """Run models by name on a seeded split and write a report with each model's ratio to the best baseline."""
+    from lpm._params import parse_model_params, parse_params
+    from lpm.evaluation.workflow import benchmark_to_dir
+
+    path = benchmark_to_dir(
+        store,
+        split=split,
+        models=[m.strip() for m in models.split(",") if m.strip()],
+        seeds=list(range(seeds)),
+        model_params=parse_model_params(param or []),
+        split_params=parse_params(split_param or [], option="--split-param"),
+        out=out,
+        title=title,
+        n_boot=n_boot,
+        command=sys.argv,
+        progress=_status,
+    )
+    out_console.print(f"wrote {path}")
+
+
+@app.command()
+def models() -> None:
+    """List registered models and their parameters."""
+    from lpm.models.registry import describe_model, list_models
+
+    for name in list_models():
+        d = describe_model(name)
+        out_console.print(f"{name:20s} {d['summary']}  params={json.dumps(d['params'])}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo_out"),
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Simulate, benchmark every registered model on two splits and write a short report."""
+    from lpm.reports.demo import run_demo
+
+    report = run_demo(out, seed=seed, progress=_status)
+    out_console.print(f"report: {report}")
+
+
+def main() -> None:
+    """Console entry point: one-line errors for lpm's own errors, exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except LpmError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""What a store holds, for ``lpm info``: contexts, perturbations by type, readouts, value ranges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from lpm.data import schema as S
+from lpm.data.store import PerturbationStore, value_summary
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    path: str
+    rows: int
+    row_groups: int
+    content_hash: str
+    contexts: pl.DataFrame
+    perturbation_types: pl.DataFrame
+    n_perturbations: int
+    n_readouts: int
+    values: pl.DataFrame
+    has_controls: bool
+    notes: dict[str, Any]
+
+
+def _ptype() -> pl.Expr:
+    sym = pl.col(S.PERTURBATION)
+    return (
+        pl.when(sym == S.CONTROL)
+        .then(pl.lit(S.CONTROL))
+        .when(sym.str.contains("+", literal=True))
+        .then(pl.lit("combination"))
+        .otherwise(sym.str.split(":").list.first())
+        .alias("type")
+    )
+
+
+def store_info(store: PerturbationStore) -> StoreInfo:
+    """Summaries computed lazily over the Parquet file (no full materialisation of values)."""
+    lf = store.scan()
+    extra = [pl.col(S.DATASET).first().alias(S.DATASET)] if S.DATASET in store.columns else []
+    contexts = (
+        lf.group_by(S.CONTEXT)
+        .agg(
+            pl.len().alias("rows"),
+            pl.col(S.PERTURBATION).n_unique().alias("perturbations"),
+            pl.col(S.READOUT).n_unique().alias("readouts"),
+            *extra,
+        )
+        .sort(S.CONTEXT)
+        .collect()
+    )
+    ptypes = (
+        lf.select(S.PERTURBATION)
+        .unique()
+        .with_columns(_ptype())
+        .group_by("type")
+        .agg(pl.len().alias("perturbations"))
+        .sort("type")
+        .collect()
+    )
+    counts = lf.select(pl.col(S.PERTURBATION).n_unique().alias("p"), pl.col(S.READOUT).n_unique().alias("r")).collect()
+    return StoreInfo(
+        path=str(store.path),
+        rows=store.n_rows,
+        row_groups=store.n_row_groups,
+        content_hash=store.meta.content_hash,
+        contexts=contexts,
+        perturbation_types=ptypes,
+        n_perturbations=int(counts["p"][0]),
+        n_readouts=int(counts["r"][0]),
+        values=value_summary(store),
+        has_controls=store.meta.has_controls,
+        notes=store.meta.notes,
+    )
+
+
+def format_info(info: StoreInfo) -> str:
+    """Plain-text rendering (also used by the CLI), stable enough to paste into notes."""
+    pl_cfg = pl.Config(tbl_rows=60, tbl_cols=12, tbl_hide_dataframe_shape=True, tbl_formatting="ASCII_MARKDOWN")
+    with pl_cfg:
+        lines = [
+            f"store      {info.path}",
+            f"rows       {info.rows:,} in {info.row_groups} row group(s)",
+            f"hash       {info.content_hash}",
+            f"contexts   {info.contexts.height}; perturbations {info.n_perturbations:,}; readouts {info.n_readouts:,}; "
+            f"control profiles: {'yes' if info.has_controls else 'no'}",
+            "",
+            "contexts:",
+            str(info.contexts),
+            "",
+            "perturbations by type:",
+            str(info.perturbation_types),
+            "",
+            "values:",
+            str(info.values),
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""Models by name: an explicit table of built-ins (loaded lazily), user registrations, plugins.
+
+No import side effects fill it: built-ins are listed here, plugins come from the
+``lpm.models`` entry-point group, and ``register_model`` adds one class under one new name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from lpm.errors import LpmError, LpmInputError
+from lpm.models.base import CONFIG_FILE, PerturbationModel
+
+#: Built-in models: name -> "module:Class". Baselines are models like any other.
+_BUILTINS: dict[str, str] = {
+    "no_change": "lpm.models._baselines:NoChange",
+    "context_mean": "lpm.models._baselines:ContextMean",
+    "perturbation_mean": "lpm.models._baselines:PerturbationMean",
+    "additive": "lpm.models._baselines:Additive",
+    "linear": "lpm.models._linear:LinearModel",
+}
+
+#: Names counted as baselines when tables show each model's ratio to the best baseline.
+BASELINES: tuple[str, ...] = ("no_change", "context_mean", "perturbation_mean", "additive", "linear")
+
+_registered: dict[str, type[PerturbationModel]] = {}
+
+
+def register_model(name: str, cls: type[PerturbationModel]) -> type[PerturbationModel]:
+    """Add a model class under a new name; a name already taken is an error."""
+    if name in _BUILTINS or name in _registered or name in _plugins():
+        raise LpmError(f"model name {name!r} is already registered")
+    if not (isinstance(cls, type) and issubclass(cls, PerturbationModel)):
+        raise LpmError(f"{cls!r} is not a PerturbationModel subclass")
+    _registered[name] = cls
+    return cls
+
+
+def _plugins() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group="lpm.models")}
+
+
+def _load(target: str) -> type[PerturbationModel]:
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    if not (isinstance(cls, type) and issubclass(cls, PerturbationModel)):
+        raise LpmError(f"{target} is not a PerturbationModel subclass")
+    return cls
+
+
+def list_models() -> list[str]:
+    """Every model name available: built-ins, registered and plugins."""
+    return sorted({*_BUILTINS, *_registered, *_plugins()})
+
+
+def get_model_class(name: str) -> type[PerturbationModel]:
+    if name in _registered:
+        cls = _registered[name]
+    elif name in _BUILTINS:
+        cls = _load(_BUILTINS[name])
+    elif name in (plugins := _plugins()):
+        cls = _load(plugins[name])
+    else:
+        raise LpmInputError(None, f"unknown model {name!r}; available: {', '.join(list_models())}")
+    cls.name = name
+    return cls
+
+
+def get_model(name: str, **params: Any) -> PerturbationModel:
+    """A new, unfitted model; unknown parameters are an error that lists the valid ones."""
+    cls = get_model_class(name)
+    valid = cls.param_names()
+    bad = sorted(set(params) - set(valid))
+    if bad:
+        raise LpmInputError(None, f"model {name!r} has no parameter(s) {', '.join(bad)}; valid: {', '.join(valid) or 'none'}")
+    return cls(**params)
+
+
+def describe_model(name: str) -> dict[str, Any]:
+    """Name, first docstring line and default parameters of a model."""
+    cls = get_model_class(name)
+    doc = (cls.__doc__ or "").strip().splitlines()
+    return {"name": name, "summary": doc[0] if doc else "", "params": cls().get_params(), "baseline": name in BASELINES}
+
+
+def load_model(path: str | Path) -> PerturbationModel:
+    """Load a model folder written by ``PerturbationModel.save``."""
+    path = Path(path)
+    cfg_path = path / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise LpmInputError(path, f"not a saved lpm model (no {CONFIG_FILE})")
+    try:
+        config = json.loads(cfg_path.read_text())
+        name = config["model"]
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise LpmInputError(cfg_path, f"corrupt model config: {exc}") from None
+    return get_model_class(name)._from_saved(path, config)

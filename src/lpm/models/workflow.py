@@ -1,0 +1,108 @@
+"""Train and predict as the CLI does it: read stores, fit a registered model, save, predict rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lpm.data import schema as S
+from lpm.data._atomic import atomic_file
+from lpm.data.convert import to_anndata
+from lpm.data.splits import make_split
+from lpm.data.store import open_store
+from lpm.errors import LpmInputError
+from lpm.models.base import PerturbationModel
+from lpm.models.registry import get_model, load_model
+
+PREDICTION = "prediction"
+TRAINING_FILE = "training.json"
+
+
+def read_stores(paths: Sequence[str | Path]) -> pl.DataFrame:
+    """All rows of one or several stores as one table (joint training reads several)."""
+    if not paths:
+        raise LpmInputError(None, "no store given (--store)")
+    frames = [open_store(p).read() for p in paths]
+    return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+
+
+def train_model(
+    stores: Sequence[str | Path],
+    *,
+    model: str,
+    out: str | Path,
+    params: Mapping[str, Any] | None = None,
+    split: str | None = None,
+    seed: int = 0,
+    split_params: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> PerturbationModel:
+    """Fit ``model`` on the stores (or on a split's training part) and save it to ``out``."""
+    rows = read_stores(stores)
+    estimator = get_model(model, **dict(params or {}))
+    if split:
+        parts = make_split(rows, kind=split, seed=seed, **dict(split_params or {}))
+        estimator.fit(parts.train, parts.val)
+    else:
+        estimator.fit(rows)
+    estimator.save(out, overwrite=overwrite)
+    record = {
+        "stores": [str(p) for p in stores],
+        "split": split,
+        "seed": seed,
+        "split_params": dict(split_params or {}),
+        "rows": rows.height,
+    }
+    with atomic_file(Path(out) / TRAINING_FILE) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    return estimator
+
+
+def read_rows(path: str | Path) -> pl.DataFrame:
+    """Rows to predict from Parquet/CSV/TSV: context, perturbation, readout (+ dose, time)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LpmInputError(path, "no such file")
+    try:
+        if path.suffix == ".parquet":
+            df = pl.read_parquet(path)
+        else:
+            df = pl.read_csv(path, separator="\t" if ".tsv" in path.name else ",")
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise LpmInputError(path, f"cannot read rows: {str(exc).splitlines()[0]}") from None
+    missing = [c for c in S.KEY_COLUMNS if c not in df.columns]
+    if missing:
+        raise LpmInputError(path, f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns)}")
+    return df
+
+
+def rows_from_store(store: str | Path, *, split: str | None, seed: int, part: str = "test") -> pl.DataFrame:
+    rows = open_store(store).read()
+    if not split:
+        return rows
+    parts = make_split(rows, kind=split, seed=seed)
+    if part not in ("train", "val", "test"):
+        raise LpmInputError(None, f"--part must be train, val or test, got {part!r}")
+    frame: pl.DataFrame = getattr(parts, part)
+    return frame
+
+
+def predict_to_file(model_dir: str | Path, rows: pl.DataFrame, out: str | Path) -> pl.DataFrame:
+    """Predict every row (unknown symbols raise) and write Parquet or h5ad atomically."""
+    out = Path(out)
+    if out.suffix not in (".parquet", ".h5ad"):
+        raise LpmInputError(out, "output must end in .parquet or .h5ad")
+    model = load_model(model_dir)
+    pred = model.predict(rows)
+    result = rows.with_columns(pl.Series(PREDICTION, pred))
+    with atomic_file(out) as tmp:
+        if out.suffix == ".h5ad":
+            table = result.drop(S.VALUE, strict=False).rename({PREDICTION: S.VALUE})
+            to_anndata(table).write_h5ad(tmp)
+        else:
+            result.write_parquet(tmp)
+    return result

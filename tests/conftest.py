@@ -1,0 +1,45 @@
+"""Shared fixtures: one tiny dataset (Lightning's 'boring' pattern) and the real-data location."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_data(folder: str) -> Path:
+    """Path of a real dataset folder, or skip the test saying what is missing."""
+    path = SHARED_DATA / folder
+    if not path.exists():
+        pytest.skip(f"real data not present: {path} (see ../shared/data/README.md)")
+    return path
+
+
+def boring_rows(seed: int = 0) -> pl.DataFrame:
+    """3 contexts × (6 singles + 2 pairs) × 12 readouts of deltas with a shared structure."""
+    rng = np.random.default_rng(seed)
+    contexts = ["toy/A", "toy/B", "toy/C"]
+    singles = [f"CRISPRi:G{i}" for i in range(6)]
+    pairs = ["CRISPRi:G0+CRISPRi:G1", "CRISPRi:G2+CRISPRi:G3"]
+    readouts = [f"G{i}" for i in range(12)]
+    effect = {p: rng.normal(size=len(readouts)) for p in singles}
+    for p in pairs:
+        a, b = p.split("+")
+        effect[p] = effect[a] + effect[b] + 0.1 * rng.normal(size=len(readouts))
+    ctx_shift = {c: 0.3 * rng.normal(size=len(readouts)) for c in contexts}
+    rows = []
+    for c in contexts:
+        for p in [*singles, *pairs]:
+            vals = effect[p] + ctx_shift[c] + 0.05 * rng.normal(size=len(readouts))
+            rows += [(c, p, r, float(v)) for r, v in zip(readouts, vals, strict=True)]
+    return pl.DataFrame(rows, schema=["context", "perturbation", "readout", "value"], orient="row")
+
+
+@pytest.fixture
+def toy_rows() -> pl.DataFrame:
+    return boring_rows()

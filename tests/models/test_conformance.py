@@ -1,0 +1,68 @@
+"""Every registered model passes the same checks (scikit-learn's estimator checks, in spirit)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from lpm.errors import UnknownSymbolError
+from lpm.models.base import NotFittedError
+from lpm.models.registry import get_model, list_models, load_model
+
+MODELS = list_models()
+
+
+def _split(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    test = rows.filter((pl.col("context") == "toy/A") & pl.col("perturbation").is_in(["CRISPRi:G4", "CRISPRi:G0+CRISPRi:G1"]))
+    train = rows.join(test, on=["context", "perturbation", "readout"], how="anti")
+    return train, test
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_builds_with_defaults_and_fit_returns_self(name: str, toy_rows: pl.DataFrame) -> None:
+    model = get_model(name)
+    train, _ = _split(toy_rows)
+    assert model.fit(train) is model
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_predict_before_fit_is_an_error(name: str, toy_rows: pl.DataFrame) -> None:
+    with pytest.raises(NotFittedError, match="not fitted"):
+        get_model(name).predict(toy_rows)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_save_load_gives_identical_predictions(name: str, toy_rows: pl.DataFrame, tmp_path: Path) -> None:
+    train, test = _split(toy_rows)
+    model = get_model(name).fit(train)
+    ok = model.supported(test)
+    model.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert np.array_equal(again.supported(test), ok)
+    if ok.any():
+        rows = test.filter(pl.Series(ok))
+        np.testing.assert_array_equal(model.predict(rows), again.predict(rows))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_repeats_under_fixed_seed(name: str, toy_rows: pl.DataFrame) -> None:
+    train, test = _split(toy_rows)
+    a, b = get_model(name).fit(train), get_model(name).fit(train)
+    ok = a.supported(test)
+    if ok.any():
+        rows = test.filter(pl.Series(ok))
+        np.testing.assert_array_equal(a.predict(rows), b.predict(rows))
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if m != "no_change"])
+def test_unknown_perturbation_is_an_error_not_no_effect(name: str, toy_rows: pl.DataFrame) -> None:
+    train, test = _split(toy_rows)
+    model = get_model(name).fit(train)
+    novel = test.with_columns(pl.lit("CRISPRi:NEVER_SEEN").alias("perturbation"))
+    if name == "context_mean":
+        novel = novel.with_columns(pl.lit("toy/NEW").alias("context"))
+    with pytest.raises(UnknownSymbolError, match="unknown"):
+        model.predict(novel)
