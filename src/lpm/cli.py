@@ -16,7 +16,9 @@ from rich.markup import escape
 
 from lpm.errors import LpmError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="lpm: in-silico perturbation biology.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="lpm: in-silico perturbation biology."
+)
 console = Console(stderr=True)
 out_console = Console()
 
@@ -39,25 +41,55 @@ def simulate(
     from lpm.data.simulate import simulate as run
 
     kwargs = {"n_cells": cells} if cells else {}
-    result = run(out, n_genes=genes, n_perturbations=perturbations, n_contexts=contexts, seed=seed, overwrite=overwrite, **kwargs)
+    result = run(
+        out,
+        n_genes=genes,
+        n_perturbations=perturbations,
+        n_contexts=contexts,
+        seed=seed,
+        overwrite=overwrite,
+        **kwargs,
+    )
     out_console.print(f"wrote {result}")
 
 
 @app.command()
 def ingest(
-    sources: Annotated[list[Path], typer.Argument(help="Data files (or stores) to read; several make a joint store.")],
+    sources: Annotated[
+        list[Path],
+        typer.Argument(help="Data files (or stores) to read; several make a joint store."),
+    ],
     out: Annotated[Path, typer.Option(help="Store folder to write.")],
     dataset: Annotated[str | None, typer.Option(help="Dataset name used in context ids.")] = None,
-    cell_line: Annotated[str | None, typer.Option(help="Cell line, where the file does not say.")] = None,
-    perturbation_type: Annotated[str | None, typer.Option(help="Type of bare perturbation names (CRISPRi, CRISPRa, compound, ...).")] = None,
-    readout_type: Annotated[str | None, typer.Option(help="What values mean (delta, zscore, binary, ...).")] = None,
-    context_column: Annotated[str | None, typer.Option(help="Column holding the cell line / context.")] = None,
-    perturbation_column: Annotated[str | None, typer.Option(help="Column holding the perturbation.")] = None,
-    readout_column: Annotated[str | None, typer.Option(help="Column holding the readout (long tables).")] = None,
-    value_column: Annotated[str | None, typer.Option(help="Column holding the value (long tables).")] = None,
+    cell_line: Annotated[
+        str | None, typer.Option(help="Cell line, where the file does not say.")
+    ] = None,
+    perturbation_type: Annotated[
+        str | None,
+        typer.Option(help="Type of bare perturbation names (CRISPRi, CRISPRa, compound, ...)."),
+    ] = None,
+    readout_type: Annotated[
+        str | None, typer.Option(help="What values mean (delta, zscore, binary, ...).")
+    ] = None,
+    context_column: Annotated[
+        str | None, typer.Option(help="Column holding the cell line / context.")
+    ] = None,
+    perturbation_column: Annotated[
+        str | None, typer.Option(help="Column holding the perturbation.")
+    ] = None,
+    readout_column: Annotated[
+        str | None, typer.Option(help="Column holding the readout (long tables).")
+    ] = None,
+    value_column: Annotated[
+        str | None, typer.Option(help="Column holding the value (long tables).")
+    ] = None,
     control_label: Annotated[str | None, typer.Option(help="Label of control cells/wells.")] = None,
-    gene_info: Annotated[Path | None, typer.Option(help="Gene info TSV with aliases, to harmonise gene symbols.")] = None,
-    lincs_level: Annotated[int | None, typer.Option(help="LINCS level (3 or 4) when it cannot be inferred.")] = None,
+    gene_info: Annotated[
+        Path | None, typer.Option(help="Gene info TSV with aliases, to harmonise gene symbols.")
+    ] = None,
+    lincs_level: Annotated[
+        int | None, typer.Option(help="LINCS level (3 or 4) when it cannot be inferred.")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
 ) -> None:
     """Read real files in the format they come in (h5ad, GCT/GCTX, NPZ, CSV/TSV/Parquet) into a store."""
@@ -78,7 +110,13 @@ def ingest(
         gene_info=gene_info,
         lincs_level=lincs_level,
     )
-    store = run(sources, out, options=options, overwrite=overwrite, progress=lambda s: _status(f"reading {s}"))
+    store = run(
+        sources,
+        out,
+        options=options,
+        overwrite=overwrite,
+        progress=lambda s: _status(f"reading {s}"),
+    )
     out_console.print(format_info(store_info(store)))
 
 
@@ -93,12 +131,20 @@ def info(store: Annotated[Path, typer.Argument(help="Store folder.")]) -> None:
 
 @app.command()
 def train(
-    store: Annotated[list[Path], typer.Option(help="Store(s) to train on; repeat for joint training.")],
+    store: Annotated[
+        list[Path], typer.Option(help="Store(s) to train on; repeat for joint training.")
+    ],
     model: Annotated[str, typer.Option(help="Registered model name (see `lpm models`).")],
     out: Annotated[Path, typer.Option(help="Folder to save the fitted model.")],
-    param: Annotated[list[str] | None, typer.Option(help="Model parameter KEY=VALUE (repeatable).")] = None,
-    split: Annotated[str | None, typer.Option(help="Train on this split's training part only.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the split (and of the model, if it takes one).")] = 0,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Model parameter KEY=VALUE (repeatable).")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Train on this split's training part only.")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the split (and of the model, if it takes one).")
+    ] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
 ) -> None:
     """Fit a registered model on one or several stores and save it."""
@@ -106,7 +152,9 @@ def train(
     from lpm.models.workflow import train_model
 
     params = parse_params(param or [], option="--param")
-    fitted = train_model(store, model=model, out=out, params=params, split=split, seed=seed, overwrite=overwrite)
+    fitted = train_model(
+        store, model=model, out=out, params=params, split=split, seed=seed, overwrite=overwrite
+    )
     out_console.print(f"saved {fitted!r} to {out}")
 
 
@@ -114,9 +162,16 @@ def train(
 def predict(
     model: Annotated[Path, typer.Option(help="Saved model folder.")],
     out: Annotated[Path, typer.Option(help="Output .parquet (long rows) or .h5ad (profiles).")],
-    rows: Annotated[Path | None, typer.Option(help="Rows to predict (Parquet/CSV with context, perturbation, readout).")] = None,
-    store: Annotated[Path | None, typer.Option(help="Predict the rows of this store (or of its split part).")] = None,
-    split: Annotated[str | None, typer.Option(help="With --store: predict this split's part.")] = None,
+    rows: Annotated[
+        Path | None,
+        typer.Option(help="Rows to predict (Parquet/CSV with context, perturbation, readout)."),
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="Predict the rows of this store (or of its split part).")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="With --store: predict this split's part.")
+    ] = None,
     part: Annotated[str, typer.Option(help="With --split: train, val or test.")] = "test",
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
 ) -> None:
@@ -126,16 +181,30 @@ def predict(
 
     if (rows is None) == (store is None):
         raise LpmInputError(None, "give exactly one of --rows or --store")
-    table = read_rows(rows) if rows is not None else rows_from_store(store, split=split, seed=seed, part=part)  # type: ignore[arg-type]
+    table = (
+        read_rows(rows)
+        if rows is not None
+        else rows_from_store(store, split=split, seed=seed, part=part)
+    )  # type: ignore[arg-type]
     result = predict_to_file(model, table, out)
     out_console.print(f"wrote {result.height:,} predictions to {out}")
 
 
 @app.command()
 def evaluate(
-    predictions: Annotated[Path, typer.Argument(help="Parquet from `lpm predict` holding value (truth) and prediction.")],
-    store: Annotated[Path, typer.Option(help="Store the model was trained on (its other rows give the mean perturbed profile).")],
-    out: Annotated[Path | None, typer.Option(help="Folder for per-condition and summary CSVs.")] = None,
+    predictions: Annotated[
+        Path,
+        typer.Argument(help="Parquet from `lpm predict` holding value (truth) and prediction."),
+    ],
+    store: Annotated[
+        Path,
+        typer.Option(
+            help="Store the model was trained on (its other rows give the mean perturbed profile)."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for per-condition and summary CSVs.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
     """Score predictions on the evaluation panel, with bootstrap intervals."""
@@ -148,12 +217,23 @@ def evaluate(
 @app.command()
 def benchmark(
     store: Annotated[list[Path], typer.Option(help="Store(s); several are joined.")],
-    split: Annotated[str, typer.Option(help="Split kind: random, unseen_pair, unseen_perturbation, unseen_context, combination.")],
+    split: Annotated[
+        str,
+        typer.Option(
+            help="Split kind: random, unseen_pair, unseen_perturbation, unseen_context, combination."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Output folder (results.md, results.csv, figure).")],
-    models: Annotated[str, typer.Option(help="Comma-separated model names.")] = "no_change,context_mean,perturbation_mean,additive,linear",
+    models: Annotated[
+        str, typer.Option(help="Comma-separated model names.")
+    ] = "no_change,context_mean,perturbation_mean,additive,linear",
     seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
-    param: Annotated[list[str] | None, typer.Option(help="Model parameter MODEL.KEY=VALUE (repeatable).")] = None,
-    split_param: Annotated[list[str] | None, typer.Option(help="Split parameter KEY=VALUE (repeatable).")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Model parameter MODEL.KEY=VALUE (repeatable).")
+    ] = None,
+    split_param: Annotated[
+        list[str] | None, typer.Option(help="Split parameter KEY=VALUE (repeatable).")
+    ] = None,
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples per metric.")] = 1000,
 ) -> None:
@@ -175,6 +255,21 @@ def benchmark(
         progress=_status,
     )
     out_console.print(f"wrote {path}")
+
+
+@app.command("prior-embedding")
+def prior_embedding(
+    gene2go: Annotated[Path, typer.Option(help="Gene→GO annotation TSV (columns symbol, go_id).")],
+    out: Annotated[Path, typer.Option(help="Output Parquet: symbol + embedding columns.")],
+    dims: Annotated[int, typer.Option(help="Embedding dimensions.")] = 32,
+    seed: Annotated[int, typer.Option(help="Random seed of the SVD.")] = 0,
+) -> None:
+    """Gene embeddings from GO annotations, e.g. for `--param linear.perturbation_embeddings=FILE`."""
+    from lpm.data.priors import go_gene_embedding, write_embedding
+
+    table = go_gene_embedding(gene2go, n_components=dims, seed=seed)
+    write_embedding(table, out)
+    out_console.print(f"wrote {table.height:,} gene embeddings ({table.width - 1} dims) to {out}")
 
 
 @app.command()

@@ -26,7 +26,9 @@ class UnknownSymbolError(LpmError, KeyError):
         items = sorted(set(symbols))
         self.kind = kind
         self.symbols = items
-        shown = ", ".join(items[:limit]) + (f", ... (+{len(items) - limit} more)" if len(items) > limit else "")
+        shown = ", ".join(items[:limit]) + (
+            f", ... (+{len(items) - limit} more)" if len(items) > limit else ""
+        )
         super().__init__(f"{len(items)} unknown {kind}(s) never seen in training: {shown}")
 
     def __str__(self) -> str:  # KeyError would quote the message

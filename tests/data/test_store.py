@@ -46,7 +46,9 @@ def test_anndata_round_trip(toy_rows: pl.DataFrame) -> None:
 
 def test_merge_keeps_contexts_apart(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
     a = write_store(toy_rows, tmp_path / "a")
-    b = write_store(toy_rows.with_columns(pl.col("context").str.replace("toy/", "other/")), tmp_path / "b")
+    b = write_store(
+        toy_rows.with_columns(pl.col("context").str.replace("toy/", "other/")), tmp_path / "b"
+    )
     joint = merge_stores([a, b], tmp_path / "joint")
     assert joint.n_rows == 2 * toy_rows.height
     assert len(joint.contexts) == 6
@@ -57,15 +59,36 @@ def test_merge_keeps_contexts_apart(toy_rows: pl.DataFrame, tmp_path: Path) -> N
     [
         (lambda df: df.drop("readout"), "missing column(s) readout"),
         (lambda df: df.rename({"value": "val"}), "missing column(s) value"),
-        (lambda df: df.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(float("nan")).otherwise(pl.col("value")).alias("value")), "NaN/inf"),
-        (lambda df: df.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(float("inf")).otherwise(pl.col("value")).alias("value")), "NaN/inf"),
+        (
+            lambda df: df.with_columns(
+                pl.when(pl.int_range(pl.len()) == 3)
+                .then(float("nan"))
+                .otherwise(pl.col("value"))
+                .alias("value")
+            ),
+            "NaN/inf",
+        ),
+        (
+            lambda df: df.with_columns(
+                pl.when(pl.int_range(pl.len()) == 0)
+                .then(float("inf"))
+                .otherwise(pl.col("value"))
+                .alias("value")
+            ),
+            "NaN/inf",
+        ),
         (lambda df: pl.concat([df, df.head(2)]), "duplicate (context, perturbation, readout) key"),
-        (lambda df: df.with_columns(pl.lit("MAPK1").alias("perturbation")), "malformed perturbation symbol"),
+        (
+            lambda df: df.with_columns(pl.lit("MAPK1").alias("perturbation")),
+            "malformed perturbation symbol",
+        ),
         (lambda df: df.with_columns(pl.lit("weird").alias("readout_type")), "unknown type"),
         (lambda df: df.with_columns(pl.lit("x").alias("extra")), "unexpected column(s) extra"),
     ],
 )
-def test_bad_tables_give_one_line_errors_and_write_nothing(toy_rows: pl.DataFrame, tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_tables_give_one_line_errors_and_write_nothing(
+    toy_rows: pl.DataFrame, tmp_path: Path, mutate, message: str
+) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(LpmInputError) as err:
         write_store(mutate(toy_rows), tmp_path / "s", source="in.csv")
     text = str(err.value)

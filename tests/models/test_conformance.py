@@ -16,7 +16,10 @@ MODELS = list_models()
 
 
 def _split(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    test = rows.filter((pl.col("context") == "toy/A") & pl.col("perturbation").is_in(["CRISPRi:G4", "CRISPRi:G0+CRISPRi:G1"]))
+    test = rows.filter(
+        (pl.col("context") == "toy/A")
+        & pl.col("perturbation").is_in(["CRISPRi:G4", "CRISPRi:G0+CRISPRi:G1"])
+    )
     train = rows.join(test, on=["context", "perturbation", "readout"], how="anti")
     return train, test
 
@@ -35,7 +38,9 @@ def test_predict_before_fit_is_an_error(name: str, toy_rows: pl.DataFrame) -> No
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_save_load_gives_identical_predictions(name: str, toy_rows: pl.DataFrame, tmp_path: Path) -> None:
+def test_save_load_gives_identical_predictions(
+    name: str, toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
     train, test = _split(toy_rows)
     model = get_model(name).fit(train)
     ok = model.supported(test)

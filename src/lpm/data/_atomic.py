@@ -23,7 +23,9 @@ def atomic_dir(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
     try:
         yield tmp
         if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            trash = Path(
+                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
+            )
             os.replace(target, trash / "old")
             os.replace(tmp, target)
             shutil.rmtree(trash, ignore_errors=True)
@@ -48,3 +50,10 @@ def atomic_file(target: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(target: Path, text: str) -> Path:
+    """Write a text file whole or not at all."""
+    with atomic_file(Path(target)) as tmp:
+        tmp.write_text(text)
+    return Path(target)

@@ -47,7 +47,13 @@ def to_anndata(measurements: pl.DataFrame) -> ad.AnnData:
     if S.READOUT_TYPE in measurements.columns:
         per_readout = measurements.group_by(S.READOUT).agg(pl.col(S.READOUT_TYPE).unique())
         if per_readout[S.READOUT_TYPE].list.len().max() == 1:
-            mapping = dict(zip(per_readout[S.READOUT].to_list(), per_readout[S.READOUT_TYPE].list.first().to_list(), strict=True))
+            mapping = dict(
+                zip(
+                    per_readout[S.READOUT].to_list(),
+                    per_readout[S.READOUT_TYPE].list.first().to_list(),
+                    strict=True,
+                )
+            )
             var[S.READOUT_TYPE] = [mapping[r] for r in readouts]
     for col in obs.columns:
         if obs[col].dtype == object:
@@ -55,7 +61,9 @@ def to_anndata(measurements: pl.DataFrame) -> ad.AnnData:
     return ad.AnnData(X=x, obs=obs, var=var)
 
 
-def from_anndata(adata: ad.AnnData, *, layer: str | None = None, source: str | Path | None = None) -> pl.DataFrame:
+def from_anndata(
+    adata: ad.AnnData, *, layer: str | None = None, source: str | Path | None = None
+) -> pl.DataFrame:
     """Melt an AnnData of profiles back to long rows; NaN entries are unmeasured and dropped.
 
     ``obs`` must hold ``context`` and ``perturbation`` columns (and may hold dose, time, ...).
@@ -66,9 +74,15 @@ def from_anndata(adata: ad.AnnData, *, layer: str | None = None, source: str | P
     x = adata.layers[layer] if layer else adata.X
     x = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float32)
     if x.shape != (adata.n_obs, adata.n_vars):
-        raise LpmInputError(source, f"matrix shape {x.shape} disagrees with obs×var {(adata.n_obs, adata.n_vars)}")
+        raise LpmInputError(
+            source, f"matrix shape {x.shape} disagrees with obs×var {(adata.n_obs, adata.n_vars)}"
+        )
     obs_i, var_i = np.nonzero(~np.isnan(x))
-    cols = {c: adata.obs[c].to_numpy()[obs_i] for c in adata.obs.columns if c in (*CONDITION_COLUMNS, S.DATASET, S.N_CELLS)}
+    cols = {
+        c: adata.obs[c].to_numpy()[obs_i]
+        for c in adata.obs.columns
+        if c in (*CONDITION_COLUMNS, S.DATASET, S.N_CELLS)
+    }
     out = pl.DataFrame({**{c: list(v) if v.dtype == object else v for c, v in cols.items()}})
     out = out.with_columns(
         pl.Series(S.READOUT, np.asarray(adata.var_names)[var_i]),
@@ -77,5 +91,7 @@ def from_anndata(adata: ad.AnnData, *, layer: str | None = None, source: str | P
     floats = [c for c in out.columns if out[c].dtype in (pl.Float32, pl.Float64) and c != S.VALUE]
     out = out.with_columns(pl.col(c).fill_nan(None) for c in floats)
     if S.READOUT_TYPE in adata.var.columns:
-        out = out.with_columns(pl.Series(S.READOUT_TYPE, adata.var[S.READOUT_TYPE].astype(str).to_numpy()[var_i]))
+        out = out.with_columns(
+            pl.Series(S.READOUT_TYPE, adata.var[S.READOUT_TYPE].astype(str).to_numpy()[var_i])
+        )
     return out

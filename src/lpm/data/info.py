@@ -62,7 +62,9 @@ def store_info(store: PerturbationStore) -> StoreInfo:
         .sort("type")
         .collect()
     )
-    counts = lf.select(pl.col(S.PERTURBATION).n_unique().alias("p"), pl.col(S.READOUT).n_unique().alias("r")).collect()
+    counts = lf.select(
+        pl.col(S.PERTURBATION).n_unique().alias("p"), pl.col(S.READOUT).n_unique().alias("r")
+    ).collect()
     return StoreInfo(
         path=str(store.path),
         rows=store.n_rows,
@@ -80,7 +82,9 @@ def store_info(store: PerturbationStore) -> StoreInfo:
 
 def format_info(info: StoreInfo) -> str:
     """Plain-text rendering (also used by the CLI), stable enough to paste into notes."""
-    pl_cfg = pl.Config(tbl_rows=60, tbl_cols=12, tbl_hide_dataframe_shape=True, tbl_formatting="ASCII_MARKDOWN")
+    pl_cfg = pl.Config(
+        tbl_rows=60, tbl_cols=12, tbl_hide_dataframe_shape=True, tbl_formatting="ASCII_MARKDOWN"
+    )
     with pl_cfg:
         lines = [
             f"store      {info.path}",

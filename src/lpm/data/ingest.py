@@ -14,7 +14,6 @@ from typing import Any
 
 import polars as pl
 
-from lpm.data import schema as S
 from lpm.data.store import PerturbationStore, open_store, write_store
 from lpm.errors import LpmInputError
 
@@ -86,7 +85,9 @@ def detect_format(path: Path) -> str:
     ):
         if name.endswith(suffix):
             return fmt
-    raise LpmInputError(path, "unknown file format (expected .gct, .gctx, .h5ad, .npz, .csv, .tsv, .parquet)")
+    raise LpmInputError(
+        path, "unknown file format (expected .gct, .gctx, .h5ad, .npz, .csv, .tsv, .parquet)"
+    )
 
 
 def _readers() -> dict[str, Reader]:
@@ -109,7 +110,9 @@ def read_source(path: Path, options: IngestOptions) -> IngestResult:
     fmt = detect_format(path)
     if fmt == "store":
         store = open_store(path)
-        return IngestResult(store.read(), store.controls(), {"path": str(path), "format": "store"}, store.meta.notes)
+        return IngestResult(
+            store.read(), store.controls(), {"path": str(path), "format": "store"}, store.meta.notes
+        )
     result = _readers()[fmt](Path(path), options)
     result.source = {"path": str(path), "format": fmt, "digest": file_digest(path), **result.source}
     return result

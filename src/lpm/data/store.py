@@ -64,14 +64,22 @@ def _conform(df: pl.DataFrame, source: str | Path | None) -> pl.DataFrame:
     """Check and cast a long table to the store schema; raise one-line errors naming the column."""
     missing = [c for c in S.REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise LpmInputError(source, f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns) or 'none'}")
+        raise LpmInputError(
+            source,
+            f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns) or 'none'}",
+        )
     extra = [c for c in df.columns if c not in _POLARS_TYPES]
     if extra:
-        raise LpmInputError(source, f"unexpected column(s) {', '.join(extra)}; store columns are {', '.join(_POLARS_TYPES)}")
+        raise LpmInputError(
+            source,
+            f"unexpected column(s) {', '.join(extra)}; store columns are {', '.join(_POLARS_TYPES)}",
+        )
     try:
         df = df.select([pl.col(c).cast(_POLARS_TYPES[c]) for c in _POLARS_TYPES if c in df.columns])
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
-        raise LpmInputError(source, f"column has the wrong type: {str(exc).splitlines()[0]}") from None
+        raise LpmInputError(
+            source, f"column has the wrong type: {str(exc).splitlines()[0]}"
+        ) from None
     return df
 
 
@@ -104,8 +112,13 @@ def validate_measurements(df: pl.DataFrame, source: str | Path | None = None) ->
     if S.READOUT_TYPE in df.columns:
         kinds = set(df[S.READOUT_TYPE].drop_nulls().unique().to_list()) - set(S.READOUT_TYPES)
         if kinds:
-            raise LpmInputError(source, f"column 'readout_type' has unknown type(s) {sorted(kinds)}; expected {list(S.READOUT_TYPES)}")
-        binary = df.filter((pl.col(S.READOUT_TYPE) == S.BINARY) & ~pl.col(S.VALUE).is_in([0.0, 1.0]))
+            raise LpmInputError(
+                source,
+                f"column 'readout_type' has unknown type(s) {sorted(kinds)}; expected {list(S.READOUT_TYPES)}",
+            )
+        binary = df.filter(
+            (pl.col(S.READOUT_TYPE) == S.BINARY) & ~pl.col(S.VALUE).is_in([0.0, 1.0])
+        )
         if binary.height:
             raise LpmInputError(source, f"{binary.height} binary readout value(s) are not 0 or 1")
     key = [c for c in UNIQUE_KEY if c in df.columns]
@@ -113,7 +126,9 @@ def validate_measurements(df: pl.DataFrame, source: str | Path | None = None) ->
     if dup.height:
         first = dup.row(0, named=True)
         where = ", ".join(f"{c}={first[c]!r}" for c in key)
-        raise LpmInputError(source, f"{dup.height} duplicate ({', '.join(key)}) key(s), first: {where}")
+        raise LpmInputError(
+            source, f"{dup.height} duplicate ({', '.join(key)}) key(s), first: {where}"
+        )
     return df
 
 
@@ -157,9 +172,14 @@ def write_store(
         ctrl = _conform_controls(controls, source)
         unknown = sorted(set(ctrl[S.CONTEXT].unique()) - set(table[S.CONTEXT].unique()))
         if unknown:
-            raise LpmInputError(source, f"control profile(s) for context(s) with no measurements: {', '.join(unknown)}")
+            raise LpmInputError(
+                source,
+                f"control profile(s) for context(s) with no measurements: {', '.join(unknown)}",
+            )
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
-        pq.write_table(_to_arrow(table), tmp / MEASUREMENTS, row_group_size=row_group_size, compression="zstd")
+        pq.write_table(
+            _to_arrow(table), tmp / MEASUREMENTS, row_group_size=row_group_size, compression="zstd"
+        )
         if ctrl is not None:
             pq.write_table(_to_arrow(ctrl), tmp / CONTROLS, compression="zstd")
         digest = _hash_file(tmp / MEASUREMENTS)
@@ -201,7 +221,10 @@ class PerturbationStore:
         except (json.JSONDecodeError, TypeError) as exc:
             raise LpmInputError(meta_path, f"corrupt store metadata: {exc}") from None
         if self.meta.schema_version > S.SCHEMA_VERSION:
-            raise LpmInputError(self.path, f"store schema version {self.meta.schema_version} is newer than this lpm ({S.SCHEMA_VERSION})")
+            raise LpmInputError(
+                self.path,
+                f"store schema version {self.meta.schema_version} is newer than this lpm ({S.SCHEMA_VERSION})",
+            )
         try:
             self._file = pq.ParquetFile(self.path / MEASUREMENTS)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -225,7 +248,9 @@ class PerturbationStore:
     def scan(self) -> pl.LazyFrame:
         """A lazy polars frame over all rows (strings, not categoricals)."""
         return pl.scan_parquet(self.path / MEASUREMENTS).with_columns(
-            pl.col(c).cast(pl.String) for c in self.columns if c in (S.CONTEXT, S.PERTURBATION, S.READOUT, S.DATASET, S.READOUT_TYPE)
+            pl.col(c).cast(pl.String)
+            for c in self.columns
+            if c in (S.CONTEXT, S.PERTURBATION, S.READOUT, S.DATASET, S.READOUT_TYPE)
         )
 
     def read(self, columns: Sequence[str] | None = None) -> pl.DataFrame:
@@ -246,10 +271,14 @@ class PerturbationStore:
         path = self.path / CONTROLS
         if not path.is_file():
             return None
-        return pl.read_parquet(path).with_columns(pl.col(S.CONTEXT).cast(pl.String), pl.col(S.READOUT).cast(pl.String))
+        return pl.read_parquet(path).with_columns(
+            pl.col(S.CONTEXT).cast(pl.String), pl.col(S.READOUT).cast(pl.String)
+        )
 
     def unique(self, column: str) -> list[str]:
-        return sorted(self.scan().select(pl.col(column).unique()).collect()[column].drop_nulls().to_list())
+        return sorted(
+            self.scan().select(pl.col(column).unique()).collect()[column].drop_nulls().to_list()
+        )
 
     @property
     def contexts(self) -> list[str]:
@@ -269,7 +298,9 @@ def open_store(path: str | Path) -> PerturbationStore:
     return PerturbationStore(path)
 
 
-def merge_stores(stores: Sequence[PerturbationStore], out: str | Path, *, overwrite: bool = False) -> PerturbationStore:
+def merge_stores(
+    stores: Sequence[PerturbationStore], out: str | Path, *, overwrite: bool = False
+) -> PerturbationStore:
     """One joint store from several; contexts stay distinct because their ids carry the dataset."""
     if not stores:
         raise LpmInputError(None, "no stores to merge")
@@ -278,8 +309,13 @@ def merge_stores(stores: Sequence[PerturbationStore], out: str | Path, *, overwr
     ctrl_frames = [c for s in stores if (c := s.controls()) is not None]
     controls = pl.concat(ctrl_frames, how="diagonal_relaxed") if ctrl_frames else None
     sources = [src for s in stores for src in s.meta.sources]
-    notes = {"merged_from": [str(s.path) for s in stores], **{str(s.path): s.meta.notes for s in stores}}
-    return write_store(table, out, controls=controls, sources=sources, notes=notes, overwrite=overwrite, source=out)
+    notes = {
+        "merged_from": [str(s.path) for s in stores],
+        **{str(s.path): s.meta.notes for s in stores},
+    }
+    return write_store(
+        table, out, controls=controls, sources=sources, notes=notes, overwrite=overwrite, source=out
+    )
 
 
 def value_summary(store: PerturbationStore) -> pl.DataFrame:

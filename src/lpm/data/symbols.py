@@ -31,7 +31,10 @@ class Member:
 def make_symbol(kind: str, target: str) -> str:
     """Build a single perturbation symbol, checking the modality is one lpm knows."""
     if kind not in PERTURBATION_TYPES:
-        raise LpmInputError(None, f"unknown perturbation type {kind!r}; expected one of {', '.join(PERTURBATION_TYPES)}")
+        raise LpmInputError(
+            None,
+            f"unknown perturbation type {kind!r}; expected one of {', '.join(PERTURBATION_TYPES)}",
+        )
     target = target.strip()
     if not target or COMBINATION_SEPARATOR in target or TYPE_SEPARATOR in target:
         raise LpmInputError(None, f"invalid perturbation target {target!r} for type {kind}")
@@ -52,7 +55,10 @@ def parse(symbol: str) -> tuple[Member, ...]:
     for part in symbol.split(COMBINATION_SEPARATOR):
         kind, sep, target = part.partition(TYPE_SEPARATOR)
         if not sep or kind not in PERTURBATION_TYPES or not target:
-            raise LpmInputError(None, f"malformed perturbation symbol {symbol!r} (expected TYPE:TARGET[+TYPE:TARGET], e.g. CRISPRi:MAPK1)")
+            raise LpmInputError(
+                None,
+                f"malformed perturbation symbol {symbol!r} (expected TYPE:TARGET[+TYPE:TARGET], e.g. CRISPRi:MAPK1)",
+            )
         members.append(Member(kind, target))
     return tuple(members)
 

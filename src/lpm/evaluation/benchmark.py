@@ -68,7 +68,9 @@ def run_benchmark(
     for seed in spec.seeds:
         split = make_split(rows, kind=spec.split, seed=seed, **dict(spec.split_params))
         group_keys = [c for c in split.test_groups.columns if c != GROUP]
-        test = split.test.join(split.test_groups, on=group_keys, how="left", nulls_equal=True, maintain_order="left")
+        test = split.test.join(
+            split.test_groups, on=group_keys, how="left", nulls_equal=True, maintain_order="left"
+        )
         supported: dict[str, np.ndarray] = {}
         preds: dict[str, np.ndarray] = {}
         for name in spec.models:
@@ -85,7 +87,15 @@ def run_benchmark(
                 pred[mask] = model.predict(test.filter(pl.Series(mask)))
             t_pred = time.perf_counter() - t0
             supported[name], preds[name] = mask, pred
-            timings.append({"seed": seed, "model": name, "fit_s": t_fit, "predict_s": t_pred, "train_rows": split.train.height})
+            timings.append(
+                {
+                    "seed": seed,
+                    "model": name,
+                    "fit_s": t_fit,
+                    "predict_s": t_pred,
+                    "train_rows": split.train.height,
+                }
+            )
         groups = test[GROUP].to_numpy()
         for group in sorted(set(groups.tolist())):
             in_group = groups == group
@@ -94,19 +104,47 @@ def run_benchmark(
             for m in applicable:
                 common &= supported[m]
             truth = test.filter(pl.Series(common))
-            n_cond = test.filter(pl.Series(in_group)).select(S.CONTEXT, S.PERTURBATION).unique().height
+            n_cond = (
+                test.filter(pl.Series(in_group)).select(S.CONTEXT, S.PERTURBATION).unique().height
+            )
             n_common = truth.select(S.CONTEXT, S.PERTURBATION).unique().height
             for m in spec.models:
-                own = test.filter(pl.Series(in_group & supported[m])).select(S.CONTEXT, S.PERTURBATION).unique().height
+                own = (
+                    test.filter(pl.Series(in_group & supported[m]))
+                    .select(S.CONTEXT, S.PERTURBATION)
+                    .unique()
+                    .height
+                )
                 coverage.append(
-                    {"seed": seed, GROUP: group, "model": m, "conditions": n_cond, "covered": own, "scored": n_common if m in applicable else 0}
+                    {
+                        "seed": seed,
+                        GROUP: group,
+                        "model": m,
+                        "conditions": n_cond,
+                        "covered": own,
+                        "scored": n_common if m in applicable else 0,
+                    }
                 )
             if truth.height == 0:
                 continue
             for m in applicable:
-                res = evaluate(truth, preds[m][common], train=split.train, n_boot=spec.n_boot, seed=seed)
-                scores.append(res.summary.with_columns(pl.lit(seed).alias("seed"), pl.lit(group).alias(GROUP), pl.lit(m).alias("model")))
-                per_ctx.append(res.per_context.with_columns(pl.lit(seed).alias("seed"), pl.lit(group).alias(GROUP), pl.lit(m).alias("model")))
+                res = evaluate(
+                    truth, preds[m][common], train=split.train, n_boot=spec.n_boot, seed=seed
+                )
+                scores.append(
+                    res.summary.with_columns(
+                        pl.lit(seed).alias("seed"),
+                        pl.lit(group).alias(GROUP),
+                        pl.lit(m).alias("model"),
+                    )
+                )
+                per_ctx.append(
+                    res.per_context.with_columns(
+                        pl.lit(seed).alias("seed"),
+                        pl.lit(group).alias(GROUP),
+                        pl.lit(m).alias("model"),
+                    )
+                )
     score_df = pl.concat(scores, how="diagonal_relaxed") if scores else pl.DataFrame()
     ctx_df = pl.concat(per_ctx, how="diagonal_relaxed") if per_ctx else pl.DataFrame()
     return BenchmarkResult(spec, score_df, pl.DataFrame(coverage), pl.DataFrame(timings), ctx_df)
@@ -128,7 +166,9 @@ def summarise(result: BenchmarkResult) -> pl.DataFrame:
     )
 
 
-def save_benchmark(result: BenchmarkResult, out: Path, *, command: Sequence[str] | None = None) -> Path:
+def save_benchmark(
+    result: BenchmarkResult, out: Path, *, command: Sequence[str] | None = None
+) -> Path:
     """Write the raw tables; the report (Markdown, figure) is made from them by ``lpm.reports``."""
     out.mkdir(parents=True, exist_ok=True)
     result.scores.write_csv(out / "scores_per_seed.csv")

@@ -17,7 +17,9 @@ from lpm.evaluation.panel import evaluate
 from lpm.models.workflow import PREDICTION, read_stores
 
 
-def evaluate_file(predictions: str | Path, *, store: str | Path, out: str | Path | None = None, seed: int = 0) -> pl.DataFrame:
+def evaluate_file(
+    predictions: str | Path, *, store: str | Path, out: str | Path | None = None, seed: int = 0
+) -> pl.DataFrame:
     """Score a predictions Parquet (value = truth, prediction) against the panel.
 
     The store's rows that were not predicted serve as training rows for the mean perturbed
@@ -34,7 +36,11 @@ def evaluate_file(predictions: str | Path, *, store: str | Path, out: str | Path
         if col not in pred.columns:
             raise LpmInputError(path, f"missing column {col!r} (predict rows whose truth is known)")
     rows = open_store(store).read()
-    keys = [c for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, S.REPLICATE) if c in rows.columns and c in pred.columns]
+    keys = [
+        c
+        for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, S.REPLICATE)
+        if c in rows.columns and c in pred.columns
+    ]
     train = rows.join(pred.select(keys), on=keys, how="anti", nulls_equal=True)
     res = evaluate(pred.drop(PREDICTION), pred[PREDICTION].to_numpy(), train=train, seed=seed)
     if out is not None:
@@ -77,5 +83,9 @@ def benchmark_to_dir(
     out = Path(out)
     with atomic_dir(out, overwrite=True) as tmp:
         save_benchmark(result, tmp, command=command)
-        write_benchmark_report(tmp, title=title or f"{split} on {', '.join(str(s) for s in stores)}", stores=[str(s) for s in stores])
+        write_benchmark_report(
+            tmp,
+            title=title or f"{split} on {', '.join(str(s) for s in stores)}",
+            stores=[str(s) for s in stores],
+        )
     return out / "results.md"

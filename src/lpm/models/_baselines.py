@@ -26,7 +26,9 @@ def _perturbed(train: pl.DataFrame) -> pl.DataFrame:
 def _lookup(rows: pl.DataFrame, table: pl.DataFrame, keys: list[str]) -> np.ndarray:
     """Value of ``table`` at each row's key, NaN where absent (row order kept)."""
     use = [k for k in keys if k in rows.columns]
-    joined = rows.select(use).join(table.select([*use, _MEAN]), on=use, how="left", nulls_equal=True, maintain_order="left")
+    joined = rows.select(use).join(
+        table.select([*use, _MEAN]), on=use, how="left", nulls_equal=True, maintain_order="left"
+    )
     return joined[_MEAN].fill_null(np.nan).to_numpy().astype(np.float64)
 
 
@@ -46,12 +48,18 @@ class _TableModel(PerturbationModel):
         return self._values(rows)
 
     def _known(self) -> dict[str, set[str]]:
-        return {k: set(self.table_[k].unique().to_list()) for k in self.keys_ if k in (S.CONTEXT, S.PERTURBATION, S.READOUT)}
+        return {
+            k: set(self.table_[k].unique().to_list())
+            for k in self.keys_
+            if k in (S.CONTEXT, S.PERTURBATION, S.READOUT)
+        }
 
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, pl.DataFrame], dict[str, Any]]:
         return {}, {"table": self.table_}, {"keys": self.keys_}
 
-    def _set_state(self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]) -> None:
+    def _set_state(
+        self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]
+    ) -> None:
         self.keys_ = list(extra["keys"])
         self.table_ = tables["table"]
 
@@ -75,7 +83,9 @@ class NoChange(PerturbationModel):
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, pl.DataFrame], dict[str, Any]]:
         return {}, {}, {}
 
-    def _set_state(self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]) -> None:
+    def _set_state(
+        self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]
+    ) -> None:
         self.fitted_ = True
 
 
@@ -87,7 +97,12 @@ class ContextMean(_TableModel):
 
     def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
         self.keys_ = [S.CONTEXT, S.READOUT]
-        self.table_ = _perturbed(train).group_by(self.keys_).agg(pl.col(S.VALUE).mean().alias(_MEAN)).sort(self.keys_)
+        self.table_ = (
+            _perturbed(train)
+            .group_by(self.keys_)
+            .agg(pl.col(S.VALUE).mean().alias(_MEAN))
+            .sort(self.keys_)
+        )
         return self
 
 
@@ -100,7 +115,10 @@ class PerturbationMean(_TableModel):
     def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
         self.keys_ = [S.PERTURBATION, *_profile_keys(train), S.READOUT]
         self.table_ = (
-            _perturbed(train).group_by(self.keys_).agg(pl.col(S.VALUE).mean().alias(_MEAN)).sort(self.keys_, nulls_last=True)
+            _perturbed(train)
+            .group_by(self.keys_)
+            .agg(pl.col(S.VALUE).mean().alias(_MEAN))
+            .sort(self.keys_, nulls_last=True)
         )
         return self
 
@@ -116,15 +134,25 @@ class Additive(_TableModel):
         pass
 
     def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
-        singles = _perturbed(train).filter(~pl.col(S.PERTURBATION).str.contains(COMBINATION_SEPARATOR, literal=True))
+        singles = _perturbed(train).filter(
+            ~pl.col(S.PERTURBATION).str.contains(COMBINATION_SEPARATOR, literal=True)
+        )
         self.keys_ = [S.CONTEXT, S.PERTURBATION, *_profile_keys(train), S.READOUT]
-        self.table_ = singles.group_by(self.keys_).agg(pl.col(S.VALUE).mean().alias(_MEAN)).sort(self.keys_, nulls_last=True)
+        self.table_ = (
+            singles.group_by(self.keys_)
+            .agg(pl.col(S.VALUE).mean().alias(_MEAN))
+            .sort(self.keys_, nulls_last=True)
+        )
         return self
 
     def _values(self, rows: pl.DataFrame) -> np.ndarray:
         members = rows.select(pl.col(S.PERTURBATION).str.split(COMBINATION_SEPARATOR)).to_series()
         n_members = members.list.len().to_numpy()
-        exploded = rows.with_columns(members.alias(S.PERTURBATION)).with_row_index("_row").explode(S.PERTURBATION)
+        exploded = (
+            rows.with_columns(members.alias(S.PERTURBATION))
+            .with_row_index("_row")
+            .explode(S.PERTURBATION)
+        )
         values = _lookup(exploded, self.table_, self.keys_)
         total = np.zeros(rows.height)
         found = np.zeros(rows.height, dtype=np.int64)

@@ -36,7 +36,11 @@ def read_embeddings(path: str | Path) -> tuple[list[str], np.ndarray]:
     if not path.is_file():
         raise LpmInputError(path, "embedding file not found")
     try:
-        df = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, separator="\t" if ".tsv" in path.name else ",")
+        df = (
+            pl.read_parquet(path)
+            if path.suffix == ".parquet"
+            else pl.read_csv(path, separator="\t" if ".tsv" in path.name else ",")
+        )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise LpmInputError(path, f"cannot read embeddings: {str(exc).splitlines()[0]}") from None
     symbols = df.to_series(0).cast(pl.String).to_list()
@@ -51,7 +55,13 @@ def read_embeddings(path: str | Path) -> tuple[list[str], np.ndarray]:
 class LinearModel(PerturbationModel):
     """Ridge on PCA embeddings, Y ≈ G·W·Pᵀ + b (Ahlmann-Eltze et al. 2025)."""
 
-    def __init__(self, *, n_components: int = 10, ridge: float = 0.1, perturbation_embeddings: str = "training") -> None:
+    def __init__(
+        self,
+        *,
+        n_components: int = 10,
+        ridge: float = 0.1,
+        perturbation_embeddings: str = "training",
+    ) -> None:
         self.n_components = n_components
         self.ridge = ridge
         self.perturbation_embeddings = perturbation_embeddings
@@ -63,7 +73,11 @@ class LinearModel(PerturbationModel):
             raise LpmInputError(None, "linear: no perturbed training rows")
         self.readouts_ = sorted(data[S.READOUT].unique().to_list())
         r_index = {r: i for i, r in enumerate(self.readouts_)}
-        base = data.group_by(S.CONTEXT, S.READOUT).agg(pl.col(S.VALUE).mean().alias("b")).sort(S.CONTEXT, S.READOUT)
+        base = (
+            data.group_by(S.CONTEXT, S.READOUT)
+            .agg(pl.col(S.VALUE).mean().alias("b"))
+            .sort(S.CONTEXT, S.READOUT)
+        )
         self.contexts_ = sorted(base[S.CONTEXT].unique().to_list())
         c_index = {c: i for i, c in enumerate(self.contexts_)}
         global_mean = data.group_by(S.READOUT).agg(pl.col(S.VALUE).mean())
@@ -77,7 +91,9 @@ class LinearModel(PerturbationModel):
         ] = base["b"].to_numpy()
         self.base_ = b
         # the mean residual profile of each perturbation (over contexts it was measured in)
-        resid = data.with_columns(_profile_id(data)).join(base, on=[S.CONTEXT, S.READOUT], how="left")
+        resid = data.with_columns(_profile_id(data)).join(
+            base, on=[S.CONTEXT, S.READOUT], how="left"
+        )
         resid = resid.with_columns((pl.col(S.VALUE) - pl.col("b")).alias("r"))
         prof = resid.group_by(_PROFILE, S.PERTURBATION, S.READOUT).agg(pl.col("r").mean())
         profiles = prof.select(_PROFILE, S.PERTURBATION).unique().sort(_PROFILE)
@@ -100,12 +116,16 @@ class LinearModel(PerturbationModel):
             p_train, ok = self._embed(profiles[S.PERTURBATION].to_list())
             m, p_train = m[ok], p_train[ok]
             if not ok.any():
-                raise LpmInputError(None, "linear: no training perturbation has a supplied embedding")
+                raise LpmInputError(
+                    None, "linear: no training perturbation has a supplied embedding"
+                )
         g = self.readout_embedding_
         lam = self.ridge
         # W = (GᵀG + λI)⁻¹ Gᵀ Mᵀ P (PᵀP + λI)⁻¹
         left = np.linalg.solve(g.T @ g + lam * np.eye(g.shape[1]), g.T @ m.T @ p_train)
-        self.weights_ = np.linalg.solve((p_train.T @ p_train + lam * np.eye(p_train.shape[1])).T, left.T).T
+        self.weights_ = np.linalg.solve(
+            (p_train.T @ p_train + lam * np.eye(p_train.shape[1])).T, left.T
+        ).T
         return self
 
     def _external_embeddings(self) -> tuple[list[str], np.ndarray]:
@@ -118,7 +138,9 @@ class LinearModel(PerturbationModel):
     def _embed(self, perturbations: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of perturbations from per-symbol (or per-gene) embeddings; combos sum members."""
         index = {s: i for i, s in enumerate(self.embedding_symbols_)}
-        by_target = self.perturbation_embeddings == "readout" or not any(TYPE_SEPARATOR in s for s in index)
+        by_target = self.perturbation_embeddings == "readout" or not any(
+            TYPE_SEPARATOR in s for s in index
+        )
         out = np.zeros((len(perturbations), self.embedding_.shape[1]))
         ok = np.ones(len(perturbations), dtype=bool)
         for i, pert in enumerate(perturbations):
@@ -136,7 +158,12 @@ class LinearModel(PerturbationModel):
         """Unique profiles in rows -> (row→profile index, vectors, ok mask per profile)."""
         ids = rows.select(_profile_id(rows), pl.col(S.PERTURBATION))
         uniq = ids.unique(maintain_order=True)
-        where = ids.join(uniq.with_row_index("_u"), on=[_PROFILE, S.PERTURBATION], how="left", maintain_order="left")["_u"].to_numpy()
+        where = ids.join(
+            uniq.with_row_index("_u"),
+            on=[_PROFILE, S.PERTURBATION],
+            how="left",
+            maintain_order="left",
+        )["_u"].to_numpy()
         if self.perturbation_embeddings == "training":
             index = {p: i for i, p in enumerate(self.embedding_symbols_)}
             pos = np.array([index.get(p, -1) for p in uniq[_PROFILE].to_list()], dtype=np.int64)
@@ -185,7 +212,9 @@ class LinearModel(PerturbationModel):
         }
         return arrays, {}, vocab
 
-    def _set_state(self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]) -> None:
+    def _set_state(
+        self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]
+    ) -> None:
         self.base_ = arrays["base"]
         self.readout_embedding_ = arrays["readout_embedding"]
         self.weights_ = arrays["weights"]

@@ -40,7 +40,9 @@ class PerturbationModel(ABC):
     @classmethod
     def param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind is p.KEYWORD_ONLY]
+        return [
+            p.name for p in sig.parameters.values() if p.name != "self" and p.kind is p.KEYWORD_ONLY
+        ]
 
     def get_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.param_names()}
@@ -68,7 +70,9 @@ class PerturbationModel(ABC):
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit() (or load a saved model) before predict()")
+            raise NotFittedError(
+                f"{type(self).__name__} is not fitted yet: call fit() (or load a saved model) before predict()"
+            )
 
     def supported(self, rows: pl.DataFrame) -> np.ndarray:
         """Which rows the model can predict; the others name symbols it never saw."""
@@ -94,7 +98,9 @@ class PerturbationModel(ABC):
         """Learned state as (arrays, tables, small JSON values)."""
         raise NotImplementedError
 
-    def _set_state(self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]) -> None:
+    def _set_state(
+        self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]
+    ) -> None:
         raise NotImplementedError
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -102,9 +108,16 @@ class PerturbationModel(ABC):
         self._check_fitted()
         arrays, tables, extra = self._get_state()
         with atomic_dir(Path(path), overwrite=overwrite) as tmp:
-            config = {"model": self.name, "params": self.get_params(), "lpm_version": __version__, "state": extra}
-            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True, default=_json_default) + "\n")
-            np.savez(tmp / ARRAYS_FILE, **arrays)
+            config = {
+                "model": self.name,
+                "params": self.get_params(),
+                "lpm_version": __version__,
+                "state": extra,
+            }
+            (tmp / CONFIG_FILE).write_text(
+                json.dumps(config, indent=2, sort_keys=True, default=_json_default) + "\n"
+            )
+            np.savez(tmp / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
             (tmp / TABLES_DIR).mkdir()
             for key, table in tables.items():
                 table.write_parquet(tmp / TABLES_DIR / f"{key}.parquet")
@@ -144,4 +157,6 @@ def unknown_symbols_error(model: PerturbationModel, bad_rows: pl.DataFrame) -> U
                 return UnknownSymbolError(col, unknown)
     pairs = bad_rows.select(S.CONTEXT, S.PERTURBATION).unique().head(10)
     shown = [f"{c}|{p}" for c, p in pairs.iter_rows()]
-    return UnknownSymbolError(f"{model.name or type(model).__name__} input combination (context|perturbation)", shown)
+    return UnknownSymbolError(
+        f"{model.name or type(model).__name__} input combination (context|perturbation)", shown
+    )

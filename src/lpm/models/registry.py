@@ -25,7 +25,13 @@ _BUILTINS: dict[str, str] = {
 }
 
 #: Names counted as baselines when tables show each model's ratio to the best baseline.
-BASELINES: tuple[str, ...] = ("no_change", "context_mean", "perturbation_mean", "additive", "linear")
+BASELINES: tuple[str, ...] = (
+    "no_change",
+    "context_mean",
+    "perturbation_mean",
+    "additive",
+    "linear",
+)
 
 _registered: dict[str, type[PerturbationModel]] = {}
 
@@ -76,7 +82,10 @@ def get_model(name: str, **params: Any) -> PerturbationModel:
     valid = cls.param_names()
     bad = sorted(set(params) - set(valid))
     if bad:
-        raise LpmInputError(None, f"model {name!r} has no parameter(s) {', '.join(bad)}; valid: {', '.join(valid) or 'none'}")
+        raise LpmInputError(
+            None,
+            f"model {name!r} has no parameter(s) {', '.join(bad)}; valid: {', '.join(valid) or 'none'}",
+        )
     return cls(**params)
 
 
@@ -84,7 +93,12 @@ def describe_model(name: str) -> dict[str, Any]:
     """Name, first docstring line and default parameters of a model."""
     cls = get_model_class(name)
     doc = (cls.__doc__ or "").strip().splitlines()
-    return {"name": name, "summary": doc[0] if doc else "", "params": cls().get_params(), "baseline": name in BASELINES}
+    return {
+        "name": name,
+        "summary": doc[0] if doc else "",
+        "params": cls().get_params(),
+        "baseline": name in BASELINES,
+    }
 
 
 def load_model(path: str | Path) -> PerturbationModel:

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from lpm.data import schema as S
-from lpm.data._atomic import atomic_file
+from lpm.data._atomic import atomic_file, write_text_atomic
 from lpm.data.convert import to_anndata
 from lpm.data.splits import make_split
 from lpm.data.store import open_store
@@ -57,8 +57,7 @@ def train_model(
         "split_params": dict(split_params or {}),
         "rows": rows.height,
     }
-    with atomic_file(Path(out) / TRAINING_FILE) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    write_text_atomic(Path(out) / TRAINING_FILE, json.dumps(record, indent=2) + "\n")
     return estimator
 
 
@@ -76,11 +75,15 @@ def read_rows(path: str | Path) -> pl.DataFrame:
         raise LpmInputError(path, f"cannot read rows: {str(exc).splitlines()[0]}") from None
     missing = [c for c in S.KEY_COLUMNS if c not in df.columns]
     if missing:
-        raise LpmInputError(path, f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns)}")
+        raise LpmInputError(
+            path, f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns)}"
+        )
     return df
 
 
-def rows_from_store(store: str | Path, *, split: str | None, seed: int, part: str = "test") -> pl.DataFrame:
+def rows_from_store(
+    store: str | Path, *, split: str | None, seed: int, part: str = "test"
+) -> pl.DataFrame:
     rows = open_store(store).read()
     if not split:
         return rows

@@ -65,19 +65,30 @@ def write_benchmark_report(folder: Path, *, title: str, stores: Sequence[str] = 
         lines.append("No model could predict any held-out row.")
     for group in sorted(results["group"].unique().to_list()):
         g = results.filter(pl.col("group") == group)
-        ratios = ratio_to_baseline(g.select("model", "metric", "mean", "ci_low", "ci_high", "n"), baselines)
-        g = g.join(ratios.select("model", "metric", "ratio_to_best_baseline", "best_baseline"), on=["model", "metric"], how="left")
+        ratios = ratio_to_baseline(
+            g.select("model", "metric", "mean", "ci_low", "ci_high", "n"), baselines
+        )
+        g = g.join(
+            ratios.select("model", "metric", "ratio_to_best_baseline", "best_baseline"),
+            on=["model", "metric"],
+            how="left",
+        )
         metrics = [m for m in METRICS if m in set(g["metric"].to_list())]
         cov = coverage.filter(pl.col("group") == group)
         lines += [f"## Test group `{group}`", ""]
         lines += _table(g, cov, metrics)
         na = sorted(set(spec["models"]) - set(g["model"].to_list()))
         if na:
-            lines += ["", f"Not applicable to this group (no held-out row predictable): {', '.join(na)}."]
+            lines += [
+                "",
+                f"Not applicable to this group (no held-out row predictable): {', '.join(na)}.",
+            ]
         best = g.filter(pl.col("model").is_in(baselines).not_())
         for row in best.filter(pl.col("metric") == "pearson_delta_vs_mean").iter_rows(named=True):
             verdict = "beats" if (row["ratio_to_best_baseline"] or 0) > 1 else "does NOT beat"
-            lines.append(f"\n{row['model']} {verdict} the best baseline on pearson_delta_vs_mean (×{_fmt(row['ratio_to_best_baseline'], 2)}).")
+            lines.append(
+                f"\n{row['model']} {verdict} the best baseline on pearson_delta_vs_mean (×{_fmt(row['ratio_to_best_baseline'], 2)})."
+            )
         lines.append("")
     lines += ["", f"![metric panel]({FIGURE})", ""]
     _figure(results, folder / FIGURE)
@@ -101,7 +112,9 @@ def _figure(results: pl.DataFrame, path: Path) -> None:
     groups = sorted(results["group"].unique().to_list())
     models = sorted(results["model"].unique().to_list())
     colors = plt.get_cmap("tab10")
-    fig, axes = plt.subplots(len(groups), len(metrics), figsize=(2.4 * len(metrics), 2.6 * len(groups)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(groups), len(metrics), figsize=(2.4 * len(metrics), 2.6 * len(groups)), squeeze=False
+    )
     for gi, group in enumerate(groups):
         for mi, metric in enumerate(metrics):
             ax = axes[gi][mi]
@@ -112,11 +125,17 @@ def _figure(results: pl.DataFrame, path: Path) -> None:
                     continue
                 row = r.row(0, named=True)
                 lo, hi = row["ci_low"], row["ci_high"]
-                err = [[max(row["mean"] - lo, 0)], [max(hi - row["mean"], 0)]] if lo == lo and hi == hi else None
+                err = (
+                    [[max(row["mean"] - lo, 0)], [max(hi - row["mean"], 0)]]
+                    if lo == lo and hi == hi
+                    else None
+                )
                 ax.bar(k, row["mean"], color=colors(k % 10), yerr=err, capsize=2, label=m)
             ax.set_xticks([])
             arrow = "↑" if HIGHER_IS_BETTER.get(metric, True) else "↓"
-            ax.set_title(f"{metric} {arrow}" + (f"\n[{group}]" if len(groups) > 1 else ""), fontsize=8)
+            ax.set_title(
+                f"{metric} {arrow}" + (f"\n[{group}]" if len(groups) > 1 else ""), fontsize=8
+            )
             ax.tick_params(labelsize=7)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(models), 6), fontsize=8)
