@@ -29,28 +29,32 @@ def _status(message: str) -> None:
 
 @app.command()
 def simulate(
-    out: Annotated[Path, typer.Option(help="Output folder (store/ and truth/ inside).")],
+    out: Annotated[Path, typer.Option(help="Output folder (store/, truth/, config.json).")],
     genes: Annotated[int, typer.Option(help="Number of genes.")] = 2000,
     perturbations: Annotated[int, typer.Option(help="Number of perturbations.")] = 500,
     contexts: Annotated[int, typer.Option(help="Number of cell contexts.")] = 5,
-    cells: Annotated[int, typer.Option(help="Cells sampled per condition.")] = 0,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    cells: Annotated[int, typer.Option(help="Cells sampled per condition.")] = 50,
+    landmarks: Annotated[
+        int | None, typer.Option(help="L1000-like landmark genes (default min(978, genes/2)).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bytes.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
 ) -> None:
     """Simulate a perturbation world with known ground truth (the embedded default data)."""
     from lpm.data.simulate import simulate as run
 
-    kwargs = {"n_cells": cells} if cells else {}
     result = run(
         out,
         n_genes=genes,
         n_perturbations=perturbations,
         n_contexts=contexts,
+        n_cells=cells,
+        n_landmarks=landmarks,
         seed=seed,
         overwrite=overwrite,
-        **kwargs,
+        progress=_status,
     )
-    out_console.print(f"wrote {result}")
+    out_console.print(str(result))
 
 
 @app.command()
@@ -179,13 +183,12 @@ def predict(
     from lpm.errors import LpmInputError
     from lpm.models.workflow import predict_to_file, read_rows, rows_from_store
 
-    if (rows is None) == (store is None):
+    if rows is not None and store is None:
+        table = read_rows(rows)
+    elif store is not None and rows is None:
+        table = rows_from_store(store, split=split, seed=seed, part=part)
+    else:
         raise LpmInputError(None, "give exactly one of --rows or --store")
-    table = (
-        read_rows(rows)
-        if rows is not None
-        else rows_from_store(store, split=split, seed=seed, part=part)
-    )  # type: ignore[arg-type]
     result = predict_to_file(model, table, out)
     out_console.print(f"wrote {result.height:,} predictions to {out}")
 
@@ -295,21 +298,25 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point: one-line errors for lpm's own errors, exit code 2."""
+    """Console entry point: lpm's own errors print as one line and exit 2; unexpected ones exit 1
+    with a one-line summary (set LPM_DEBUG=1 for the traceback)."""
+    import os
+
     try:
-        app(standalone_mode=False)
+        app()
     except LpmError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except Exception as exc:
+        if os.environ.get("LPM_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(first)} (LPM_DEBUG=1 shows the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

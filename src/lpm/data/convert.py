@@ -10,15 +10,8 @@ import pandas as pd
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.schema import CONDITION_COLUMNS
 from lpm.errors import LpmInputError
-
-#: Columns that, with context and perturbation, identify one measured profile (an obs row).
-CONDITION_COLUMNS = (S.CONTEXT, S.PERTURBATION, S.DOSE, S.TIME, S.REPLICATE)
-
-
-def condition_columns(df: pl.DataFrame) -> list[str]:
-    """The columns of ``df`` that identify one profile: context, perturbation and any of dose/time/replicate."""
-    return [c for c in CONDITION_COLUMNS if c in df.columns]
 
 
 def to_anndata(measurements: pl.DataFrame) -> ad.AnnData:
@@ -27,7 +20,7 @@ def to_anndata(measurements: pl.DataFrame) -> ad.AnnData:
     Per-row extras that are constant within a condition (dataset, n_cells) go to ``obs``;
     the readout type, when constant per readout, goes to ``var``.
     """
-    cond = condition_columns(measurements)
+    cond = S.condition_columns(measurements.columns)
     obs_df = measurements.select(cond).unique(maintain_order=False).sort(cond, nulls_last=True)
     obs_df = obs_df.with_row_index("_row")
     readouts = sorted(measurements[S.READOUT].unique().to_list())

@@ -115,6 +115,14 @@ def read_source(path: Path, options: IngestOptions) -> IngestResult:
         )
     result = _readers()[fmt](Path(path), options)
     result.source = {"path": str(path), "format": fmt, "digest": file_digest(path), **result.source}
+    if options.gene_info is not None:
+        from lpm.data.genes import harmonise_frame
+
+        result.measurements, result.notes["genes"] = harmonise_frame(
+            result.measurements, options.gene_info, source=path
+        )
+        if result.controls is not None:
+            result.controls, _ = harmonise_frame(result.controls, options.gene_info, source=path)
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 import pyarrow as pa
@@ -45,6 +46,9 @@ ARROW_SCHEMA: Final = pa.schema(
     ]
 )
 
+#: Columns that, with context and perturbation, identify one measured profile (a condition).
+CONDITION_COLUMNS: Final = (CONTEXT, PERTURBATION, DOSE, TIME, REPLICATE)
+
 #: Context ids follow one rule: ``<dataset>/<cell line>``, the cell line spelled in upper case,
 #: so the same line measured by two datasets (two technologies) stays two contexts.
 CONTEXT_SEPARATOR: Final = "/"
@@ -53,3 +57,9 @@ CONTEXT_SEPARATOR: Final = "/"
 def context_id(dataset: str, cell_line: str) -> str:
     """The context id of a cell line measured in a dataset (the written rule for contexts)."""
     return f"{dataset}{CONTEXT_SEPARATOR}{cell_line.upper()}"
+
+
+def condition_columns(columns: Iterable[str]) -> list[str]:
+    """The columns among ``columns`` that identify one profile: context, perturbation, dose/time/replicate."""
+    present = set(columns)
+    return [c for c in CONDITION_COLUMNS if c in present]

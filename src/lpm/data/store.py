@@ -121,14 +121,16 @@ def validate_measurements(df: pl.DataFrame, source: str | Path | None = None) ->
         )
         if binary.height:
             raise LpmInputError(source, f"{binary.height} binary readout value(s) are not 0 or 1")
+    df = _sorted(df)
     key = [c for c in UNIQUE_KEY if c in df.columns]
-    dup = df.group_by(key).len().filter(pl.col("len") > 1)
-    if dup.height:
-        first = dup.row(0, named=True)
+    # sorted rows: a duplicate key equals its predecessor (much cheaper than a group_by)
+    same_as_previous = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(1)) for c in key])
+    same = df.select(same_as_previous.fill_null(False).alias("d"))["d"]
+    n_dup = int(same.sum())
+    if n_dup:
+        first = df.filter(same).row(0, named=True)
         where = ", ".join(f"{c}={first[c]!r}" for c in key)
-        raise LpmInputError(
-            source, f"{dup.height} duplicate ({', '.join(key)}) key(s), first: {where}"
-        )
+        raise LpmInputError(source, f"{n_dup} duplicate ({', '.join(key)}) key(s), first: {where}")
     return df
 
 
@@ -166,7 +168,7 @@ def write_store(
 
     Rows are sorted by key so the same content always gives the same bytes and hash.
     """
-    table = _sorted(validate_measurements(measurements, source))
+    table = validate_measurements(measurements, source)
     ctrl = None
     if controls is not None:
         ctrl = _conform_controls(controls, source)

@@ -27,8 +27,8 @@ def _table(group_rows: pl.DataFrame, coverage: pl.DataFrame, metrics: Sequence[s
     lines = [head, "|" + "---|" * (len(metrics) + 2)]
     for m in models:
         cov = coverage.filter(pl.col("model") == m)
-        scored = int(cov["scored"].mean() or 0) if cov.height else 0
-        total = int(cov["conditions"].mean() or 0) if cov.height else 0
+        scored = round(float(cov["scored"].to_numpy().mean())) if cov.height else 0
+        total = round(float(cov["conditions"].to_numpy().mean())) if cov.height else 0
         cells = []
         for metric in metrics:
             r = group_rows.filter((pl.col("model") == m) & (pl.col("metric") == metric))
@@ -66,7 +66,7 @@ def write_benchmark_report(folder: Path, *, title: str, stores: Sequence[str] = 
     for group in sorted(results["group"].unique().to_list()):
         g = results.filter(pl.col("group") == group)
         ratios = ratio_to_baseline(
-            g.select("model", "metric", "mean", "ci_low", "ci_high", "n"), baselines
+            g.select("model", "metric", "mean", "ci_low", "ci_high", "n"), baselines=baselines
         )
         g = g.join(
             ratios.select("model", "metric", "ratio_to_best_baseline", "best_baseline"),

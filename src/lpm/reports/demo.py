@@ -16,7 +16,7 @@ from lpm.evaluation.workflow import benchmark_to_dir
 from lpm.models.registry import list_models
 
 #: Small enough to finish in well under three minutes on two cores.
-DEMO_WORLD = {"n_genes": 1000, "n_perturbations": 300, "n_contexts": 4}
+DEMO_GENES, DEMO_PERTURBATIONS, DEMO_CONTEXTS = 1000, 300, 4
 DEMO_SPLITS = ("unseen_pair", "combination")
 DEMO_SEEDS = (0, 1)
 
@@ -31,8 +31,17 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda _: None)
     t0 = time.perf_counter()
-    say(f"simulating {DEMO_WORLD} (seed {seed})")
-    simulate(out / "sim", seed=seed, overwrite=True, **DEMO_WORLD)
+    world = f"{DEMO_GENES} genes × {DEMO_PERTURBATIONS} perturbations × {DEMO_CONTEXTS} contexts"
+    say(f"simulating {world} (seed {seed})")
+    simulate(
+        out / "sim",
+        n_genes=DEMO_GENES,
+        n_perturbations=DEMO_PERTURBATIONS,
+        n_contexts=DEMO_CONTEXTS,
+        seed=seed,
+        overwrite=True,
+        progress=say,
+    )
     store_path = out / "sim" / "store"
     t_sim = time.perf_counter() - t0
     models = list_models()
@@ -62,7 +71,7 @@ def run_demo(
             [
                 "# lpm demo",
                 "",
-                f"Simulated world {DEMO_WORLD}, seed {seed}: {t_sim:.1f} s; whole demo {elapsed:.1f} s.",
+                f"Simulated world of {world}, seed {seed}: {t_sim:.1f} s; whole demo {elapsed:.1f} s.",
                 "Ground truth (network edges, compound targets, pair interaction types) is in `sim/truth/`.",
                 "",
                 "## Store",

@@ -1,0 +1,128 @@
+"""The command line: thin over the library, one-line errors with exit code 2, nothing half-written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from lpm.data.store import write_store
+
+
+def lpm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lpm.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_info_on_a_missing_store_is_one_line(tmp_path: Path) -> None:
+    proc = lpm("info", str(tmp_path / "nope"))
+    assert proc.returncode == 2
+    assert "not an lpm store" in _error_line(proc)
+    assert "Traceback" not in proc.stderr
+
+
+def test_train_predict_evaluate_round(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
+    write_store(toy_rows, tmp_path / "s")
+    proc = lpm(
+        "train",
+        "--store",
+        str(tmp_path / "s"),
+        "--model",
+        "linear",
+        "--out",
+        str(tmp_path / "m"),
+        "--split",
+        "unseen_pair",
+        "--param",
+        "n_components=4",
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = lpm(
+        "predict",
+        "--model",
+        str(tmp_path / "m"),
+        "--store",
+        str(tmp_path / "s"),
+        "--split",
+        "unseen_pair",
+        "--out",
+        str(tmp_path / "p.parquet"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    pred = pl.read_parquet(tmp_path / "p.parquet")
+    assert pred.height > 0 and pred["prediction"].is_finite().all()
+    proc = lpm(
+        "evaluate",
+        str(tmp_path / "p.parquet"),
+        "--store",
+        str(tmp_path / "s"),
+        "--out",
+        str(tmp_path / "ev"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = pl.read_csv(tmp_path / "ev" / "summary.csv")
+    assert "pearson_delta" in summary["metric"].to_list()
+
+
+def test_unknown_perturbation_at_prediction_is_refused_and_nothing_written(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    write_store(toy_rows, tmp_path / "s")
+    assert (
+        lpm(
+            "train",
+            "--store",
+            str(tmp_path / "s"),
+            "--model",
+            "perturbation_mean",
+            "--out",
+            str(tmp_path / "m"),
+        ).returncode
+        == 0
+    )
+    rows = toy_rows.head(3).with_columns(pl.lit("CRISPRi:NOVEL").alias("perturbation"))
+    rows.write_csv(tmp_path / "rows.csv")
+    proc = lpm(
+        "predict",
+        "--model",
+        str(tmp_path / "m"),
+        "--rows",
+        str(tmp_path / "rows.csv"),
+        "--out",
+        str(tmp_path / "p.parquet"),
+    )
+    assert proc.returncode == 2
+    assert "unknown perturbation(s)" in _error_line(proc) and "CRISPRi:NOVEL" in proc.stderr
+    assert not (tmp_path / "p.parquet").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_bad_model_parameter_names_the_valid_ones(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
+    write_store(toy_rows, tmp_path / "s")
+    proc = lpm(
+        "train",
+        "--store",
+        str(tmp_path / "s"),
+        "--model",
+        "linear",
+        "--out",
+        str(tmp_path / "m"),
+        "--param",
+        "bogus=1",
+    )
+    assert proc.returncode == 2
+    assert "no parameter(s) bogus" in _error_line(proc)
+    assert not (tmp_path / "m").exists()
