@@ -34,6 +34,9 @@ class BenchmarkSpec:
     model_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     split_params: Mapping[str, Any] = field(default_factory=dict)
     n_boot: int = 1000
+    #: A model predicting at least this share of a group's rows joins the main table (scored on
+    #: the rows all such models predict); one below it gets a table of its own rows.
+    min_coverage: float = 0.9
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
@@ -57,94 +60,163 @@ def _instantiate(name: str, spec: BenchmarkSpec, seed: int) -> Any:
     return get_model(name, **params)
 
 
+def _conditions(rows: pl.DataFrame) -> int:
+    return rows.select(S.CONTEXT, S.PERTURBATION).unique().height
+
+
+def _scoring_sets(
+    group: str,
+    in_group: np.ndarray,
+    supported: Mapping[str, np.ndarray],
+    share: Mapping[str, float],
+    min_coverage: float,
+) -> list[tuple[str, list[str], np.ndarray]]:
+    """Which models are scored on which rows: one main table on the rows every well-covering
+    model predicts, and for each partial model a table on its own rows beside the main models.
+
+    ``share`` is each model's share of the group's rows it can predict (mean over seeds).
+    """
+    main = [m for m, f in share.items() if f >= min_coverage]
+    common = in_group.copy()
+    for m in main:
+        common &= supported[m]
+    sets = [(group, main, common)] if main else []
+    for m, f in share.items():
+        if 0 < f < min_coverage:
+            rows = common & supported[m]
+            sets.append((f"{group} | rows {m} can predict", [m, *main], rows))
+    return sets
+
+
+def _coverage_rows(
+    seed: int,
+    table: str,
+    test: pl.DataFrame,
+    in_group: np.ndarray,
+    rows: np.ndarray,
+    supported: Mapping[str, np.ndarray],
+    models: Sequence[str],
+    scored: Sequence[str],
+) -> list[dict[str, Any]]:
+    n_cond = _conditions(test.filter(pl.Series(in_group)))
+    n_scored = _conditions(test.filter(pl.Series(rows)))
+    return [
+        {
+            "seed": seed,
+            GROUP: table,
+            "model": m,
+            "conditions": n_cond,
+            "covered": _conditions(test.filter(pl.Series(in_group & supported[m]))),
+            "scored": n_scored if m in scored else 0,
+        }
+        for m in models
+    ]
+
+
+@dataclass
+class _SeedRun:
+    seed: int
+    train: pl.DataFrame
+    test: pl.DataFrame
+    supported: dict[str, np.ndarray]
+    preds: dict[str, np.ndarray]
+
+    def coverage(self, group: str, model: str) -> float:
+        in_group = self.test[GROUP].to_numpy() == group
+        return float(self.supported[model][in_group].mean()) if in_group.any() else 0.0
+
+
+def _fit_and_predict(
+    rows: pl.DataFrame,
+    spec: BenchmarkSpec,
+    seed: int,
+    timings: list[dict[str, Any]],
+    progress: Callable[[str], None] | None,
+) -> _SeedRun:
+    split = make_split(rows, kind=spec.split, seed=seed, **dict(spec.split_params))
+    group_keys = [c for c in split.test_groups.columns if c != GROUP]
+    test = split.test.join(
+        split.test_groups, on=group_keys, how="left", nulls_equal=True, maintain_order="left"
+    )
+    run = _SeedRun(seed, split.train, test, {}, {})
+    for name in spec.models:
+        if progress:
+            progress(f"seed {seed}: fitting {name}")
+        model = _instantiate(name, spec, seed)
+        t0 = time.perf_counter()
+        model.fit(split.train, split.val)
+        t_fit = time.perf_counter() - t0
+        mask = model.supported(test)
+        pred = np.full(test.height, np.nan, dtype=np.float32)
+        t0 = time.perf_counter()
+        if mask.any():
+            pred[mask] = model.predict(test.filter(pl.Series(mask)))
+        t_pred = time.perf_counter() - t0
+        run.supported[name], run.preds[name] = mask, pred
+        timings.append(
+            {
+                "seed": seed,
+                "model": name,
+                "fit_s": t_fit,
+                "predict_s": t_pred,
+                "train_rows": split.train.height,
+            }
+        )
+    return run
+
+
 def run_benchmark(
     rows: pl.DataFrame,
     spec: BenchmarkSpec,
     *,
     progress: Callable[[str], None] | None = None,
 ) -> BenchmarkResult:
-    """Split, fit each model on train (val for early stopping), score on the common test rows."""
-    scores, coverage, timings, per_ctx = [], [], [], []
-    for seed in spec.seeds:
-        split = make_split(rows, kind=spec.split, seed=seed, **dict(spec.split_params))
-        group_keys = [c for c in split.test_groups.columns if c != GROUP]
-        test = split.test.join(
-            split.test_groups, on=group_keys, how="left", nulls_equal=True, maintain_order="left"
-        )
-        supported: dict[str, np.ndarray] = {}
-        preds: dict[str, np.ndarray] = {}
-        for name in spec.models:
-            if progress:
-                progress(f"seed {seed}: fitting {name}")
-            model = _instantiate(name, spec, seed)
-            t0 = time.perf_counter()
-            model.fit(split.train, split.val)
-            t_fit = time.perf_counter() - t0
-            mask = model.supported(test)
-            pred = np.full(test.height, np.nan, dtype=np.float32)
-            t0 = time.perf_counter()
-            if mask.any():
-                pred[mask] = model.predict(test.filter(pl.Series(mask)))
-            t_pred = time.perf_counter() - t0
-            supported[name], preds[name] = mask, pred
-            timings.append(
-                {
-                    "seed": seed,
-                    "model": name,
-                    "fit_s": t_fit,
-                    "predict_s": t_pred,
-                    "train_rows": split.train.height,
-                }
-            )
-        groups = test[GROUP].to_numpy()
-        for group in sorted(set(groups.tolist())):
-            in_group = groups == group
-            applicable = [m for m in spec.models if supported[m][in_group].any()]
-            common = in_group.copy()
-            for m in applicable:
-                common &= supported[m]
-            truth = test.filter(pl.Series(common))
-            n_cond = (
-                test.filter(pl.Series(in_group)).select(S.CONTEXT, S.PERTURBATION).unique().height
-            )
-            n_common = truth.select(S.CONTEXT, S.PERTURBATION).unique().height
-            for m in spec.models:
-                own = (
-                    test.filter(pl.Series(in_group & supported[m]))
-                    .select(S.CONTEXT, S.PERTURBATION)
-                    .unique()
-                    .height
-                )
-                coverage.append(
-                    {
-                        "seed": seed,
-                        GROUP: group,
-                        "model": m,
-                        "conditions": n_cond,
-                        "covered": own,
-                        "scored": n_common if m in applicable else 0,
-                    }
-                )
-            if truth.height == 0:
+    """Split, fit each model on train (val for early stopping), score on the common test rows.
+
+    Which models share a table is decided once over all seeds (mean coverage), so every seed
+    fills the same tables.
+    """
+    timings: list[dict[str, Any]] = []
+    runs = [_fit_and_predict(rows, spec, seed, timings, progress) for seed in spec.seeds]
+    all_groups = sorted({g for run in runs for g in run.test[GROUP].unique().to_list()})
+    scores, coverage, per_ctx = [], [], []
+    for group in all_groups:
+        share = {m: float(np.mean([run.coverage(group, m) for run in runs])) for m in spec.models}
+        for run in runs:
+            in_group = run.test[GROUP].to_numpy() == group
+            if not in_group.any():
                 continue
-            for m in applicable:
-                res = evaluate(
-                    truth, preds[m][common], train=split.train, n_boot=spec.n_boot, seed=seed
+            for table, models, scored_rows in _scoring_sets(
+                group, in_group, run.supported, share, spec.min_coverage
+            ):
+                coverage += _coverage_rows(
+                    run.seed,
+                    table,
+                    run.test,
+                    in_group,
+                    scored_rows,
+                    run.supported,
+                    spec.models,
+                    models,
                 )
-                scores.append(
-                    res.summary.with_columns(
-                        pl.lit(seed).alias("seed"),
-                        pl.lit(group).alias(GROUP),
-                        pl.lit(m).alias("model"),
+                truth = run.test.filter(pl.Series(scored_rows))
+                if truth.height == 0:
+                    continue
+                for m in models:
+                    res = evaluate(
+                        truth,
+                        run.preds[m][scored_rows],
+                        train=run.train,
+                        n_boot=spec.n_boot,
+                        seed=run.seed,
                     )
-                )
-                per_ctx.append(
-                    res.per_context.with_columns(
-                        pl.lit(seed).alias("seed"),
-                        pl.lit(group).alias(GROUP),
+                    tag = [
+                        pl.lit(run.seed).alias("seed"),
+                        pl.lit(table).alias(GROUP),
                         pl.lit(m).alias("model"),
-                    )
-                )
+                    ]
+                    scores.append(res.summary.with_columns(tag))
+                    per_ctx.append(res.per_context.with_columns(tag))
     score_df = pl.concat(scores, how="diagonal_relaxed") if scores else pl.DataFrame()
     ctx_df = pl.concat(per_ctx, how="diagonal_relaxed") if per_ctx else pl.DataFrame()
     return BenchmarkResult(spec, score_df, pl.DataFrame(coverage), pl.DataFrame(timings), ctx_df)

@@ -21,6 +21,14 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
+def _defined_metrics(rows: pl.DataFrame) -> list[str]:
+    """Metrics with at least one defined value (binary metrics vanish on continuous data)."""
+    defined = set(
+        rows.filter(pl.col("mean").is_not_null() & pl.col("mean").is_not_nan())["metric"].to_list()
+    )
+    return [m for m in METRICS if m in defined]
+
+
 def _table(group_rows: pl.DataFrame, coverage: pl.DataFrame, metrics: Sequence[str]) -> list[str]:
     models = sorted(group_rows["model"].unique().to_list())
     head = "| model | scored / held-out conditions | " + " | ".join(metrics) + " |"
@@ -73,7 +81,7 @@ def write_benchmark_report(folder: Path, *, title: str, stores: Sequence[str] = 
             on=["model", "metric"],
             how="left",
         )
-        metrics = [m for m in METRICS if m in set(g["metric"].to_list())]
+        metrics = _defined_metrics(g)
         cov = coverage.filter(pl.col("group") == group)
         lines += [f"## Test group `{group}`", ""]
         lines += _table(g, cov, metrics)
@@ -81,7 +89,8 @@ def write_benchmark_report(folder: Path, *, title: str, stores: Sequence[str] = 
         if na:
             lines += [
                 "",
-                f"Not applicable to this group (no held-out row predictable): {', '.join(na)}.",
+                f"Not in this table: {', '.join(na)} (they predict none, or under "
+                f"{100 * spec.get('min_coverage', 0.9):.0f}% of these rows; a partial model has its own table of the rows it predicts).",
             ]
         best = g.filter(pl.col("model").is_in(baselines).not_())
         for row in best.filter(pl.col("metric") == "pearson_delta_vs_mean").iter_rows(named=True):
@@ -108,7 +117,7 @@ def _figure(results: pl.DataFrame, path: Path) -> None:
         fig.savefig(path)
         plt.close(fig)
         return
-    metrics = [m for m in METRICS if m in set(results["metric"].to_list())]
+    metrics = _defined_metrics(results)
     groups = sorted(results["group"].unique().to_list())
     models = sorted(results["model"].unique().to_list())
     colors = plt.get_cmap("tab10")
@@ -137,8 +146,10 @@ def _figure(results: pl.DataFrame, path: Path) -> None:
                 f"{metric} {arrow}" + (f"\n[{group}]" if len(groups) > 1 else ""), fontsize=8
             )
             ax.tick_params(labelsize=7)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(models), 6), fontsize=8)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=colors(k % 10), label=m) for k, m in enumerate(models)]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(models), 6), fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
