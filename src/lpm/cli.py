@@ -20,7 +20,7 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="lpm: in-silico perturbation biology."
 )
 console = Console(stderr=True)
-out_console = Console()
+out_console = Console(soft_wrap=True, highlight=False)
 
 
 def _status(message: str) -> None:
@@ -94,6 +94,15 @@ def ingest(
     lincs_level: Annotated[
         int | None, typer.Option(help="LINCS level (3 or 4) when it cannot be inferred.")
     ] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            help="Table layout: table (long or wide, default) or pairwise (gene × gene matrix of doubles)."
+        ),
+    ] = None,
+    readout_name: Annotated[
+        str | None, typer.Option(help="Readout name for a pairwise matrix (default fitness).")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
 ) -> None:
     """Read real files in the format they come in (h5ad, GCT/GCTX, NPZ, CSV/TSV/Parquet) into a store."""
@@ -113,6 +122,8 @@ def ingest(
         control_label=control_label,
         gene_info=gene_info,
         lincs_level=lincs_level,
+        layout=layout,
+        readout_name=readout_name,
     )
     store = run(
         sources,

@@ -80,10 +80,46 @@ def store_info(store: PerturbationStore) -> StoreInfo:
     )
 
 
+def _gene_notes(notes: Any, where: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every harmonisation record in the (possibly nested, for merged stores) notes."""
+    if not isinstance(notes, dict):
+        return []
+    if notes.get("harmonised") is True:
+        return [(where, notes)]
+    found = []
+    for key, value in notes.items():
+        found += _gene_notes(value, key if key != "genes" else where)
+    return found
+
+
+def gene_mapping_lines(notes: dict[str, Any]) -> list[str]:
+    """One line per source: how many readout and target symbols were renamed or left unmapped."""
+    lines = []
+    for source, rec in _gene_notes(notes):
+        parts = []
+        for key, label in (
+            ("readouts", "readouts"),
+            ("perturbation_targets", "perturbation targets"),
+        ):
+            if key in rec:
+                r = rec[key]
+                examples = ", ".join(r.get("unmapped_examples", [])[:5])
+                parts.append(
+                    f"{label}: {r['renamed']} renamed, {r['unmapped']} of {r['n']} unmapped"
+                    + (f" (e.g. {examples})" if examples else "")
+                )
+        lines.append(f"{source}: " + "; ".join(parts))
+    return lines
+
+
 def format_info(info: StoreInfo) -> str:
     """Plain-text rendering (also used by the CLI), stable enough to paste into notes."""
     pl_cfg = pl.Config(
-        tbl_rows=60, tbl_cols=12, tbl_hide_dataframe_shape=True, tbl_formatting="ASCII_MARKDOWN"
+        tbl_rows=60,
+        tbl_cols=12,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_formatting="ASCII_MARKDOWN",
     )
     with pl_cfg:
         lines = [
@@ -102,4 +138,10 @@ def format_info(info: StoreInfo) -> str:
             "values:",
             str(info.values),
         ]
+    genes = gene_mapping_lines(info.notes)
+    lines += (
+        ["", "gene symbols (harmonised through aliases):", *genes]
+        if genes
+        else ["", "gene symbols: not harmonised (ingest with --gene-info)"]
+    )
     return "\n".join(lines)

@@ -36,6 +36,8 @@ class IngestOptions:
     control_label: str | None = None
     gene_info: Path | None = None
     lincs_level: int | None = None
+    layout: str | None = None
+    readout_name: str | None = None
 
 
 @dataclass
@@ -94,6 +96,7 @@ def _readers() -> dict[str, Reader]:
     # imported here so `import lpm` stays light; a fixed list, no crawling
     from lpm.data._gct import read_gct, read_gctx
     from lpm.data._h5ad import read_h5ad_pseudobulk
+    from lpm.data._pairwise import read_pairwise_matrix
     from lpm.data._tables import read_effect_matrix_npz, read_table
 
     return {
@@ -102,6 +105,7 @@ def _readers() -> dict[str, Reader]:
         "h5ad": read_h5ad_pseudobulk,
         "npz": read_effect_matrix_npz,
         "table": read_table,
+        "pairwise": read_pairwise_matrix,
     }
 
 
@@ -112,6 +116,14 @@ def read_source(path: Path, options: IngestOptions) -> IngestResult:
         store = open_store(path)
         return IngestResult(
             store.read(), store.controls(), {"path": str(path), "format": "store"}, store.meta.notes
+        )
+    if options.layout == "pairwise":
+        if fmt != "table":
+            raise LpmInputError(path, "--layout pairwise needs a CSV/TSV/Parquet table")
+        fmt = "pairwise"
+    elif options.layout not in (None, "table"):
+        raise LpmInputError(
+            path, f"unknown --layout {options.layout!r} (expected table or pairwise)"
         )
     result = _readers()[fmt](Path(path), options)
     result.source = {"path": str(path), "format": fmt, "digest": file_digest(path), **result.source}
