@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import shared_data
 
 from lpm.data.ingest import IngestOptions, ingest
 from lpm.errors import LpmInputError
-from tests.conftest import shared_data
 
 OPTS = IngestOptions(
     dataset="growth",
