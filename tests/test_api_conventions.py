@@ -1,0 +1,43 @@
+"""House API rules over every public name: data first, at most three positional parameters,
+no positional booleans (scanpy's check, in spirit); and `import lpm` stays light."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import subprocess
+import sys
+
+import pytest
+
+PUBLIC = ["lpm.data", "lpm.models", "lpm.evaluation"]
+
+
+def _functions() -> list[tuple[str, object]]:
+    out = []
+    for mod_name in PUBLIC:
+        mod = importlib.import_module(mod_name)
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            if inspect.isfunction(obj):
+                out.append((f"{mod_name}.{name}", obj))
+    return out
+
+
+@pytest.mark.parametrize(("name", "func"), _functions(), ids=[n for n, _ in _functions()])
+def test_at_most_three_positional_and_no_positional_booleans(name: str, func: object) -> None:
+    sig = inspect.signature(func)  # type: ignore[arg-type]
+    positional = [
+        p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    assert len(positional) <= 3, f"{name} has {len(positional)} positional parameters"
+    for p in positional:
+        assert "bool" not in str(p.annotation), (
+            f"{name}: boolean parameter {p.name} must be keyword-only"
+        )
+
+
+def test_import_lpm_is_light() -> None:
+    code = "import sys, lpm; heavy = [m for m in ('torch', 'anndata', 'matplotlib', 'polars', 'sklearn') if m in sys.modules]; print(heavy)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
