@@ -77,7 +77,8 @@ JOINT = ("devel", "replogle", "lincs", "perturbqa", "perturbqa_dir", "norman_gro
 
 
 def benchmarks(go: Path) -> dict[str, list[str]]:
-    s = STORES
+    s = STORES.relative_to(ROOT)  # commands run in the repository root
+    go = go.relative_to(ROOT)
     return {
         "mcfaline_unseen_pair": [
             "benchmark", "--store", str(s / "devel"), "--split", "unseen_pair", "--models", BASELINES,
