@@ -22,8 +22,11 @@ def lpm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 
 def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    """The one error line (progress lines may precede it); no traceback anywhere."""
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1, proc.stderr
+    assert proc.stderr.rstrip().endswith(lines[0]), "the error must be the last thing printed"
     return lines[0]
 
 
@@ -126,3 +129,15 @@ def test_bad_model_parameter_names_the_valid_ones(toy_rows: pl.DataFrame, tmp_pa
     assert proc.returncode == 2
     assert "no parameter(s) bogus" in _error_line(proc)
     assert not (tmp_path / "m").exists()
+
+
+def test_truncated_input_file_fails_in_one_line_and_writes_no_store(tmp_path: Path) -> None:
+    src = tmp_path / "plate.gct"
+    src.write_text(
+        "#1.3\n3\t2\t1\t1\nid\tpr_gene_symbol\tS1\tS2\npert_type\tna\tctl_vehicle\ttrt_cp\nP1\tA\t1.0\t2.0\n"
+    )
+    proc = lpm("ingest", str(src), "--out", str(tmp_path / "store"))
+    assert proc.returncode == 2
+    line = _error_line(proc)
+    assert str(src) in line and "truncated" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plate.gct"]

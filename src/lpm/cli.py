@@ -5,8 +5,10 @@ Errors lpm raises on purpose print as one line (``error: FILE: problem``) and ex
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -19,12 +21,32 @@ from lpm.errors import LpmError
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="lpm: in-silico perturbation biology."
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out_console = Console(soft_wrap=True, highlight=False)
 
 
 def _status(message: str) -> None:
     console.log(message)
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, label: str) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr advanced by each step message (e.g. one per model fit)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(label, total=total)
+
+        def step(message: str) -> None:
+            bar.update(task, advance=1, description=f"{label}: {message}")
+
+        yield step
 
 
 @app.command()
@@ -255,19 +277,21 @@ def benchmark(
     from lpm._params import parse_model_params, parse_params
     from lpm.evaluation.workflow import benchmark_to_dir
 
-    path = benchmark_to_dir(
-        store,
-        split=split,
-        models=[m.strip() for m in models.split(",") if m.strip()],
-        seeds=list(range(seeds)),
-        model_params=parse_model_params(param or []),
-        split_params=parse_params(split_param or [], option="--split-param"),
-        out=out,
-        title=title,
-        n_boot=n_boot,
-        command=sys.argv,
-        progress=_status,
-    )
+    model_list = [m.strip() for m in models.split(",") if m.strip()]
+    with _progress_bar(seeds * len(model_list), "benchmark") as step:
+        path = benchmark_to_dir(
+            store,
+            split=split,
+            models=model_list,
+            seeds=list(range(seeds)),
+            model_params=parse_model_params(param or []),
+            split_params=parse_params(split_param or [], option="--split-param"),
+            out=out,
+            title=title,
+            n_boot=n_boot,
+            command=sys.argv,
+            progress=step,
+        )
     out_console.print(f"wrote {path}")
 
 
