@@ -35,7 +35,9 @@ def rel(p: Path) -> str:
 
 def run(args: list[str]) -> tuple[str, str, float]:
     """Run one lpm command; return (the command as text, stdout, seconds)."""
-    shown = " ".join(["lpm", *[rel(Path(a)) if a.startswith(str(ROOT.parent)) else a for a in args]])
+    shown = " ".join(
+        ["lpm", *[rel(Path(a)) if a.startswith(str(ROOT.parent)) else a for a in args]]
+    )
     print(f"$ {shown}", flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run([LPM, *args], capture_output=True, text=True, cwd=ROOT)
@@ -48,27 +50,90 @@ def run(args: list[str]) -> tuple[str, str, float]:
 def ingests() -> dict[str, list[str]]:
     g = ["--gene-info", str(GENE_INFO), "--overwrite"]
     d = DATA
-    pqa = [str(d / "perturbqa_de_labels" / f"{c}-de.csv.gz") for c in ("k562", "rpe1", "hepg2", "jurkat")]
-    pqa_dir = [str(d / "perturbqa_de_labels" / f"{c}-dir.csv.gz") for c in ("k562", "rpe1", "hepg2", "jurkat")]
+    pqa = [
+        str(d / "perturbqa_de_labels" / f"{c}-de.csv.gz")
+        for c in ("k562", "rpe1", "hepg2", "jurkat")
+    ]
+    pqa_dir = [
+        str(d / "perturbqa_de_labels" / f"{c}-dir.csv.gz")
+        for c in ("k562", "rpe1", "hepg2", "jurkat")
+    ]
     return {
         "devel": ["ingest", str(d / "norman19_mcfaline23_devel" / "devel.h5ad"), *g],
         "replogle": [
-            "ingest", str(d / "replogle22_k562_gw" / "replogle_k562.npz"),
-            "--dataset", "replogle22", "--cell-line", "K562", "--perturbation-type", "CRISPRi", *g,
+            "ingest",
+            str(d / "replogle22_k562_gw" / "replogle_k562.npz"),
+            "--dataset",
+            "replogle22",
+            "--cell-line",
+            "K562",
+            "--perturbation-type",
+            "CRISPRi",
+            *g,
         ],
         "replogle_csv": [
-            "ingest", str(d / "replogle22_k562_gw" / "replogle_k562_gwps_2000pert_x_300genes_delta_log1p.csv.gz"),
-            "--dataset", "replogle22", "--cell-line", "K562", "--perturbation-type", "CRISPRi",
-            "--perturbation-column", "target_symbol", *g,
+            "ingest",
+            str(
+                d
+                / "replogle22_k562_gw"
+                / "replogle_k562_gwps_2000pert_x_300genes_delta_log1p.csv.gz"
+            ),
+            "--dataset",
+            "replogle22",
+            "--cell-line",
+            "K562",
+            "--perturbation-type",
+            "CRISPRi",
+            "--perturbation-column",
+            "target_symbol",
+            *g,
         ],
-        "lincs": ["ingest", str(d / "lincs_l1000_a375" / "test_l1000.gct"), "--dataset", "lincs", *g],
-        "lincs_l4": ["ingest", str(d / "lincs_l1000_a375" / "test_l1000_highprecision.gctx"), "--dataset", "lincs_l4", *g],
-        "perturbqa": ["ingest", *pqa, "--dataset", "perturbqa", "--perturbation-type", "CRISPRi", *g],
-        "perturbqa_dir": ["ingest", *pqa_dir, "--dataset", "perturbqa", "--perturbation-type", "CRISPRi", *g],
+        "lincs": [
+            "ingest",
+            str(d / "lincs_l1000_a375" / "test_l1000.gct"),
+            "--dataset",
+            "lincs",
+            *g,
+        ],
+        "lincs_l4": [
+            "ingest",
+            str(d / "lincs_l1000_a375" / "test_l1000_highprecision.gctx"),
+            "--dataset",
+            "lincs_l4",
+            *g,
+        ],
+        "perturbqa": [
+            "ingest",
+            *pqa,
+            "--dataset",
+            "perturbqa",
+            "--perturbation-type",
+            "CRISPRi",
+            *g,
+        ],
+        "perturbqa_dir": [
+            "ingest",
+            *pqa_dir,
+            "--dataset",
+            "perturbqa",
+            "--perturbation-type",
+            "CRISPRi",
+            *g,
+        ],
         "norman_growth": [
-            "ingest", str(d / "norman19_gi" / "processed_fitnesses.csv"), "--layout", "pairwise",
-            "--dataset", "norman19_growth", "--cell-line", "K562", "--perturbation-type", "CRISPRa",
-            "--control-label", "negative", *g,
+            "ingest",
+            str(d / "norman19_gi" / "processed_fitnesses.csv"),
+            "--layout",
+            "pairwise",
+            "--dataset",
+            "norman19_growth",
+            "--cell-line",
+            "K562",
+            "--perturbation-type",
+            "CRISPRa",
+            "--control-label",
+            "negative",
+            *g,
         ],
     }
 
@@ -81,26 +146,73 @@ def benchmarks(go: Path) -> dict[str, list[str]]:
     go = go.relative_to(ROOT)
     return {
         "mcfaline_unseen_pair": [
-            "benchmark", "--store", str(s / "devel"), "--split", "unseen_pair", "--models", BASELINES,
-            "--seeds", "3", "--title", "Baselines: McFaline/Norman devel set, unseen (perturbation, context) pairs",
+            "benchmark",
+            "--store",
+            str(s / "devel"),
+            "--split",
+            "unseen_pair",
+            "--models",
+            BASELINES,
+            "--seeds",
+            "3",
+            "--title",
+            "Baselines: McFaline/Norman devel set, unseen (perturbation, context) pairs",
         ],
         "replogle_unseen_perturbation": [
-            "benchmark", "--store", str(s / "replogle"), "--split", "unseen_perturbation", "--models", BASELINES,
-            "--seeds", "3", "--param", f"linear.perturbation_embeddings={go}",
-            "--title", "Baselines: Replogle K562, knock-downs never seen in training (linear: GO gene embeddings)",
+            "benchmark",
+            "--store",
+            str(s / "replogle"),
+            "--split",
+            "unseen_perturbation",
+            "--models",
+            BASELINES,
+            "--seeds",
+            "3",
+            "--param",
+            f"linear.perturbation_embeddings={go}",
+            "--title",
+            "Baselines: Replogle K562, knock-downs never seen in training (linear: GO gene embeddings)",
         ],
         "perturbqa_unseen_pair": [
-            "benchmark", "--store", str(s / "perturbqa"), "--split", "unseen_pair", "--models", BASELINES,
-            "--seeds", "3", "--title", "Baselines: PerturbQA DE labels, four cell lines, unseen (perturbation, context) pairs",
+            "benchmark",
+            "--store",
+            str(s / "perturbqa"),
+            "--split",
+            "unseen_pair",
+            "--models",
+            BASELINES,
+            "--seeds",
+            "3",
+            "--title",
+            "Baselines: PerturbQA DE labels, four cell lines, unseen (perturbation, context) pairs",
         ],
         "simulator_unseen_pair": [
-            "benchmark", "--store", str(s / "sim" / "store"), "--split", "unseen_pair", "--models", BASELINES,
-            "--seeds", "3", "--title", "Baselines: simulated world (2000 genes x 500 perturbations x 5 contexts, seed 0), unseen pairs",
+            "benchmark",
+            "--store",
+            str(s / "sim" / "store"),
+            "--split",
+            "unseen_pair",
+            "--models",
+            BASELINES,
+            "--seeds",
+            "3",
+            "--title",
+            "Baselines: simulated world (2000 genes x 500 perturbations x 5 contexts, seed 0), unseen pairs",
         ],
         "simulator_combination": [
-            "benchmark", "--store", str(s / "sim" / "store"), "--split", "combination", "--models", BASELINES,
-            "--seeds", "3", "--split-param", "holdout_singles_fraction=0.3",
-            "--title", "Baselines: simulated world, held-out combinations by singles seen",
+            "benchmark",
+            "--store",
+            str(s / "sim" / "store"),
+            "--split",
+            "combination",
+            "--models",
+            BASELINES,
+            "--seeds",
+            "3",
+            "--split-param",
+            "holdout_singles_fraction=0.3",
+            "--title",
+            "Baselines: simulated world, held-out combinations by singles seen",
         ],
     }
 
@@ -115,28 +227,95 @@ def main() -> None:
     STORES.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.skip_ingest:
-        lines = ["# Ingest of every real dataset in ../shared/data", "", "Produced by `python benchmarks/real_data.py`.", ""]
+        lines = [
+            "# Ingest of every real dataset in ../shared/data",
+            "",
+            "Produced by `python benchmarks/real_data.py`.",
+            "",
+        ]
         for name, cmd in ingests().items():
             shown, out, dt = run([*cmd, "--out", str(STORES / name)])
-            lines += [f"## {name}", "", "```", f"{shown} --out {rel(STORES / name)}", f"# {dt:.1f} s", "", out.rstrip(), "```", ""]
-        shown, out, dt = run(["ingest", *[str(STORES / n) for n in JOINT], "--out", str(STORES / "joint"), "--overwrite"])
-        lines += ["## joint (all of the above in one store)", "", "```", shown, f"# {dt:.1f} s", "", out.rstrip(), "```", ""]
-        shown, out, dt = run(["simulate", "--out", str(STORES / "sim"), "--seed", "0", "--overwrite"])
-        lines += ["## simulator (default world)", "", "```", shown, f"# {dt:.1f} s", "", out.rstrip(), "```", ""]
+            lines += [
+                f"## {name}",
+                "",
+                "```",
+                f"{shown} --out {rel(STORES / name)}",
+                f"# {dt:.1f} s",
+                "",
+                out.rstrip(),
+                "```",
+                "",
+            ]
+        shown, out, dt = run(
+            [
+                "ingest",
+                *[str(STORES / n) for n in JOINT],
+                "--out",
+                str(STORES / "joint"),
+                "--overwrite",
+            ]
+        )
+        lines += [
+            "## joint (all of the above in one store)",
+            "",
+            "```",
+            shown,
+            f"# {dt:.1f} s",
+            "",
+            out.rstrip(),
+            "```",
+            "",
+        ]
+        shown, out, dt = run(
+            ["simulate", "--out", str(STORES / "sim"), "--seed", "0", "--overwrite"]
+        )
+        lines += [
+            "## simulator (default world)",
+            "",
+            "```",
+            shown,
+            f"# {dt:.1f} s",
+            "",
+            out.rstrip(),
+            "```",
+            "",
+        ]
         (RESULTS / "ingest.md").write_text("\n".join(lines))
     go = STORES / "go_embedding.parquet"
     if not go.exists():
         run(["prior-embedding", "--gene2go", str(GENE2GO), "--out", str(go), "--dims", "32"])
-    summary = ["# Baselines on the real sets and the simulator", "", "Produced by `python benchmarks/real_data.py`; each section links the full report.", ""]
+    summary = [
+        "# Baselines on the real sets and the simulator",
+        "",
+        "Produced by `python benchmarks/real_data.py`; each section links the full report.",
+        "",
+    ]
     for name, cmd in benchmarks(go).items():
         if args.only and name not in args.only:
             continue
         out_dir = RESULTS / name
         shown, _, dt = run([*cmd, "--out", str(out_dir)])
-        summary += [f"## {name}", "", "```", f"{shown} --out {rel(out_dir)}", f"# {dt:.0f} s", "```", "", f"[full report]({name}/results.md)", ""]
+        summary += [
+            f"## {name}",
+            "",
+            "```",
+            f"{shown} --out {rel(out_dir)}",
+            f"# {dt:.0f} s",
+            "```",
+            "",
+            f"[full report]({name}/results.md)",
+            "",
+        ]
         body = (out_dir / "results.md").read_text().split("\n## ", 1)
         if len(body) == 2:
-            summary += ["## " + body[1].replace("](results.png)", f"]({name}/results.png)").replace("\n## ", "\n### ").replace("## Test", "### Test", 1), ""]
+            summary += [
+                "## "
+                + body[1]
+                .replace("](results.png)", f"]({name}/results.png)")
+                .replace("\n## ", "\n### ")
+                .replace("## Test", "### Test", 1),
+                "",
+            ]
     if not args.only:
         (RESULTS / "baselines.md").write_text("\n".join(summary))
     shutil.rmtree(STORES / ".tmp", ignore_errors=True)
