@@ -7,13 +7,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from tests.conftest import shared_data as _real
 
 from lpm.data.genes import harmonise_frame, load_gene_aliases
 from lpm.data.ingest import IngestOptions
 from lpm.data.store import write_store
 from lpm.errors import LpmInputError
-
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 HEADER = "entrez\tsymbol\tgene_name\tgene_type\tchromosome\tensembl_id\talias_symbol"
 ROWS = [
@@ -169,13 +168,6 @@ def test_combination_members_merging_raises(gene_info: Path) -> None:
 
 
 # --- real data ----------------------------------------------------------------------------
-
-
-def _real(path: str) -> Path:
-    full = REAL / path
-    if not full.exists():
-        pytest.skip(f"real data not present: {full} (see ../shared/data/README.md)")
-    return full
 
 
 @pytest.mark.realdata

@@ -12,6 +12,7 @@ import pandas as pd
 import polars as pl
 import pytest
 import scipy.sparse as sp
+from tests.conftest import shared_data as _real
 
 import lpm.data._h5ad as h5mod
 from lpm.data._h5ad import read_h5ad_pseudobulk
@@ -19,7 +20,6 @@ from lpm.data.ingest import IngestOptions, IngestResult
 from lpm.data.store import open_store, write_store
 from lpm.errors import LpmInputError
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 GENES = ["G1", "G2", "G3", "G4"]
 # (dataset, cell_type, perturbation_type, perturbation, n_cells)
 DESIGN = [
@@ -286,13 +286,6 @@ def test_duplicate_gene_names(tmp_path: Path) -> None:
 
 
 # --- real data ----------------------------------------------------------------------------
-
-
-def _real(path: str) -> Path:
-    full = REAL / path
-    if not full.exists():
-        pytest.skip(f"real data not present: {full} (see ../shared/data/README.md)")
-    return full
 
 
 @pytest.mark.realdata

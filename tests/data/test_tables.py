@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from tests.conftest import shared_data as _real
 
 from lpm.data._tables import (
     read_effect_matrix_npz,
@@ -19,7 +20,6 @@ from lpm.data.ingest import IngestOptions, IngestResult
 from lpm.data.store import write_store
 from lpm.errors import LpmInputError
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CRISPRI = IngestOptions(perturbation_type="CRISPRi")
 
 LABELS = """pert,gene,label,split
@@ -442,13 +442,6 @@ def test_npz_needs_cell_line(tmp_path: Path) -> None:
 
 
 # --- real data ----------------------------------------------------------------------------
-
-
-def _real(path: str) -> Path:
-    full = REAL / path
-    if not full.exists():
-        pytest.skip(f"real data not present: {full} (see ../shared/data/README.md)")
-    return full
 
 
 @pytest.mark.realdata

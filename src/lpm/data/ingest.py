@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +158,15 @@ def ingest(
     measurements = pl.concat([r.measurements for r in results], how="diagonal_relaxed")
     ctrl = [r.controls for r in results if r.controls is not None]
     controls = pl.concat(ctrl, how="diagonal_relaxed") if ctrl else None
-    notes = {r.source.get("path", f"source{i}"): r.notes for i, r in enumerate(results)}
+    notes: dict[str, Any] = {
+        r.source.get("path", f"source{i}"): r.notes for i, r in enumerate(results)
+    }
+    # the resolved options, so the store can be rebuilt with the same command
+    notes["ingest_options"] = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in asdict(options).items()
+        if v is not None
+    }
     label = str(sources[0]) if len(sources) == 1 else f"{len(sources)} sources"
     return write_store(
         measurements,
