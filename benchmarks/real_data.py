@@ -10,15 +10,16 @@ Every command is run through the `lpm` CLI exactly as printed.
 from __future__ import annotations
 
 import argparse
-import shutil
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-STORES = ROOT / "benchmarks" / "stores"
+# paths relative to the repository root, where every command runs, so reports show them as typed
+DATA = Path("..") / "shared" / "data"
+STORES = Path("benchmarks") / "stores"
 RESULTS = ROOT / "benchmarks" / "results"
 LPM = str(Path(sys.executable).with_name("lpm"))
 GENE_INFO = DATA / "gene_ontology" / "human_gene_info_orgHsEgDb_3.16.tsv.gz"
@@ -26,18 +27,9 @@ GENE2GO = DATA / "gene_ontology" / "human_gene2go_direct_orgHsEgDb_3.16.tsv.gz"
 BASELINES = "no_change,context_mean,perturbation_mean,additive,linear"
 
 
-def rel(p: Path) -> str:
-    try:
-        return str(p.relative_to(ROOT))
-    except ValueError:
-        return "../" + str(p.relative_to(ROOT.parent))
-
-
 def run(args: list[str]) -> tuple[str, str, float]:
     """Run one lpm command; return (the command as text, stdout, seconds)."""
-    shown = " ".join(
-        ["lpm", *[rel(Path(a)) if a.startswith(str(ROOT.parent)) else a for a in args]]
-    )
+    shown = shlex.join(["lpm", *args])
     print(f"$ {shown}", flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run([LPM, *args], capture_output=True, text=True, cwd=ROOT)
@@ -142,8 +134,7 @@ JOINT = ("devel", "replogle", "lincs", "perturbqa", "perturbqa_dir", "norman_gro
 
 
 def benchmarks(go: Path) -> dict[str, list[str]]:
-    s = STORES.relative_to(ROOT)  # commands run in the repository root
-    go = go.relative_to(ROOT)
+    s = STORES
     return {
         "mcfaline_unseen_pair": [
             "benchmark",
@@ -222,9 +213,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="benchmark names to run (default: all)")
     parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args()
-    if not DATA.exists():
+    if not (ROOT / DATA).exists():
         sys.exit(f"real data not present at {DATA}; nothing to do")
-    STORES.mkdir(parents=True, exist_ok=True)
+    (ROOT / STORES).mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.skip_ingest:
         lines = [
@@ -239,7 +230,7 @@ def main() -> None:
                 f"## {name}",
                 "",
                 "```",
-                f"{shown} --out {rel(STORES / name)}",
+                shown,
                 f"# {dt:.1f} s",
                 "",
                 out.rstrip(),
@@ -282,7 +273,7 @@ def main() -> None:
         ]
         (RESULTS / "ingest.md").write_text("\n".join(lines))
     go = STORES / "go_embedding.parquet"
-    if not go.exists():
+    if not (ROOT / go).exists():
         run(["prior-embedding", "--gene2go", str(GENE2GO), "--out", str(go), "--dims", "32"])
     summary = [
         "# Baselines on the real sets and the simulator",
@@ -294,12 +285,12 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         out_dir = RESULTS / name
-        shown, _, dt = run([*cmd, "--out", str(out_dir)])
+        shown, _, dt = run([*cmd, "--out", str(out_dir.relative_to(ROOT))])
         summary += [
             f"## {name}",
             "",
             "```",
-            f"{shown} --out {rel(out_dir)}",
+            shown,
             f"# {dt:.0f} s",
             "```",
             "",
@@ -318,7 +309,6 @@ def main() -> None:
             ]
     if not args.only:
         (RESULTS / "baselines.md").write_text("\n".join(summary))
-    shutil.rmtree(STORES / ".tmp", ignore_errors=True)
 
 
 if __name__ == "__main__":

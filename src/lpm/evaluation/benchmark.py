@@ -61,7 +61,9 @@ def _instantiate(name: str, spec: BenchmarkSpec, seed: int) -> Any:
 
 
 def _conditions(rows: pl.DataFrame) -> int:
-    return rows.select(S.CONTEXT, S.PERTURBATION).unique().height
+    """Held-out profiles: (context, perturbation[, dose, time]); replicates are one profile."""
+    keys = [c for c in S.condition_columns(rows.columns) if c != S.REPLICATE]
+    return rows.select(keys).unique().height
 
 
 def _scoring_sets(
