@@ -224,53 +224,26 @@ def main() -> None:
             "Produced by `python benchmarks/real_data.py`.",
             "",
         ]
-        for name, cmd in ingests().items():
-            shown, out, dt = run([*cmd, "--out", str(STORES / name)])
-            lines += [
-                f"## {name}",
-                "",
-                "```",
-                shown,
-                f"# {dt:.1f} s",
-                "",
-                out.rstrip(),
-                "```",
-                "",
-            ]
-        shown, out, dt = run(
-            [
-                "ingest",
-                *[str(STORES / n) for n in JOINT],
-                "--out",
-                str(STORES / "joint"),
-                "--overwrite",
-            ]
-        )
-        lines += [
-            "## joint (all of the above in one store)",
-            "",
-            "```",
-            shown,
-            f"# {dt:.1f} s",
-            "",
-            out.rstrip(),
-            "```",
-            "",
+        jobs = {name: [*cmd, "--out", str(STORES / name)] for name, cmd in ingests().items()}
+        joint = [str(STORES / n) for n in JOINT]
+        jobs["joint (all of the above in one store)"] = [
+            "ingest",
+            *joint,
+            "--out",
+            str(STORES / "joint"),
+            "--overwrite",
         ]
-        shown, out, dt = run(
-            ["simulate", "--out", str(STORES / "sim"), "--seed", "0", "--overwrite"]
-        )
-        lines += [
-            "## simulator (default world)",
-            "",
-            "```",
-            shown,
-            f"# {dt:.1f} s",
-            "",
-            out.rstrip(),
-            "```",
-            "",
+        jobs["simulator (default world)"] = [
+            "simulate",
+            "--out",
+            str(STORES / "sim"),
+            "--seed",
+            "0",
+            "--overwrite",
         ]
+        for title, cmd in jobs.items():
+            shown, out, dt = run(cmd)
+            lines += [f"## {title}", "", "```", shown, f"# {dt:.1f} s", "", out.rstrip(), "```", ""]
         (RESULTS / "ingest.md").write_text("\n".join(lines))
     go = STORES / "go_embedding.parquet"
     if not (ROOT / go).exists():
