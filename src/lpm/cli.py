@@ -246,8 +246,16 @@ def evaluate(
     """Score predictions on the evaluation panel, with bootstrap intervals."""
     from lpm.evaluation.workflow import evaluate_file
 
-    summary = evaluate_file(predictions, store=store, out=out, seed=seed)
-    out_console.print(summary)
+    import polars as pl
+
+    summary = evaluate_file(predictions, store=store, out=out, seed=seed).filter(pl.col("n") > 0)
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_formatting="ASCII_MARKDOWN",
+    ):
+        out_console.print(str(summary))
 
 
 @app.command()
