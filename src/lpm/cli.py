@@ -244,9 +244,9 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
     """Score predictions on the evaluation panel, with bootstrap intervals."""
-    from lpm.evaluation.workflow import evaluate_file
-
     import polars as pl
+
+    from lpm.evaluation.workflow import evaluate_file
 
     summary = evaluate_file(predictions, store=store, out=out, seed=seed).filter(pl.col("n") > 0)
     with pl.Config(
