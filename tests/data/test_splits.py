@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -62,37 +64,101 @@ def _table(
 
 
 TABLE = _table()
+DOSES = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+def _dose_table(seed: int = 0) -> pl.DataFrame:
+    """Two contexts, three compounds at five doses, one at two, CRISPR singles and controls.
+
+    Every condition is measured at two times and two replicates, over four readouts.
+    """
+    rng = np.random.default_rng(seed)
+    conditions: list[tuple[str, float | None]] = [(S.CONTROL, None)]
+    conditions += [(f"CRISPRi:G{i}", None) for i in range(4)]
+    conditions += [(f"compound:drug{c}", d) for c in "ABC" for d in DOSES]
+    conditions += [("compound:drugD", d) for d in (0.1, 1.0)]
+    records = [
+        {
+            S.CONTEXT: f"sim/C{k}",
+            S.PERTURBATION: pert,
+            S.DOSE: dose,
+            S.TIME: time,
+            S.REPLICATE: rep,
+            S.READOUT: f"r{r}",
+            S.VALUE: float(rng.normal()),
+        }
+        for k in range(2)
+        for pert, dose in conditions
+        for time in (6.0, 24.0)
+        for rep in (0, 1)
+        for r in range(4)
+    ]
+    df = pl.DataFrame(
+        records,
+        schema={
+            S.CONTEXT: pl.String,
+            S.PERTURBATION: pl.String,
+            S.DOSE: pl.Float32,
+            S.TIME: pl.Float32,
+            S.REPLICATE: pl.Int32,
+            S.READOUT: pl.String,
+            S.VALUE: pl.Float32,
+        },
+    )
+    return df.with_row_index(ROW_ID)
+
+
+DOSE_TABLE = _dose_table()
 
 
 def _pairs(df: pl.DataFrame) -> set[tuple[str, str]]:
     return set(df.select(S.CONTEXT, S.PERTURBATION).unique().iter_rows())
 
 
+def _profiles(df: pl.DataFrame) -> set[tuple[str, str, float | None]]:
+    return set(df.select(S.CONTEXT, S.PERTURBATION, S.DOSE).unique().iter_rows())
+
+
 def _ids(df: pl.DataFrame) -> set[int]:
     return set(df[ROW_ID].to_list())
 
 
+def _table_for(kind: str) -> pl.DataFrame:
+    return DOSE_TABLE if kind == "unseen_dose" else TABLE
+
+
 def _split(kind: str, seed: int, **kw: object) -> Split:
-    return make_split(TABLE, kind=kind, seed=seed, **kw)  # type: ignore[arg-type]
+    return make_split(_table_for(kind), kind=kind, seed=seed, **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", SPLIT_KINDS)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_parts_are_disjoint_and_cover_the_input(kind: str, seed: int) -> None:
+    table = _table_for(kind)
     split = _split(kind, seed)
     train, val, test = _ids(split.train), _ids(split.val), _ids(split.test)
     assert not train & val and not train & test and not val & test
-    assert train | val | test == set(range(TABLE.height))
-    assert split.train.height + split.val.height + split.test.height == TABLE.height
+    assert train | val | test == set(range(table.height))
+    assert split.train.height + split.val.height + split.test.height == table.height
     assert split.test.height > 0 and split.train.height > 0
-    assert split.train.columns == TABLE.columns
+    assert split.train.columns == table.columns
     # Rows keep input order within each part.
     for part in (split.train, split.val, split.test):
         assert part[ROW_ID].is_sorted()
-    # test_groups lists exactly the held-out (context, perturbation) pairs, once each.
-    assert split.test_groups.height == len(_pairs(split.test))
-    assert _pairs(split.test_groups) == _pairs(split.test)
+    # test_groups lists exactly the held-out units (its key columns), once each.
+    keys = [c for c in split.test_groups.columns if c != GROUP]
+    assert keys == (
+        [S.CONTEXT, S.PERTURBATION, S.DOSE]
+        if kind == "unseen_dose"
+        else [S.CONTEXT, S.PERTURBATION]
+    )
+    held = set(split.test.select(keys).unique().iter_rows())
+    assert split.test_groups.height == len(held)
+    assert set(split.test_groups.select(keys).iter_rows()) == held
     assert split.test_groups[GROUP].null_count() == 0
+    # The benchmark's join of test with test_groups labels every test row.
+    labelled = split.test.join(split.test_groups, on=keys, how="left", nulls_equal=True)
+    assert labelled.height == split.test.height and labelled[GROUP].null_count() == 0
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -169,6 +235,97 @@ def test_unseen_context_draws_different_contexts_by_seed() -> None:
     assert len(drawn) > 1
 
 
+def _dose_ranges(df: pl.DataFrame) -> dict[tuple[str, str], tuple[float, float]]:
+    ranges = (
+        df.filter(pl.col(S.DOSE).is_not_null())
+        .group_by(S.CONTEXT, S.PERTURBATION)
+        .agg(pl.col(S.DOSE).min().alias("lo"), pl.col(S.DOSE).max().alias("hi"))
+    )
+    return {(c, p): (lo, hi) for c, p, lo, hi in ranges.iter_rows()}
+
+
+def _check_unseen_dose(table: pl.DataFrame, split: Split) -> None:
+    train_profiles = _profiles(split.train)
+    test_profiles, val_profiles = _profiles(split.test), _profiles(split.val)
+    assert test_profiles and not test_profiles & val_profiles
+    assert not (test_profiles | val_profiles) & train_profiles
+    full = _dose_ranges(table)
+    n_doses = dict(
+        table.filter(pl.col(S.DOSE).is_not_null())
+        .group_by(S.CONTEXT, S.PERTURBATION)
+        .agg(pl.col(S.DOSE).n_unique())
+        .select(pl.concat_list(S.CONTEXT, S.PERTURBATION).list.join("|"), S.DOSE)
+        .iter_rows()
+    )
+    for ctx, pert, dose in test_profiles | val_profiles:
+        assert dose is not None and pert != S.CONTROL
+        assert n_doses[f"{ctx}|{pert}"] >= 3
+        lo, hi = full[(ctx, pert)]
+        assert lo < dose < hi
+        # The lowest and highest dose of a held-out perturbation stay in training there.
+        assert (ctx, pert, lo) in train_profiles and (ctx, pert, hi) in train_profiles
+    # Every row of a held-out profile (readouts, times, replicates) goes with it.
+    for part, profiles in ((split.test, test_profiles), (split.val, val_profiles)):
+        keyed = pl.DataFrame(
+            list(profiles),
+            schema=table.select(S.CONTEXT, S.PERTURBATION, S.DOSE).schema,
+            orient="row",
+        )
+        assert part.height == table.join(keyed, on=[S.CONTEXT, S.PERTURBATION, S.DOSE]).height
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_unseen_dose_holds_out_interior_doses(seed: int) -> None:
+    split = _split("unseen_dose", seed)
+    _check_unseen_dose(DOSE_TABLE, split)
+    # 2 contexts x 3 compounds x 3 interior doses = 18 eligible profiles.
+    assert len(_profiles(split.test)) == round(0.2 * 18)
+    assert len(_profiles(split.val)) == round(0.1 * 18)
+    assert set(split.test[S.PERTURBATION].to_list()) <= {f"compound:drug{c}" for c in "ABC"}
+    assert set(split.test_groups[GROUP].to_list()) == {"unseen_dose"}
+    assert split.test_groups.columns == [S.CONTEXT, S.PERTURBATION, S.DOSE, GROUP]
+
+
+def test_unseen_dose_at_least_one_and_val_may_be_empty() -> None:
+    # One perturbation at three doses: a single interior dose, to test; none left for val.
+    table = DOSE_TABLE.filter(
+        (pl.col(S.CONTEXT) == "sim/C0")
+        & (pl.col(S.DOSE).is_null() | pl.col(S.DOSE).is_in([1.0, 10.0, 100.0]))
+        & ~pl.col(S.PERTURBATION).is_in(["compound:drugB", "compound:drugC"])
+    )
+    split = make_split(table, kind="unseen_dose", test_fraction=0.01, val_fraction=0.5)
+    assert _profiles(split.test) == {("sim/C0", "compound:drugA", 10.0)}
+    assert split.val.height == 0
+    _check_unseen_dose(table, split)
+
+
+def test_unseen_dose_needs_three_doses() -> None:
+    message = "unseen_dose needs perturbations measured at three or more doses in a context; this data has none"
+    with pytest.raises(LpmInputError, match=message):
+        make_split(DOSE_TABLE.drop(S.DOSE), kind="unseen_dose")
+    with pytest.raises(LpmInputError, match=message):
+        make_split(TABLE, kind="unseen_dose")  # compounds at two doses only
+    with pytest.raises(LpmInputError, match=message):
+        make_split(
+            DOSE_TABLE.filter(pl.col(S.DOSE).is_null() | (pl.col(S.DOSE) >= 10.0)),
+            kind="unseen_dose",
+        )
+
+
+@pytest.mark.realdata
+def test_unseen_dose_on_real_lincs() -> None:
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "stores" / "lincs"
+    if not path.exists():
+        pytest.skip(f"no LINCS store at {path} (built locally, not committed)")
+    from lpm.data.store import open_store
+
+    rows = open_store(path).read().with_row_index(ROW_ID)
+    split = make_split(rows, kind="unseen_dose", seed=0)
+    _check_unseen_dose(rows, split)
+    assert split.train.height + split.val.height + split.test.height == rows.height
+    assert split.test_groups.height == len(_profiles(split.test))
+
+
 def _recount(split: Split) -> dict[tuple[str, str], str]:
     train_pairs = _pairs(split.train)
     out = {}
@@ -235,6 +392,9 @@ def test_split_ignores_input_row_order_for_unit_kinds() -> None:
     shuffled = TABLE.sample(fraction=1.0, shuffle=True, seed=1)
     for kind in ("unseen_pair", "unseen_perturbation", "unseen_context", "combination"):
         assert _ids(make_split(shuffled, kind=kind, seed=2).test) == _ids(_split(kind, 2).test)
+    shuffled = DOSE_TABLE.sample(fraction=1.0, shuffle=True, seed=1)
+    split = make_split(shuffled, kind="unseen_dose", seed=2)
+    assert _ids(split.test) == _ids(_split("unseen_dose", 2).test)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -277,6 +437,10 @@ def test_works_without_optional_columns() -> None:
         .sort(ROW_ID)
     )
     for kind in SPLIT_KINDS:
+        if kind == "unseen_dose":  # needs the dose column
+            with pytest.raises(LpmInputError, match="three or more doses"):
+                make_split(bare, kind=kind, seed=1)
+            continue
         split = make_split(bare, kind=kind, seed=1)
         assert split.train.height + split.val.height + split.test.height == bare.height
 

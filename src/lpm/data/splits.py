@@ -25,10 +25,17 @@ depends on the kind:
     fraction of the members of the test combinations (single symbols, every context) to test, so
     ``seen1``/``seen0`` cases exist; those singles are labelled ``single``. Validation takes a
     ``val_fraction`` of the remaining combinations.
+``unseen_dose``
+    (context, perturbation, dose) profiles at doses never seen in training for that perturbation
+    in that context, chosen only among perturbations measured at three or more distinct doses
+    there. Each such (context, perturbation) keeps its lowest and highest dose in training, so
+    held-out doses are interpolations; fractions are of these interior doses (at least one to
+    test). Rows without a dose are never held out. ``test_groups`` carries the ``dose`` column.
 
 The control is never held out except as part of a whole context (``unseen_context``) or a random
 row (``random``). Where one unit (pair, symbol, context) is held out, all its rows (every dose,
-time and replicate) go together.
+time and replicate) go together; for ``unseen_dose`` the unit is a profile, whose rows (every
+readout, time and replicate) go together.
 """
 
 from __future__ import annotations
@@ -50,11 +57,13 @@ SPLIT_KINDS: Final = (
     "unseen_perturbation",
     "unseen_context",
     "combination",
+    "unseen_dose",
 )
 GROUP: Final = "group"
 _PART: Final = "_part"
 _TRAIN, _VAL, _TEST = 0, 1, 2
 _PAIR: Final = (S.CONTEXT, S.PERTURBATION)
+_PROFILE: Final = (S.CONTEXT, S.PERTURBATION, S.DOSE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,9 +71,10 @@ class Split:
     """A train/val/test partition of long rows, plus the labels of what the test set holds.
 
     ``train``, ``val`` and ``test`` are disjoint row subsets of the input, in input order, whose
-    union is the input. ``test_groups`` has one row per held-out (context, perturbation) with a
-    ``group`` label for subgroup reporting (``seen2``/``seen1``/``seen0`` for combinations,
-    otherwise the split kind).
+    union is the input. ``test_groups`` has one row per held-out (context, perturbation), or
+    (context, perturbation, dose) for ``unseen_dose``, with a ``group`` label for subgroup
+    reporting (``seen2``/``seen1``/``seen0`` for combinations, otherwise the split kind). Its
+    columns other than ``group`` are the keys that match it to ``test``.
     """
 
     kind: str
@@ -96,8 +106,8 @@ def make_split(
     seed
         Seed of the numpy Generator; the same seed and rows give the same split.
     test_fraction, val_fraction
-        Share of the held-out units (rows, pairs, symbols, conditions or combinations,
-        by kind) that go to test and to validation.
+        Share of the held-out units (rows, pairs, symbols, conditions, combinations or
+        interior doses, by kind) that go to test and to validation.
     context
         For ``unseen_context`` only: the context to hold out (drawn by seed when None).
     holdout_singles_fraction
@@ -143,23 +153,26 @@ def make_split(
         part = _assign(rows, _unseen_perturbation(rows, rng, test_fraction, val_fraction))
     elif kind == "unseen_context":
         part = _assign(rows, _unseen_context(rows, rng, val_fraction, context))
+    elif kind == "unseen_dose":
+        part = _assign(rows, _unseen_dose(rows, rng, test_fraction, val_fraction))
     else:
         part = _assign(
             rows, _combination(rows, rng, test_fraction, val_fraction, holdout_singles_fraction)
         )
     parts = pl.Series(_PART, part)
     train, test = rows.filter(parts == _TRAIN), rows.filter(parts == _TEST)
+    keys = list(_PROFILE if kind == "unseen_dose" else _PAIR)
     if kind == "combination":
         groups = _seen_labels(test, train)
     else:
-        groups = test.select(_PAIR).unique().with_columns(pl.lit(kind).alias(GROUP))
+        groups = test.select(keys).unique().with_columns(pl.lit(kind).alias(GROUP))
     return Split(
         kind=kind,
         seed=seed,
         train=train,
         val=rows.filter(parts == _VAL),
         test=test,
-        test_groups=groups.sort(_PAIR),
+        test_groups=groups.sort(keys),
     )
 
 
@@ -366,6 +379,36 @@ def _combination(
         )
         units = pl.concat([units, singles], how="vertical_relaxed")
     return units
+
+
+def _unseen_dose(
+    rows: pl.DataFrame, rng: np.random.Generator, test_fraction: float, val_fraction: float
+) -> pl.DataFrame:
+    """Interior doses of (context, perturbation)s measured at three or more doses there."""
+    interior = pl.DataFrame(schema={c: rows.schema.get(c, pl.Float32) for c in _PROFILE})
+    if S.DOSE in rows.columns:
+        profiles = (
+            _non_control(rows)
+            .select(_PROFILE)
+            .filter(pl.col(S.DOSE).is_not_null() & pl.col(S.DOSE).is_not_nan())
+            .unique()
+            .sort(_PROFILE)
+        )
+        rank = pl.col(S.DOSE).rank("ordinal").over(_PAIR)
+        n_doses = pl.len().over(_PAIR)
+        interior = profiles.filter((n_doses >= 3) & (rank > 1) & (rank < n_doses))
+    if interior.height == 0:
+        raise LpmInputError(
+            None,
+            "unseen_dose needs perturbations measured at three or more doses in a context; this data has none",
+        )
+    n_test = min(_n_of(test_fraction, interior.height, at_least=1), interior.height)
+    n_val = min(_n_of(val_fraction, interior.height), interior.height - n_test)
+    order = rng.permutation(interior.height)
+    part = np.full(interior.height, -1, dtype=np.int8)
+    part[order[:n_test]] = _TEST
+    part[order[n_test : n_test + n_val]] = _VAL
+    return interior.with_columns(pl.Series(_PART, part)).filter(pl.col(_PART) >= 0)
 
 
 def _seen_labels(test: pl.DataFrame, train: pl.DataFrame) -> pl.DataFrame:

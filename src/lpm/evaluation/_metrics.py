@@ -52,11 +52,34 @@ def grouped_mean(gid: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarr
     return _divide(np.bincount(gid, weights=values, minlength=n_groups), cnt)
 
 
-def grouped_pearson(gid: np.ndarray, x: np.ndarray, y: np.ndarray, n_groups: int) -> np.ndarray:
+#: A vector whose range is within this share of its largest |value| counts as constant.
+RELATIVE_FLAT = 1e-6
+
+
+def _varies(v: np.ndarray, starts: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Per group: does ``v`` vary beyond rounding? Judged against ``|reference|`` when ``v`` is
+    a difference (pred − mean), else against ``|v|`` itself."""
+    lo, hi = np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
+    if reference is None:
+        scale = np.maximum(np.abs(lo), np.abs(hi))
+    else:
+        scale = np.maximum.reduceat(np.abs(reference), starts)
+    return (hi - lo) > RELATIVE_FLAT * scale + np.finfo(np.float64).tiny
+
+
+def grouped_pearson(
+    gid: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    n_groups: int,
+    *,
+    x_reference: np.ndarray | None = None,
+) -> np.ndarray:
     """Pearson correlation of ``x`` and ``y`` within each group.
 
     ``gid`` must be sorted ascending. NaN for groups with fewer than two points or where either
-    vector is constant (checked exactly, with min == max).
+    vector is constant: its range is at most ``RELATIVE_FLAT`` of its largest magnitude (so a
+    difference of two float means computed in another order does not count as variation).
     """
     out = np.full(n_groups, np.nan)
     if gid.size == 0:
@@ -64,9 +87,7 @@ def grouped_pearson(gid: np.ndarray, x: np.ndarray, y: np.ndarray, n_groups: int
     cnt = np.bincount(gid, minlength=n_groups)
     present = np.flatnonzero(cnt)
     starts = np.concatenate(([0], np.cumsum(cnt[present])[:-1]))
-    varies = (np.minimum.reduceat(x, starts) < np.maximum.reduceat(x, starts)) & (
-        np.minimum.reduceat(y, starts) < np.maximum.reduceat(y, starts)
-    )
+    varies = _varies(x, starts, x_reference) & _varies(y, starts)
     n = cnt.astype(np.float64)
     xc = x - _divide(np.bincount(gid, weights=x, minlength=n_groups), n)[gid]
     yc = y - _divide(np.bincount(gid, weights=y, minlength=n_groups), n)[gid]

@@ -237,7 +237,11 @@ def _continuous_metrics(
         "pearson_delta": M.grouped_pearson(cid, pred, true, n_cond),
         "pearson_delta_top20": M.grouped_pearson(cid[top], pred[top], true[top], n_cond),
         "pearson_delta_vs_mean": M.grouped_pearson(
-            cid[ref], pred[ref] - mu[ref], true[ref] - mu[ref], n_cond
+            cid[ref],
+            pred[ref] - mu[ref],
+            true[ref] - mu[ref],
+            n_cond,
+            x_reference=np.abs(pred[ref]) + np.abs(mu[ref]),
         ),
         "mse": M.grouped_mean(cid, sq, n_cond),
         "mse_top20": M.grouped_mean(cid[top], sq[top], n_cond),

@@ -22,6 +22,8 @@ _BUILTINS: dict[str, str] = {
     "perturbation_mean": "lpm.models._baselines:PerturbationMean",
     "additive": "lpm.models._baselines:Additive",
     "linear": "lpm.models._linear:LinearModel",
+    "lpm": "lpm.models._lpm:LPMModel",
+    "lpm_fast": "lpm.models._lpm:LPMFastModel",
 }
 
 #: Names counted as baselines when tables show each model's ratio to the best baseline.

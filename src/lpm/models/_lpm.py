@@ -1,0 +1,444 @@
+"""The Large Perturbation Model behind the registry names ``lpm`` (exact) and ``lpm_fast``.
+
+A ``fit`` façade builds the data module and the Lightning Trainer from typed settings; the
+network and its steps live in ``_lpm_net``, the streaming data in ``_lpm_data``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import polars as pl
+
+from lpm.data import schema as S
+from lpm.errors import LpmInputError
+from lpm.models._lpm_data import (
+    RowSource,
+    StreamingRows,
+    Vocab,
+    code_rows,
+    profile_batches,
+    row_batches,
+)
+from lpm.models.base import PerturbationModel
+
+#: Hyper-parameters of the paper's presets (embedding, MLP widths, dropout, batch values, lr, decay).
+PRESETS: Mapping[str, Mapping[str, Any]] = {
+    "lincs": {
+        "embedding_dim": 128,
+        "hidden": (256, 256),
+        "dropout": 0.1,
+        "batch_size": 1000,
+        "lr": 2e-3,
+        "decay": 0.97,
+    },
+    "replogle": {
+        "embedding_dim": 32,
+        "hidden": (512, 512),
+        "dropout": 0.0,
+        "batch_size": 5000,
+        "lr": 2e-3,
+        "decay": 0.99,
+    },
+}
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """What the Lightning Trainer gets: hardware, epochs, stopping, checkpoints (typed, not a dict)."""
+
+    max_epochs: int
+    patience: int
+    devices: int
+    strategy: str
+    accelerator: str
+    checkpoint_dir: Path | None
+    progress: bool
+
+
+def _data_module(train: StreamingRows, val: StreamingRows | None) -> Any:
+    """A Lightning data module over streaming rows (validation only when there is some)."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    class LPMDataModule(L.LightningDataModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.train_set, self.val_set = train, val
+
+        def set_epoch(self, epoch: int, *, rank: int, world_size: int) -> None:
+            for ds in (self.train_set, self.val_set):
+                if ds is not None:
+                    ds.epoch, ds.rank, ds.world_size = epoch, rank, world_size
+
+        def train_dataloader(self) -> DataLoader[Any]:
+            return DataLoader(self.train_set, batch_size=None)
+
+    if val is None:
+        return LPMDataModule()
+    val_rows: StreamingRows = val
+
+    class LPMDataModuleWithVal(LPMDataModule):
+        def val_dataloader(self) -> DataLoader[Any]:
+            return DataLoader(val_rows, batch_size=None)
+
+    return LPMDataModuleWithVal()
+
+
+class LPMModel(PerturbationModel):
+    """The Large Perturbation Model (exact mode): embeddings of P, R, C concatenated into an MLP."""
+
+    FAST: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        preset: str = "replogle",
+        embedding_dim: int | None = None,
+        hidden: list[int] | None = None,
+        dropout: float | None = None,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        decay: float | None = None,
+        weight_decay: float = 1e-4,
+        combine: str = "mean",
+        max_epochs: int = 30,
+        patience: int = 4,
+        ensemble: int = 1,
+        val_fraction: float = 0.05,
+        seed: int = 0,
+        devices: int = 1,
+        strategy: str = "auto",
+        accelerator: str = "cpu",
+        checkpoint_dir: str | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.preset = preset
+        self.embedding_dim = embedding_dim
+        self.hidden = hidden
+        self.dropout = dropout
+        self.batch_size = batch_size
+        self.lr = lr
+        self.decay = decay
+        self.weight_decay = weight_decay
+        self.combine = combine
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.ensemble = ensemble
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self.devices = devices
+        self.strategy = strategy
+        self.accelerator = accelerator
+        self.checkpoint_dir = checkpoint_dir
+        self.progress = progress
+
+    # ---- settings -----------------------------------------------------------------------------
+    def resolved(self) -> dict[str, Any]:
+        """Preset values with explicit parameters on top."""
+        if self.preset not in PRESETS:
+            raise LpmInputError(
+                None, f"unknown LPM preset {self.preset!r}; available: {', '.join(PRESETS)}"
+            )
+        if self.combine not in ("mean", "sum"):
+            raise LpmInputError(None, f"combine must be 'mean' or 'sum', got {self.combine!r}")
+        out = dict(PRESETS[self.preset])
+        for key in ("embedding_dim", "hidden", "dropout", "batch_size", "lr", "decay"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        out["hidden"] = tuple(out["hidden"])
+        return out
+
+    def trainer_settings(self) -> TrainerSettings:
+        return TrainerSettings(
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            devices=self.devices,
+            strategy=self.strategy,
+            accelerator=self.accelerator,
+            checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None,
+            progress=self.progress,
+        )
+
+    # ---- fitting ------------------------------------------------------------------------------
+    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
+        """Train on ``train``; early stopping on ``val``, or on a seeded ``val_fraction`` of the
+        training profiles when no validation rows are given."""
+        if (val is None or val.height == 0) and self.val_fraction > 0:
+            train, val = _carve_validation(train, fraction=self.val_fraction, seed=self.seed)
+        return self.fit_source(
+            RowSource(frame=train), RowSource(frame=val) if val is not None and val.height else None
+        )
+
+    def fit_source(self, train: RowSource, val: RowSource | None = None) -> Self:
+        """Train from chunked sources (a store's row groups stream; nothing needs all rows at once)."""
+        import tempfile
+
+        import lightning as L
+
+        from lpm.models._lpm_net import LPMModule, LPMModuleWithValidation, NetworkConfig
+
+        hp = self.resolved()
+        vocab = Vocab.build(train)
+        cfg = NetworkConfig(
+            n_contexts=len(vocab.contexts),
+            n_readouts=len(vocab.readouts),
+            n_members=len(vocab.members),
+            embedding_dim=hp["embedding_dim"],
+            hidden=hp["hidden"],
+            dropout=hp["dropout"],
+            fast=self.FAST,
+            combine=self.combine,
+        )
+        settings = self.trainer_settings()
+        states, history = [], []
+        scratch = (
+            tempfile.TemporaryDirectory(prefix="lpm-ckpt-")
+            if settings.checkpoint_dir is None
+            else None
+        )
+        ckpt_root = settings.checkpoint_dir or Path(scratch.name)  # type: ignore[union-attr]
+        for k in range(self.ensemble):
+            seed = self.seed + k
+            L.seed_everything(seed, workers=True, verbose=False)
+            val_set = (
+                _known_only(val, vocab, fast=self.FAST, batch_values=hp["batch_size"], seed=seed)
+                if val
+                else None
+            )
+            module_cls = LPMModuleWithValidation if val_set is not None else LPMModule
+            module = module_cls(
+                cfg.to_dict(),
+                lr=hp["lr"],
+                decay=hp["decay"],
+                weight_decay=self.weight_decay,
+                seed=seed,
+            )
+            train_set = StreamingRows(
+                train, vocab, fast=self.FAST, batch_values=hp["batch_size"], seed=seed
+            )
+            dm = _data_module(train_set, val_set)
+            trainer, ckpt = _trainer(
+                settings, ckpt_root / f"member{k}", has_val=val_set is not None
+            )
+            t0 = time.perf_counter()
+            trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+            elapsed = time.perf_counter() - t0
+            best = (
+                getattr(trainer.checkpoint_callback, "best_model_path", "")
+                if val_set is not None
+                else ""
+            )
+            if best:
+                module = module_cls.load_from_checkpoint(best, weights_only=False)
+            self.is_global_zero_ = bool(trainer.is_global_zero)
+            states.append({n: t.detach().cpu().numpy() for n, t in module.net.state_dict().items()})
+            history.append(
+                {
+                    "member": k,
+                    "seed": seed,
+                    "epochs": int(trainer.current_epoch),
+                    "seconds": elapsed,
+                    "train_values_per_epoch": train.n_rows,
+                    "val_loss": float(trainer.callback_metrics["val_loss"])
+                    if "val_loss" in trainer.callback_metrics
+                    else None,
+                }
+            )
+        if scratch is not None:
+            scratch.cleanup()
+        self.vocab_ = vocab
+        self.network_config_ = cfg.to_dict()
+        self.states_ = states
+        self.history_ = history
+        return self
+
+    # ---- prediction ---------------------------------------------------------------------------
+    def _supported(self, rows: pl.DataFrame) -> np.ndarray:
+        v = self.vocab_
+        members = set(v.members)
+        ctx = rows[S.CONTEXT].is_in(v.contexts).to_numpy()
+        read = rows[S.READOUT].is_in(v.readouts).to_numpy()
+        uniq = rows[S.PERTURBATION].unique().to_list()
+        known = {
+            p for p in uniq if p in v.perturbation_index or all(m in members for m in _split(p))
+        }
+        pert = rows[S.PERTURBATION].is_in(list(known)).to_numpy()
+        return ctx & read & pert
+
+    def _known(self) -> dict[str, set[str]]:
+        return {
+            S.CONTEXT: set(self.vocab_.contexts),
+            S.READOUT: set(self.vocab_.readouts),
+            S.PERTURBATION: set(self.vocab_.perturbations),
+        }
+
+    def _networks(self) -> list[Any]:
+        import torch
+
+        from lpm.models._lpm_net import LPMNetwork, NetworkConfig
+
+        cfg = dict(self.network_config_)
+        cfg["hidden"] = tuple(cfg["hidden"])
+        nets = []
+        for state in self.states_:
+            net = LPMNetwork(NetworkConfig(**cfg))
+            net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+            net.eval()
+            nets.append(net)
+        return nets
+
+    def predict_members(self, rows: pl.DataFrame) -> np.ndarray:
+        """Predictions of every ensemble member (members × rows); binary rows as probabilities."""
+        import torch
+
+        self._check_fitted()
+        ok = self.supported(rows)
+        if not ok.all():
+            from lpm.models.base import unknown_symbols_error
+
+            raise unknown_symbols_error(self, rows.filter(pl.Series(~ok)))
+        coded = code_rows(rows, self.vocab_)
+        out = np.zeros((len(self.states_), rows.height), dtype=np.float32)
+        with torch.no_grad():
+            for k, net in enumerate(self._networks()):
+                if self.FAST:
+                    for batch in profile_batches(coded, 512):
+                        out[k, batch["row_index"].numpy()] = net.forward_rows(batch).numpy()
+                else:
+                    pos = 0
+                    for batch in row_batches(coded, 65_536):
+                        n = int(batch["value"].shape[0])
+                        out[k, pos : pos + n] = net.forward_rows(batch).numpy()
+                        pos += n
+        binary = coded.binary
+        out[:, binary] = 1.0 / (1.0 + np.exp(-out[:, binary]))
+        return out
+
+    def _predict(self, rows: pl.DataFrame) -> np.ndarray:
+        return self.predict_members(rows).mean(axis=0)
+
+    def predict_with_spread(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Ensemble mean and spread (standard deviation over members; 0 for a single model)."""
+        members = self.predict_members(rows)
+        return members.mean(axis=0), members.std(axis=0)
+
+    # ---- persistence --------------------------------------------------------------------------
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, pl.DataFrame], dict[str, Any]]:
+        arrays = {
+            f"m{k}/{name}": np.asarray(v)
+            for k, state in enumerate(self.states_)
+            for name, v in state.items()
+        }
+        extra = {
+            "network": self.network_config_,
+            "history": self.history_,
+            "members": len(self.states_),
+        }
+        return arrays, self.vocab_.to_tables(), extra
+
+    def _set_state(
+        self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]
+    ) -> None:
+        self.vocab_ = Vocab.from_tables(tables)
+        self.network_config_ = dict(extra["network"])
+        self.history_ = list(extra["history"])
+        self.states_ = [
+            {name.split("/", 1)[1]: v for name, v in arrays.items() if name.startswith(f"m{k}/")}
+            for k in range(int(extra["members"]))
+        ]
+        self.is_global_zero_ = True
+
+
+class LPMFastModel(LPMModel):
+    """The LPM in fast mode: (perturbation, context) → hidden once, every readout by one matrix product."""
+
+    FAST: ClassVar[bool] = True
+
+
+def _carve_validation(
+    rows: pl.DataFrame, *, fraction: float, seed: int
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Hold out a seeded share of whole profiles for early stopping (none if that leaves no training)."""
+    keys = [c for c in S.condition_columns(rows.columns) if c != S.REPLICATE]
+    profiles = rows.select(keys).unique().sort(keys, nulls_last=True)
+    n_val = round(fraction * profiles.height)
+    if n_val == 0 or n_val >= profiles.height:
+        return rows, None
+    pick = np.random.default_rng([seed, 7]).choice(profiles.height, size=n_val, replace=False)
+    held = profiles[np.sort(pick)]
+    val = rows.join(held, on=keys, how="semi", nulls_equal=True)
+    return rows.join(held, on=keys, how="anti", nulls_equal=True), val
+
+
+def _split(symbol: str) -> list[str]:
+    return [symbol] if symbol == S.CONTROL else symbol.split("+")
+
+
+def _known_only(
+    val: RowSource, vocab: Vocab, *, fast: bool, batch_values: int, seed: int
+) -> StreamingRows | None:
+    """Validation rows the model can score (symbols seen in training), in a fixed order."""
+    frames = []
+    for chunk in val:
+        keep = chunk.filter(
+            pl.col(S.CONTEXT).is_in(vocab.contexts)
+            & pl.col(S.READOUT).is_in(vocab.readouts)
+            & pl.col(S.PERTURBATION).is_in(vocab.perturbations)
+        )
+        if keep.height:
+            frames.append(keep)
+    if not frames:
+        return None
+    return StreamingRows(
+        RowSource(frame=pl.concat(frames)),
+        vocab,
+        fast=fast,
+        batch_values=batch_values,
+        seed=seed,
+        shuffle=False,
+    )
+
+
+def _trainer(settings: TrainerSettings, ckpt_dir: Path, *, has_val: bool) -> tuple[Any, str | None]:
+    """A Lightning Trainer from typed settings; resumes from ``ckpt_dir/last.ckpt`` if present."""
+    import logging
+
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    if (
+        not settings.progress
+    ):  # Lightning's start-up chatter (accelerator, tips) only with progress on
+        logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    callbacks: list[Any] = [
+        ModelCheckpoint(
+            dirpath=ckpt_dir,
+            monitor="val_loss" if has_val else None,
+            save_last=True,
+            save_top_k=1,
+            mode="min",
+        )
+    ]
+    if has_val:
+        callbacks.append(EarlyStopping(monitor="val_loss", patience=settings.patience, mode="min"))
+    trainer = L.Trainer(
+        max_epochs=settings.max_epochs,
+        accelerator=settings.accelerator,
+        devices=settings.devices,
+        strategy=settings.strategy,
+        callbacks=callbacks,
+        logger=False,
+        enable_progress_bar=settings.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=True,
+        default_root_dir=str(ckpt_dir),
+    )
+    last = ckpt_dir / "last.ckpt"
+    return trainer, (str(last) if last.is_file() else None)
