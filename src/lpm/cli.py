@@ -182,16 +182,51 @@ def train(
     seed: Annotated[
         int, typer.Option(help="Seed of the split (and of the model, if it takes one).")
     ] = 0,
+    ensemble: Annotated[
+        int | None, typer.Option(help="Train K seeds; predictions carry mean and spread (LPM).")
+    ] = None,
+    devices: Annotated[
+        int | None, typer.Option(help="Processes/GPUs for data-parallel training (LPM).")
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="Lightning strategy, e.g. ddp (LPM).")
+    ] = None,
+    accelerator: Annotated[str | None, typer.Option(help="cpu, gpu or auto (LPM).")] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where checkpoints go; an interrupted run resumes from here (LPM; default OUT.checkpoints)."
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
 ) -> None:
     """Fit a registered model on one or several stores and save it."""
     from lpm._params import parse_params
+    from lpm.models.registry import get_model_class
     from lpm.models.workflow import train_model
 
     params = parse_params(param or [], option="--param")
+    flags = {
+        "ensemble": ensemble,
+        "devices": devices,
+        "strategy": strategy,
+        "accelerator": accelerator,
+    }
+    params.update({k: v for k, v in flags.items() if v is not None})
+    default_ckpt = out.with_name(out.name + ".checkpoints")
+    if "checkpoint_dir" in get_model_class(model).param_names():
+        params.setdefault("checkpoint_dir", str(checkpoint_dir or default_ckpt))
+    if "seed" in get_model_class(model).param_names():
+        params.setdefault("seed", seed)
     fitted = train_model(
         store, model=model, out=out, params=params, split=split, seed=seed, overwrite=overwrite
     )
+    if not getattr(fitted, "is_global_zero_", True):
+        return
+    if checkpoint_dir is None and default_ckpt.is_dir():
+        import shutil
+
+        shutil.rmtree(default_ckpt)  # finished: nothing left to resume
     out_console.print(f"saved {fitted!r} to {out}")
 
 

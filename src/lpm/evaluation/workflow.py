@@ -14,7 +14,7 @@ from lpm.data.store import open_store
 from lpm.errors import LpmInputError
 from lpm.evaluation.benchmark import BenchmarkSpec, run_benchmark, save_benchmark
 from lpm.evaluation.panel import evaluate
-from lpm.models.workflow import PREDICTION, read_stores
+from lpm.models.workflow import PREDICTION, PREDICTION_SD, read_stores
 
 
 def evaluate_file(
@@ -42,7 +42,12 @@ def evaluate_file(
         if c in rows.columns and c in pred.columns
     ]
     train = rows.join(pred.select(keys), on=keys, how="anti", nulls_equal=True)
-    res = evaluate(pred.drop(PREDICTION), pred[PREDICTION].to_numpy(), train=train, seed=seed)
+    res = evaluate(
+        pred.drop(PREDICTION, PREDICTION_SD, strict=False),
+        pred[PREDICTION].to_numpy(),
+        train=train,
+        seed=seed,
+    )
     if out is not None:
         with atomic_dir(Path(out), overwrite=True) as tmp:
             res.per_condition.write_csv(tmp / "per_condition.csv")

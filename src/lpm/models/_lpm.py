@@ -7,6 +7,7 @@ network and its steps live in ``_lpm_net``, the streaming data in ``_lpm_data``.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,7 +228,12 @@ class LPMModel(PerturbationModel):
                 settings, ckpt_root / f"member{k}", has_val=val_set is not None
             )
             t0 = time.perf_counter()
-            trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+            with warnings.catch_warnings():
+                # lightning 2.6 calls a torch pytree API that torch 2.13 deprecates (not ours)
+                warnings.filterwarnings(
+                    "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
+                )
+                trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
             elapsed = time.perf_counter() - t0
             best = (
                 getattr(trainer.checkpoint_callback, "best_model_path", "")

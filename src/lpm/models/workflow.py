@@ -19,6 +19,8 @@ from lpm.models.base import PerturbationModel
 from lpm.models.registry import get_model, load_model
 
 PREDICTION = "prediction"
+#: Spread of an ensemble's members (standard deviation), where the model has one.
+PREDICTION_SD = "prediction_sd"
 TRAINING_FILE = "training.json"
 
 
@@ -41,23 +43,44 @@ def train_model(
     split_params: Mapping[str, Any] | None = None,
     overwrite: bool = False,
 ) -> PerturbationModel:
-    """Fit ``model`` on the stores (or on a split's training part) and save it to ``out``."""
-    rows = read_stores(stores)
+    """Fit ``model`` on the stores (or on a split's training part) and save it to ``out``.
+
+    Models that stream (the LPM) read the stores row group by row group when no split is
+    asked for; a split needs the rows in memory to be drawn. In a data-parallel run every
+    process executes this, and only the first saves.
+    """
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise LpmInputError(out, "already exists (pass --overwrite to replace it)")
     estimator = get_model(model, **dict(params or {}))
     if split:
+        rows = read_stores(stores)
+        n_rows = rows.height
         parts = make_split(rows, kind=split, seed=seed, **dict(split_params or {}))
         estimator.fit(parts.train, parts.val)
+    elif hasattr(estimator, "fit_source"):
+        from lpm.models._lpm_data import RowSource
+
+        handles = [open_store(p) for p in stores]
+        n_rows = sum(h.n_rows for h in handles)
+        estimator.fit_source(RowSource(stores=handles))
     else:
+        rows = read_stores(stores)
+        n_rows = rows.height
         estimator.fit(rows)
+    if not getattr(estimator, "is_global_zero_", True):
+        return estimator
     estimator.save(out, overwrite=overwrite)
     record = {
         "stores": [str(p) for p in stores],
+        "model": model,
+        "params": dict(params or {}),
         "split": split,
         "seed": seed,
         "split_params": dict(split_params or {}),
-        "rows": rows.height,
+        "rows": n_rows,
     }
-    write_text_atomic(Path(out) / TRAINING_FILE, json.dumps(record, indent=2) + "\n")
+    write_text_atomic(out / TRAINING_FILE, json.dumps(record, indent=2) + "\n")
     return estimator
 
 
@@ -100,11 +123,14 @@ def predict_to_file(model_dir: str | Path, rows: pl.DataFrame, out: str | Path) 
     if out.suffix not in (".parquet", ".h5ad"):
         raise LpmInputError(out, "output must end in .parquet or .h5ad")
     model = load_model(model_dir)
-    pred = model.predict(rows)
-    result = rows.with_columns(pl.Series(PREDICTION, pred))
+    if hasattr(model, "predict_with_spread"):
+        pred, spread = model.predict_with_spread(rows)
+        result = rows.with_columns(pl.Series(PREDICTION, pred), pl.Series(PREDICTION_SD, spread))
+    else:
+        result = rows.with_columns(pl.Series(PREDICTION, model.predict(rows)))
     with atomic_file(out) as tmp:
         if out.suffix == ".h5ad":
-            table = result.drop(S.VALUE, strict=False).rename({PREDICTION: S.VALUE})
+            table = result.drop(S.VALUE, PREDICTION_SD, strict=False).rename({PREDICTION: S.VALUE})
             to_anndata(table).write_h5ad(tmp)
         else:
             result.write_parquet(tmp)
