@@ -315,6 +315,12 @@ def benchmark(
     ] = None,
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples per metric.")] = 1000,
+    extra_store: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Store(s) added to every training set (joint training); scoring stays on --store's split."
+        ),
+    ] = None,
 ) -> None:
     """Run models by name on a seeded split and write a report with each model's ratio to the best baseline."""
     from lpm._params import parse_model_params, parse_params
@@ -334,6 +340,7 @@ def benchmark(
             n_boot=n_boot,
             command=sys.argv,
             progress=step,
+            extra_stores=extra_store or [],
         )
     out_console.print(f"wrote {path}")
 

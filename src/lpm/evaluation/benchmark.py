@@ -34,6 +34,8 @@ class BenchmarkSpec:
     model_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     split_params: Mapping[str, Any] = field(default_factory=dict)
     n_boot: int = 1000
+    #: Stores whose rows are added to every training set (joint training); scoring stays on the split.
+    extra_stores: tuple[str, ...] = ()
     #: A model predicting at least this share of a group's rows joins the main table (scored on
     #: the rows all such models predict); one below it gets a table of its own rows.
     min_coverage: float = 0.9
@@ -134,8 +136,22 @@ def _fit_and_predict(
     seed: int,
     timings: list[dict[str, Any]],
     progress: Callable[[str], None] | None,
+    extra_train: pl.DataFrame | None,
 ) -> _SeedRun:
     split = make_split(rows, kind=spec.split, seed=seed, **dict(spec.split_params))
+    train = split.train
+    if extra_train is not None:
+        # joint training: other data sets join the training rows, never the held-out keys
+        keys = [
+            c
+            for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME)
+            if c in extra_train.columns and c in split.test.columns
+        ]
+        held = pl.concat([split.test.select(keys), split.val.select(keys)])
+        train = pl.concat(
+            [train, extra_train.join(held, on=keys, how="anti", nulls_equal=True)],
+            how="diagonal_relaxed",
+        )
     group_keys = [c for c in split.test_groups.columns if c != GROUP]
     test = split.test.join(
         split.test_groups, on=group_keys, how="left", nulls_equal=True, maintain_order="left"
@@ -146,7 +162,7 @@ def _fit_and_predict(
             progress(f"seed {seed}: fitting {name}")
         model = _instantiate(name, spec, seed)
         t0 = time.perf_counter()
-        model.fit(split.train, split.val)
+        model.fit(train, split.val)
         t_fit = time.perf_counter() - t0
         mask = model.supported(test)
         pred = np.full(test.height, np.nan, dtype=np.float32)
@@ -161,7 +177,7 @@ def _fit_and_predict(
                 "model": name,
                 "fit_s": t_fit,
                 "predict_s": t_pred,
-                "train_rows": split.train.height,
+                "train_rows": train.height,
             }
         )
     return run
@@ -172,14 +188,20 @@ def run_benchmark(
     spec: BenchmarkSpec,
     *,
     progress: Callable[[str], None] | None = None,
+    extra_train: pl.DataFrame | None = None,
 ) -> BenchmarkResult:
     """Split, fit each model on train (val for early stopping), score on the common test rows.
+
+    ``extra_train`` rows (other data sets) join every training set: joint training, scored on
+    the same held-out rows as training alone.
 
     Which models share a table is decided once over all seeds (mean coverage), so every seed
     fills the same tables.
     """
     timings: list[dict[str, Any]] = []
-    runs = [_fit_and_predict(rows, spec, seed, timings, progress) for seed in spec.seeds]
+    runs = [
+        _fit_and_predict(rows, spec, seed, timings, progress, extra_train) for seed in spec.seeds
+    ]
     all_groups = sorted({g for run in runs for g in run.test[GROUP].unique().to_list()})
     scores, coverage, per_ctx = [], [], []
     for group in all_groups:

@@ -69,6 +69,7 @@ def benchmark_to_dir(
     n_boot: int = 1000,
     command: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    extra_stores: Sequence[str | Path] = (),
 ) -> Path:
     """Run a benchmark and write its tables, Markdown report and figure into ``out`` (atomically)."""
     from lpm.reports.benchmark_report import write_benchmark_report
@@ -82,9 +83,11 @@ def benchmark_to_dir(
         model_params={k: dict(v) for k, v in (model_params or {}).items()},
         split_params=dict(split_params or {}),
         n_boot=n_boot,
+        extra_stores=tuple(str(s) for s in extra_stores),
     )
     rows = read_stores(stores)
-    result = run_benchmark(rows, spec, progress=progress)
+    extra = read_stores(extra_stores) if extra_stores else None
+    result = run_benchmark(rows, spec, progress=progress, extra_train=extra)
     out = Path(out)
     with atomic_dir(out, overwrite=True) as tmp:
         save_benchmark(result, tmp, command=command)

@@ -61,7 +61,12 @@ def write_benchmark_report(folder: Path, *, title: str, stores: Sequence[str] = 
     if run.get("command"):
         lines += ["Command:", "", "```", " ".join(["lpm", *run["command"][1:]]), "```", ""]
     lines += [
-        f"Split `{spec['split']}`, seeds {spec['seeds']}, models {', '.join(spec['models'])}; stores: {', '.join(stores)}.",
+        f"Split `{spec['split']}`, seeds {spec['seeds']}, models {', '.join(spec['models'])}; stores: {', '.join(stores)}."
+        + (
+            f" Joint training: every training set also holds all rows of {', '.join(spec['extra_stores'])} (scoring stays on the split above)."
+            if spec.get("extra_stores")
+            else ""
+        ),
         "",
         "Cells: mean over seeds of the per-condition average, [bootstrap 95% interval, averaged over seeds], "
         "×ratio to the best baseline for that metric (best = highest, or lowest for MSE). "
