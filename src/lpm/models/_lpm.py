@@ -49,6 +49,10 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
 }
 
 
+#: The float32 step below 1: binary probabilities stay strictly between 0 and 1.
+_TINY = float(np.finfo(np.float32).epsneg)
+
+
 @dataclass(frozen=True)
 class TrainerSettings:
     """What the Lightning Trainer gets: hardware, epochs, stopping, checkpoints (typed, not a dict)."""
@@ -62,9 +66,16 @@ class TrainerSettings:
     progress: bool
 
 
-def _data_module(train: StreamingRows, val: StreamingRows | None) -> Any:
-    """A Lightning data module over streaming rows (validation only when there is some)."""
+def _data_module(train: StreamingRows, val: StreamingRows | None, *, first_epoch: int) -> Any:
+    """A Lightning data module over streaming rows (validation only when there is some).
+
+    Lightning draws the first batch of a run (epoch 0, or the first epoch after a resume) while
+    it sets up the loader, before ``on_train_epoch_start``; so the loader sets the epoch, rank
+    and world size that batch needs itself. The loaders get their own random generator, so
+    creating one leaves the global torch state (dropout) alone.
+    """
     import lightning as L
+    import torch
     from torch.utils.data import DataLoader
 
     class LPMDataModule(L.LightningDataModule):
@@ -73,12 +84,21 @@ def _data_module(train: StreamingRows, val: StreamingRows | None) -> Any:
             self.train_set, self.val_set = train, val
 
         def set_epoch(self, epoch: int, *, rank: int, world_size: int) -> None:
-            for ds in (self.train_set, self.val_set):
-                if ds is not None:
-                    ds.epoch, ds.rank, ds.world_size = epoch, rank, world_size
+            # training rows are shared out between data-parallel processes; every process
+            # scores all validation rows (a share of a small set can be empty, losing val_loss)
+            self.train_set.epoch, self.train_set.rank = epoch, rank
+            self.train_set.world_size = world_size
+            if self.val_set is not None:
+                self.val_set.epoch = epoch
 
         def train_dataloader(self) -> DataLoader[Any]:
-            return DataLoader(self.train_set, batch_size=None)
+            trainer = self.trainer
+            self.set_epoch(
+                first_epoch,
+                rank=trainer.global_rank if trainer is not None else 0,
+                world_size=trainer.world_size if trainer is not None else 1,
+            )
+            return DataLoader(self.train_set, batch_size=None, generator=torch.Generator())
 
     if val is None:
         return LPMDataModule()
@@ -86,7 +106,7 @@ def _data_module(train: StreamingRows, val: StreamingRows | None) -> Any:
 
     class LPMDataModuleWithVal(LPMDataModule):
         def val_dataloader(self) -> DataLoader[Any]:
-            return DataLoader(val_rows, batch_size=None)
+            return DataLoader(val_rows, batch_size=None, generator=torch.Generator())
 
     return LPMDataModuleWithVal()
 
@@ -223,21 +243,25 @@ class LPMModel(PerturbationModel):
             train_set = StreamingRows(
                 train, vocab, fast=self.FAST, batch_values=hp["batch_size"], seed=seed
             )
-            dm = _data_module(train_set, val_set)
             trainer, ckpt = _trainer(
                 settings, ckpt_root / f"member{k}", has_val=val_set is not None
             )
+            dm = _data_module(train_set, val_set, first_epoch=_resume_epoch(ckpt))
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 # lightning 2.6 calls a torch pytree API that torch 2.13 deprecates (not ours)
                 warnings.filterwarnings(
                     "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
                 )
+                if ckpt is not None:  # resuming: the folder holds our own checkpoints on purpose
+                    warnings.filterwarnings(
+                        "ignore", message=r"Checkpoint directory .* exists and is not empty"
+                    )
                 trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
             elapsed = time.perf_counter() - t0
-            best = (
+            best = (  # only the first process keeps a model (and may delete the checkpoints)
                 getattr(trainer.checkpoint_callback, "best_model_path", "")
-                if val_set is not None
+                if val_set is not None and trainer.is_global_zero
                 else ""
             )
             if best:
@@ -323,7 +347,11 @@ class LPMModel(PerturbationModel):
                         out[k, pos : pos + n] = net.forward_rows(batch).numpy()
                         pos += n
         binary = coded.binary
-        out[:, binary] = 1.0 / (1.0 + np.exp(-out[:, binary]))
+        if binary.any():
+            from scipy.special import expit
+
+            # a stable logistic (no overflow warning), kept inside (0, 1) in float32
+            out[:, binary] = np.clip(expit(out[:, binary].astype(np.float64)), _TINY, 1.0 - _TINY)
         return out
 
     def _predict(self, rows: pl.DataFrame) -> np.ndarray:
@@ -409,6 +437,15 @@ def _known_only(
         seed=seed,
         shuffle=False,
     )
+
+
+def _resume_epoch(ckpt: str | None) -> int:
+    """The epoch a run resumed from ``ckpt`` trains first (checkpoints are written at epoch ends)."""
+    if ckpt is None:
+        return 0
+    import torch
+
+    return int(torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"]) + 1
 
 
 def _trainer(settings: TrainerSettings, ckpt_dir: Path, *, has_val: bool) -> tuple[Any, str | None]:

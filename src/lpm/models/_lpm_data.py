@@ -3,17 +3,26 @@
 Rows are read chunk by chunk (a store's row groups, or slices of an in-memory table), coded to
 integers and shuffled within the chunk, so training never holds the whole table in memory.
 Exact mode yields batches of rows; fast mode yields batches of whole profiles (conditions), each
-scored against every readout in one matrix product, with unmeasured readouts masked out.
+scored against its measured readouts, with one hidden vector per profile.
+
+Coding is vectorised: a symbol column is dictionary-encoded (a store's row groups already are,
+on disk) and its small dictionary is mapped to vocabulary indices with one lookup array, so no
+per-row string work is done. Chunks of an in-memory table are coded once and kept; chunks of a
+store are re-read every epoch (streaming), the next one in a background thread while the
+current one trains. A chunk becomes tensors once per epoch and batches are views into them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from torch.utils.data import IterableDataset
 
@@ -54,16 +63,29 @@ class RowSource:
     def n_rows(self) -> int:
         return self.frame.height if self.frame is not None else sum(s.n_rows for s in self.stores)
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the rows are an in-memory table (so coded chunks may be kept)."""
+        return self.frame is not None
+
     def chunk(self, i: int) -> pl.DataFrame:
+        """Chunk ``i`` as a polars frame with string symbol columns."""
         if self.frame is not None:
             return self.frame.slice(i * self.chunk_rows, self.chunk_rows)
-        store, group = self._index[i]
-        cols = [c for c in _NEEDED if c in store.columns]
-        df = pl.from_arrow(store._file.read_row_group(group, columns=cols))
+        df = pl.from_arrow(self.arrow_chunk(i))
         assert isinstance(df, pl.DataFrame)
         return df.with_columns(
             pl.col(c).cast(pl.String) for c in _STRING_COLUMNS if c in df.columns
         )
+
+    def arrow_chunk(self, i: int, columns: tuple[str, ...] = _NEEDED) -> pa.Table:
+        """Chunk ``i`` as Arrow (a store's symbol columns stay dictionary-encoded: no strings)."""
+        if self.frame is not None:
+            part = self.frame.slice(i * self.chunk_rows, self.chunk_rows)
+            return part.select([c for c in columns if c in part.columns]).to_arrow()
+        store, group = self._index[i]
+        cols = [c for c in columns if c in store.columns]
+        return store._file.read_row_group(group, columns=cols)
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         for i in range(self.n_chunks):
@@ -83,27 +105,31 @@ class Vocab:
         self.context_index = {s: i for i, s in enumerate(self.contexts)}
         self.readout_index = {s: i for i, s in enumerate(self.readouts)}
         self.perturbation_index = {s: i for i, s in enumerate(self.perturbations)}
-        member_index = {s: i for i, s in enumerate(self.members)}
+        self.member_index = {s: i for i, s in enumerate(self.members)}
         parts = [_members(p) for p in self.perturbations]
         width = max((len(p) for p in parts), default=1)
         self.member_matrix = np.full((len(parts), width), -1, dtype=np.int64)
         for i, p in enumerate(parts):
-            self.member_matrix[i, : len(p)] = [member_index[m] for m in p]
+            self.member_matrix[i, : len(p)] = [self.member_index[m] for m in p]
 
     @classmethod
     def build(cls, source: RowSource) -> Vocab:
-        """One streaming pass collecting every symbol."""
-        ctx: set[str] = set()
-        read: set[str] = set()
-        pert: set[str] = set()
-        for chunk in source:
-            ctx.update(chunk[S.CONTEXT].unique().to_list())
-            read.update(chunk[S.READOUT].unique().to_list())
-            pert.update(chunk[S.PERTURBATION].unique().to_list())
-        if not pert:
+        """One streaming pass collecting every symbol (a store's dictionaries, not its rows)."""
+        found: dict[str, set[str]] = {c: set() for c in S.KEY_COLUMNS}
+        for i in range(source.n_chunks):
+            if source.frame is not None:
+                part = source.frame.slice(i * source.chunk_rows, source.chunk_rows)
+                for col, seen in found.items():
+                    seen.update(part[col].drop_nulls().unique().to_list())
+            else:
+                table = source.arrow_chunk(i, S.KEY_COLUMNS)
+                for col, seen in found.items():
+                    seen.update(_unique_symbols(table.column(col)))
+        if not found[S.PERTURBATION]:
             raise LpmInputError(None, "no training rows")
+        pert = found[S.PERTURBATION]
         members = sorted({m for p in pert for m in _members(p)})
-        return cls(sorted(ctx), sorted(read), members, sorted(pert))
+        return cls(sorted(found[S.CONTEXT]), sorted(found[S.READOUT]), members, sorted(pert))
 
     def to_tables(self) -> dict[str, pl.DataFrame]:
         return {
@@ -131,39 +157,191 @@ class Vocab:
         ):
             unseen = [s for s in rows[col].unique().to_list() if s not in index]
             if col == S.PERTURBATION:
-                known_members = set(self.members)
-                unseen = [s for s in unseen if not all(m in known_members for m in _members(s))]
+                unseen = [s for s in unseen if not self.known_members(s)]
             if unseen:
                 return UnknownSymbolError(col, unseen)
         return None
+
+    def known_members(self, symbol: str | None) -> bool:
+        """Whether every member of a (combination) perturbation is known."""
+        return symbol is not None and all(m in self.member_index for m in _members(symbol))
 
 
 def _members(symbol: str) -> list[str]:
     return [symbol] if symbol == S.CONTROL else symbol.split(COMBINATION_SEPARATOR)
 
 
+# ---- coding -------------------------------------------------------------------------------------
+def _dictionary_chunks(col: pa.ChunkedArray) -> Iterator[tuple[list[Any], np.ndarray, np.ndarray]]:
+    """Per Arrow chunk: its dictionary words, each row's position in them, and a validity mask."""
+    for arr in col.chunks:
+        if not pa.types.is_dictionary(arr.type):
+            if pa.types.is_string_view(arr.type):
+                arr = arr.cast(pa.large_string())
+            arr = pc.dictionary_encode(arr)
+        idx = arr.indices
+        if idx.null_count == 0:
+            valid = np.ones(len(arr), bool)
+        else:
+            valid = np.asarray(idx.is_valid().to_numpy(zero_copy_only=False))
+            idx = idx.fill_null(0)
+        pos = np.asarray(idx.to_numpy(zero_copy_only=False))
+        yield arr.dictionary.to_pylist(), pos, valid
+
+
+def _unique_symbols(col: pa.ChunkedArray) -> set[str]:
+    """The distinct non-null symbols of a column (only the dictionary entries rows use)."""
+    out: set[str] = set()
+    for words, pos, valid in _dictionary_chunks(col):
+        used = np.flatnonzero(np.bincount(pos[valid], minlength=len(words)))
+        out.update(words[j] for j in used)
+    return out
+
+
+def _lookup(col: pa.ChunkedArray, index: dict[str, int], name: str) -> np.ndarray:
+    """Vocabulary index of every row of a symbol column; unknown (or empty) symbols raise."""
+    out = []
+    for words, pos, valid in _dictionary_chunks(col):
+        out.append(_codes(words, pos, valid, index, name))
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def _codes(
+    words: list[Any], pos: np.ndarray, valid: np.ndarray, index: dict[str, int], name: str
+) -> np.ndarray:
+    """Map dictionary positions to vocabulary indices through one small lookup array."""
+    lut = np.fromiter((index.get(w, -1) for w in words), dtype=np.int64, count=len(words))
+    codes = lut[pos] if len(lut) else np.full(len(pos), -1, np.int64)
+    codes[~valid] = -1
+    bad = codes < 0
+    if bad.any():
+        if not valid.all():
+            raise LpmInputError(None, f"column {name!r} has empty value(s)")
+        raise UnknownSymbolError(name, [str(words[j]) for j in np.unique(pos[bad])])
+    return codes
+
+
+def _perturbation_codes(col: pa.ChunkedArray, vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each row's perturbation into a member table (vocabulary first, then unseen
+    combinations of known members, coded from their members)."""
+    index = dict(vocab.perturbation_index)
+    extra: list[list[int]] = []
+    out = []
+    for words, pos, valid in _dictionary_chunks(col):
+        for w in words:
+            if w not in index and vocab.known_members(w):
+                index[w] = len(vocab.perturbations) + len(extra)
+                extra.append([vocab.member_index[m] for m in _members(w)])
+        out.append(_codes(words, pos, valid, index, S.PERTURBATION))
+    table = vocab.member_matrix
+    if extra:
+        width = max(table.shape[1], max(len(e) for e in extra))
+        table = np.full((len(vocab.perturbations) + len(extra), width), -1, dtype=np.int64)
+        table[: len(vocab.perturbations), : vocab.member_matrix.shape[1]] = vocab.member_matrix
+        for j, ids in enumerate(extra):
+            table[len(vocab.perturbations) + j, : len(ids)] = ids
+    return (np.concatenate(out) if out else np.zeros(0, np.int64)), table
+
+
+def _float_column(table: pa.Table, name: str) -> np.ndarray | None:
+    if name not in table.column_names:
+        return None
+    return np.asarray(table.column(name).to_numpy(), dtype=np.float64)
+
+
+def _levels(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Dense codes of a float column (NaN/null is one level of its own), and the level count."""
+    codes = _dense_rank(np.where(np.isnan(x), np.inf, x))
+    return codes, int(codes.max()) + 1 if len(codes) else 1
+
+
+def _dense_rank(x: np.ndarray) -> np.ndarray:
+    """0, 1, ... in the order of the distinct values of ``x``."""
+    if len(x) == 0:
+        return np.zeros(0, np.int64)
+    return pl.Series(x).rank("dense").to_numpy().astype(np.int64) - 1
+
+
 @dataclass
 class Coded:
-    """One chunk as integer codes and features, aligned row by row."""
+    """One chunk as integer codes and features, aligned row by row.
+
+    A row's perturbation is an index into ``perturbation_members`` (member ids, -1 padded),
+    which is shared by all rows; ``members`` gives the per-row view.
+    """
 
     context: np.ndarray
-    members: np.ndarray  # rows × max members, -1 padded
+    perturbation: np.ndarray
     readout: np.ndarray
     value: np.ndarray
     binary: np.ndarray
     dose: np.ndarray  # rows × 2: log10 dose (µM) and a has-dose flag
     condition: np.ndarray  # condition id within the chunk
+    perturbation_members: np.ndarray  # perturbation index → member ids (not per row)
 
     def __len__(self) -> int:
         return len(self.value)
 
+    @property
+    def members(self) -> np.ndarray:
+        """Rows × max members, -1 padded."""
+        return self.perturbation_members[self.perturbation]
+
     def take(self, idx: np.ndarray) -> Coded:
-        return Coded(
-            *(
-                getattr(self, f)[idx]
-                for f in ("context", "members", "readout", "value", "binary", "dose", "condition")
-            )
-        )
+        rows = {f.name: getattr(self, f.name)[idx] for f in fields(self) if f.name in _ROW_FIELDS}
+        return Coded(**rows, perturbation_members=self.perturbation_members)
+
+
+_ROW_FIELDS = ("context", "perturbation", "readout", "value", "binary", "dose", "condition")
+
+
+def code_table(table: pa.Table, vocab: Vocab, *, conditions: bool = True) -> Coded:
+    """Integer codes for Arrow rows (symbols dictionary-encoded or plain strings).
+
+    Unknown contexts, readouts or perturbations (unless every member is known) raise; a
+    combination never seen as a whole is coded from its members (mean/sum in the network).
+    Without ``conditions`` every row gets condition 0 (exact mode does not group rows).
+    """
+    n = table.num_rows
+    ctx = _lookup(table.column(S.CONTEXT), vocab.context_index, S.CONTEXT)
+    read = _lookup(table.column(S.READOUT), vocab.readout_index, S.READOUT)
+    pert, members = _perturbation_codes(table.column(S.PERTURBATION), vocab)
+    value = _float_column(table, S.VALUE)
+    value32 = value.astype(np.float32) if value is not None else np.zeros(n, np.float32)
+    binary = np.zeros(n, bool)
+    if S.READOUT_TYPE in table.column_names:
+        parts = []
+        for words, pos, valid in _dictionary_chunks(table.column(S.READOUT_TYPE)):
+            is_binary = np.array([w == S.BINARY for w in words] or [False])
+            parts.append(is_binary[pos] & valid)
+        binary = np.concatenate(parts) if parts else binary
+    dose = _float_column(table, S.DOSE)
+    dose_features = np.zeros((n, 2), np.float32)
+    if dose is not None:
+        has = np.isfinite(dose) & (dose > 0)
+        dose_features[:, 0] = np.log10(np.where(has, dose, 1.0))
+        dose_features[:, 1] = has
+    cond = np.zeros(n, np.int32)
+    if conditions:
+        # condition = (context, perturbation, dose, time): one integer key, then dense ranks
+        key = ctx * len(members) + pert
+        for name in (S.DOSE, S.TIME):
+            x = dose if name == S.DOSE else _float_column(table, name)
+            if x is not None and not np.isnan(x).all():
+                codes, levels = _levels(x)
+                key = key * levels + codes
+        cond = _dense_rank(key).astype(np.int32)
+    # int32 codes: half the memory of a kept chunk (tensors are made int64 per batch source)
+    return Coded(
+        context=ctx.astype(np.int32),
+        perturbation=pert.astype(np.int32),
+        readout=read.astype(np.int32),
+        value=value32,
+        binary=binary,
+        dose=dose_features,
+        condition=cond,
+        perturbation_members=members,
+    )
 
 
 def code_rows(rows: pl.DataFrame, vocab: Vocab) -> Coded:
@@ -171,70 +349,102 @@ def code_rows(rows: pl.DataFrame, vocab: Vocab) -> Coded:
 
     A combination never seen as a whole is coded from its members (mean/sum in the network).
     """
-    ctx = rows[S.CONTEXT].replace_strict(vocab.context_index, return_dtype=pl.Int64).to_numpy()
-    read = rows[S.READOUT].replace_strict(vocab.readout_index, return_dtype=pl.Int64).to_numpy()
-    perts = rows[S.PERTURBATION]
-    uniq = perts.unique().to_list()
-    member_index = {s: i for i, s in enumerate(vocab.members)}
-    width = vocab.member_matrix.shape[1]
-    table = {}
-    for p in uniq:
-        j = vocab.perturbation_index.get(p)
-        if j is not None:
-            table[p] = vocab.member_matrix[j]
-        else:
-            ids = [member_index[m] for m in _members(p)]
-            table[p] = np.array((ids + [-1] * width)[: max(width, len(ids))], dtype=np.int64)
-    width = max(len(v) for v in table.values())
-    codes = {p: np.pad(v, (0, width - len(v)), constant_values=-1) for p, v in table.items()}
-    order = {p: i for i, p in enumerate(uniq)}
-    stacked = np.stack([codes[p] for p in uniq])
-    members = stacked[perts.replace_strict(order, return_dtype=pl.Int64).to_numpy()]
-    value = (
-        rows[S.VALUE].cast(pl.Float32).fill_null(np.nan).to_numpy()
-        if S.VALUE in rows.columns
-        else np.zeros(rows.height, np.float32)
-    )
-    binary = (
-        (rows[S.READOUT_TYPE] == S.BINARY).fill_null(False).to_numpy()
-        if S.READOUT_TYPE in rows.columns
-        else np.zeros(rows.height, bool)
-    )
-    if S.DOSE in rows.columns:
-        d = rows[S.DOSE].cast(pl.Float64).to_numpy()
-        has = np.isfinite(d) & (d > 0)
-        logd = np.where(has, np.log10(np.where(has, d, 1.0)), 0.0)
-    else:
-        has = np.zeros(rows.height, bool)
-        logd = np.zeros(rows.height)
-    keys = [c for c in (S.CONTEXT, S.PERTURBATION, S.DOSE, S.TIME) if c in rows.columns]
-    cond = rows.select(pl.struct(keys).rank("dense") - 1).to_series().to_numpy().astype(np.int64)
-    return Coded(
-        context=ctx.astype(np.int64),
-        members=members,
-        readout=read.astype(np.int64),
-        value=value.astype(np.float32),
-        binary=binary.astype(bool),
-        dose=np.stack([logd, has.astype(np.float64)], axis=1).astype(np.float32),
-        condition=cond,
-    )
+    cols = [c for c in _NEEDED if c in rows.columns]
+    return code_table(rows.select(cols).to_arrow(), vocab)
 
 
-def _tensors(c: Coded) -> dict[str, torch.Tensor]:
+# ---- batches ------------------------------------------------------------------------------------
+def _row_tensors(c: Coded, idx: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """Per-row tensors of a whole chunk (in ``idx`` order), to be sliced into batches."""
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a if idx is None else a[idx]))
+
     return {
-        "context": torch.from_numpy(c.context),
-        "members": torch.from_numpy(c.members),
-        "readout": torch.from_numpy(c.readout),
-        "value": torch.from_numpy(c.value),
-        "binary": torch.from_numpy(c.binary),
-        "dose": torch.from_numpy(c.dose),
+        "context": _long(c.context, idx),
+        "perturbation": _long(c.perturbation, idx),
+        "readout": _long(c.readout, idx),
+        "value": t(c.value),
+        "binary": t(c.binary),
+        "dose": t(c.dose),
     }
+
+
+def _long(codes: np.ndarray, idx: np.ndarray | None = None) -> torch.Tensor:
+    """Codes (at ``idx``) as an int64 tensor, the index type every torch op takes."""
+    out = np.empty(len(codes) if idx is None else len(idx), dtype=np.int64)
+    out[:] = codes if idx is None else codes[idx]
+    return torch.from_numpy(out)
+
+
+def _slices(
+    rows: dict[str, torch.Tensor], members: torch.Tensor, batch_values: int
+) -> Iterator[dict[str, torch.Tensor]]:
+    n = len(rows["value"])
+    for start in range(0, n, batch_values):
+        batch = {k: v[start : start + batch_values] for k, v in rows.items()}
+        batch["perturbation_members"] = members
+        yield batch
 
 
 def row_batches(c: Coded, batch_values: int) -> Iterator[dict[str, torch.Tensor]]:
     """Exact mode: consecutive batches of rows."""
-    for start in range(0, len(c), batch_values):
-        yield _tensors(c.take(np.arange(start, min(start + batch_values, len(c)))))
+    yield from _slices(_row_tensors(c), torch.from_numpy(c.perturbation_members), batch_values)
+
+
+@dataclass
+class _Profiles:
+    """A chunk's rows grouped by condition: ``rows[starts[p]:starts[p] + counts[p]]`` is profile p."""
+
+    rows: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, c: Coded) -> _Profiles:
+        rows = np.argsort(c.condition, kind="stable")
+        counts = np.bincount(c.condition, minlength=int(c.condition.max()) + 1 if len(c) else 0)
+        starts = np.cumsum(counts) - counts
+        return cls(rows, starts, counts)
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+
+def _profile_slices(
+    c: Coded, groups: _Profiles, order: np.ndarray, per_batch: int
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Batches of ``per_batch`` whole profiles, in ``order``; tensors made once, then sliced."""
+    order = np.asarray(order, dtype=np.int64)
+    lengths = groups.counts[order]
+    ends = np.cumsum(lengths)
+    begins = ends - lengths
+    total = int(ends[-1]) if len(ends) else 0
+    # rows of the profiles in order, without a sort: each profile's run of grouped rows
+    pos = np.arange(total) - np.repeat(begins - groups.starts[order], lengths)
+    rows = groups.rows[pos]
+    first = groups.rows[groups.starts[order]]
+    profile_of_row = np.repeat(np.arange(len(order)) % per_batch, lengths)
+    bounds = np.r_[0, ends][np.minimum(np.arange(0, len(order) + per_batch, per_batch), len(order))]
+    t = {
+        "readout": _long(c.readout, rows),
+        "value": torch.from_numpy(c.value[rows]),
+        "binary": torch.from_numpy(c.binary[rows]),
+        "row_profile": torch.from_numpy(profile_of_row),
+        "row_index": torch.from_numpy(rows),
+    }
+    p = {
+        "profile_context": _long(c.context, first),
+        "profile_perturbation": _long(c.perturbation, first),
+        "profile_dose": torch.from_numpy(c.dose[first]),
+    }
+    members = torch.from_numpy(c.perturbation_members)
+    for b in range(-(-len(order) // per_batch)):
+        lo, hi = int(bounds[b]), int(bounds[b + 1])
+        batch = {k: v[lo:hi] for k, v in t.items()}
+        batch.update({k: v[b * per_batch : (b + 1) * per_batch] for k, v in p.items()})
+        batch["perturbation_members"] = members
+        yield batch
 
 
 def profile_batches(
@@ -243,17 +453,12 @@ def profile_batches(
     """Fast mode: batches of whole profiles (a fixed count, so data-parallel ranks stay in step).
 
     Each batch carries one (context, perturbation, dose) input per profile and, per measured
-    value, the profile it belongs to (``row_profile``) and its readout.
+    value, the profile it belongs to (``row_profile``), its readout and its row (``row_index``).
     """
-    by_cond = np.argsort(c.condition, kind="stable")
-    cond_sorted = c.condition[by_cond]
-    starts = np.flatnonzero(np.r_[True, cond_sorted[1:] != cond_sorted[:-1]])
-    ends = np.r_[starts[1:], len(cond_sorted)]
-    profiles = np.arange(len(starts)) if order is None else order
-    for b in range(0, len(profiles), profiles_per_batch):
-        yield _profile_batch(
-            c, by_cond, starts, ends, [int(p) for p in profiles[b : b + profiles_per_batch]]
-        )
+    groups = _Profiles.of(c)
+    yield from _profile_slices(
+        c, groups, np.arange(len(groups)) if order is None else order, profiles_per_batch
+    )
 
 
 def profiles_per_batch(c: Coded, batch_values: int) -> int:
@@ -262,25 +467,18 @@ def profiles_per_batch(c: Coded, batch_values: int) -> int:
     return max(1, round(batch_values / max(len(c) / n_prof, 1.0)))
 
 
-def _profile_batch(
-    c: Coded, by_cond: np.ndarray, starts: np.ndarray, ends: np.ndarray, profiles: list[int]
-) -> dict[str, torch.Tensor]:
-    rows = np.concatenate([by_cond[starts[p] : ends[p]] for p in profiles])
-    counts = np.array([ends[p] - starts[p] for p in profiles])
-    first = by_cond[starts[np.array(profiles)]]
-    out = _tensors(c.take(rows))
-    out["row_index"] = torch.from_numpy(rows)
-    out["row_profile"] = torch.from_numpy(np.repeat(np.arange(len(profiles)), counts))
-    out["profile_context"] = torch.from_numpy(c.context[first])
-    out["profile_members"] = torch.from_numpy(c.members[first])
-    out["profile_dose"] = torch.from_numpy(c.dose[first])
-    return out
+@dataclass
+class _Chunk:
+    coded: Coded
+    groups: _Profiles | None  # fast mode only
 
 
 class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):
     """Shuffled batches, chunk by chunk; each process of a data-parallel run takes an equal slice.
 
     The shuffle depends only on (seed, epoch, chunk), so a resumed run sees the same batches.
+    Chunks of an in-memory table are coded once and kept; a store's are read again each epoch
+    (the next chunk is read and coded in a background thread while the current one trains).
     """
 
     def __init__(
@@ -302,32 +500,61 @@ class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):
         self.epoch = 0
         self.rank = 0
         self.world_size = 1
+        self._cache: dict[int, _Chunk] = {}
+
+    def _load(self, i: int) -> _Chunk:
+        hit = self._cache.get(i)
+        if hit is not None:
+            return hit
+        coded = code_table(self.source.arrow_chunk(i), self.vocab, conditions=self.fast)
+        ok = np.isfinite(coded.value)
+        if not ok.all():
+            coded = coded.take(np.flatnonzero(ok))
+            if self.fast:  # a condition whose values were all missing is gone: renumber
+                coded.condition = _dense_rank(coded.condition).astype(np.int32)
+        chunk = _Chunk(coded, _Profiles.of(coded) if self.fast else None)
+        if self.source.in_memory:
+            self._cache[i] = chunk
+        return chunk
+
+    def _chunks(self, order: np.ndarray) -> Iterator[tuple[int, _Chunk]]:
+        """Chunks in ``order``; from a store, each next one is prepared while this one is used."""
+        if self.source.in_memory or len(order) < 2:
+            for i in order:
+                yield int(i), self._load(int(i))
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lpm-read") as pool:
+            ahead: Future[_Chunk] = pool.submit(self._load, int(order[0]))
+            for k, i in enumerate(order):
+                chunk = ahead.result()
+                if k + 1 < len(order):
+                    ahead = pool.submit(self._load, int(order[k + 1]))
+                yield int(i), chunk
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        chunks = (
-            rng.permutation(self.source.n_chunks)
-            if self.shuffle
-            else np.arange(self.source.n_chunks)
-        )
-        for i in chunks:
-            coded = code_rows(self.source.chunk(int(i)), self.vocab)
-            ok = np.isfinite(coded.value)
-            coded = coded.take(np.flatnonzero(ok))
-            chunk_rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+        n = self.source.n_chunks
+        chunks = rng.permutation(n) if self.shuffle else np.arange(n)
+        for i, chunk in self._chunks(chunks):
+            coded = chunk.coded
+            chunk_rng = np.random.default_rng([self.seed, self.epoch, i])
             if self.fast:
-                n_prof = int(coded.condition.max()) + 1 if len(coded) else 0
+                assert chunk.groups is not None
+                n_prof = len(chunk.groups)
                 order = chunk_rng.permutation(n_prof) if self.shuffle else np.arange(n_prof)
                 share = len(order) // self.world_size
                 mine = order[self.rank * share : (self.rank + 1) * share]
-                yield from profile_batches(
-                    coded, profiles_per_batch(coded, self.batch_values), mine
+                yield from _profile_slices(
+                    coded, chunk.groups, mine, profiles_per_batch(coded, self.batch_values)
                 )
             else:
                 perm = chunk_rng.permutation(len(coded)) if self.shuffle else np.arange(len(coded))
                 share = len(perm) // self.world_size
-                yield from row_batches(
-                    coded.take(perm[self.rank * share : (self.rank + 1) * share]), self.batch_values
+                mine = perm[self.rank * share : (self.rank + 1) * share]
+                yield from _slices(
+                    _row_tensors(coded, mine),
+                    torch.from_numpy(coded.perturbation_members),
+                    self.batch_values,
                 )
 
 

@@ -1,0 +1,122 @@
+"""LPM next to the baselines on every real task it can address, trained alone and jointly.
+
+Run from the repository root after `python benchmarks/real_data.py` (which builds the stores):
+    .venv/bin/python benchmarks/lpm_accuracy.py [--only TASK ...] [--seeds 3]
+Writes one folder per task and training regime under benchmarks/results/lpm/ and a summary
+benchmarks/results/lpm_accuracy.md that states plainly, per task, whether LPM matches the best
+baseline on the systematic-variation-corrected Pearson and on the discrimination score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from real_data import RESULTS, ROOT, STORES, run
+
+BASELINES = ["no_change", "context_mean", "perturbation_mean", "linear"]
+#: The real stores joined for joint training (each task's own store is left out of its extras).
+JOINT = ("devel", "replogle", "lincs", "perturbqa", "perturbqa_dir", "norman_growth")
+#: task -> (store, split, LPM models alone, LPM models jointly, model parameters)
+TASKS: dict[str, tuple[str, str, list[str], list[str], list[str]]] = {
+    "mcfaline_unseen_pair": ("devel", "unseen_pair", ["lpm", "lpm_fast"], ["lpm_fast"], []),
+    "perturbqa_unseen_pair": ("perturbqa", "unseen_pair", ["lpm_fast"], ["lpm_fast"], []),
+    "lincs_unseen_dose": (
+        "lincs",
+        "unseen_dose",
+        ["lpm", "lpm_fast"],
+        ["lpm_fast"],
+        ['lpm.preset="lincs"', 'lpm_fast.preset="lincs"'],
+    ),
+    "simulator_unseen_pair": ("sim/store", "unseen_pair", ["lpm_fast"], [], []),
+}
+KEY_METRICS = ("pearson_delta_vs_mean", "discrimination", "auroc", "auprc")
+
+
+def verdict(results: Path) -> list[str]:
+    """Per LPM model and key metric: its mean against the best baseline's, and whether it matches."""
+    table = pl.read_csv(results / "results.csv")
+    main = table.filter(~pl.col("group").str.contains("|", literal=True))
+    lines = []
+    for group in sorted(main["group"].unique().to_list()):
+        g = main.filter(pl.col("group") == group)
+        for metric in KEY_METRICS:
+            m = g.filter((pl.col("metric") == metric) & pl.col("mean").is_not_nan())
+            base = m.filter(pl.col("model").is_in(BASELINES)).sort("mean", descending=True)
+            if base.height == 0:
+                continue
+            best_name, best = base["model"][0], base["mean"][0]
+            for row in m.filter(pl.col("model").str.starts_with("lpm")).iter_rows(named=True):
+                ok = row["mean"] >= best
+                lines.append(
+                    f"| {group} | {metric} | {row['model']} {row['mean']:.3f} | {best_name} {best:.3f} | "
+                    + ("matches or beats" if ok else "**does not match**")
+                    + " |"
+                )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="*")
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    out_root = RESULTS / "lpm"
+    summary = [
+        "# LPM against the baselines: alone and jointly trained",
+        "",
+        f"Produced by `python benchmarks/lpm_accuracy.py --seeds {args.seeds}`; {args.seeds} seeds each.",
+        "",
+    ]
+    for task, (store, split, alone, joint, params) in TASKS.items():
+        if args.only and task not in args.only:
+            continue
+        if not (ROOT / STORES / store).exists():
+            sys.exit(f"store {STORES / store} missing: run benchmarks/real_data.py first")
+        extra = [
+            x for n in JOINT if n != store.split("/")[0] for x in ("--extra-store", str(STORES / n))
+        ]
+        regimes = [("alone", alone, [])] + ([("joint", joint, extra)] if joint else [])
+        for regime, lpm_models, extra_args in regimes:
+            out = out_root / f"{task}_{regime}"
+            cmd = [
+                "benchmark",
+                "--store",
+                str(STORES / store),
+                "--split",
+                split,
+                "--models",
+                ",".join(BASELINES + lpm_models),
+                "--seeds",
+                str(args.seeds),
+                "--title",
+                f"LPM vs baselines: {task}, trained {regime}",
+                *extra_args,
+            ]
+            for p in params:
+                if p.split(".")[0] in lpm_models:
+                    cmd += ["--param", p]
+            shown, _, dt = run([*cmd, "--out", str(out.relative_to(ROOT))])
+            summary += [
+                f"## {task}, trained {regime}",
+                "",
+                "```",
+                shown,
+                f"# {dt:.0f} s",
+                "```",
+                "",
+                f"[full report](lpm/{out.name}/results.md)",
+                "",
+                "| group | metric | LPM | best baseline | verdict |",
+                "|---|---|---|---|---|",
+                *verdict(out),
+                "",
+            ]
+            (RESULTS / "lpm_accuracy.md").write_text("\n".join(summary))
+
+
+if __name__ == "__main__":
+    main()
