@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-PUBLIC = ["lpm.data", "lpm.models", "lpm.evaluation"]
+PUBLIC = ["lpm.data", "lpm.models", "lpm.evaluation", "lpm.tasks"]
 
 
 def _functions() -> list[tuple[str, object]]:

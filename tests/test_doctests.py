@@ -7,7 +7,12 @@ import importlib
 
 import pytest
 
-MODULES = ["lpm.evaluation._metrics", "lpm.evaluation.panel"]
+MODULES = [
+    "lpm.evaluation._metrics",
+    "lpm.evaluation.panel",
+    "lpm.evaluation.ranking",
+    "lpm.tasks._networks",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

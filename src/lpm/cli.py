@@ -299,7 +299,7 @@ def benchmark(
     split: Annotated[
         str,
         typer.Option(
-            help="Split kind: random, unseen_pair, unseen_perturbation, unseen_context, combination."
+            help="Split kind: random, unseen_pair, unseen_perturbation, unseen_context, combination, unseen_dose."
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder (results.md, results.csv, figure).")],

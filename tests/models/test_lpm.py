@@ -20,7 +20,7 @@ import pytest
 
 from conftest import boring_rows
 from lpm.data.store import write_store
-from lpm.errors import UnknownSymbolError
+from lpm.errors import LpmInputError, UnknownSymbolError
 from lpm.models.registry import get_model, load_model
 from lpm.models.workflow import train_model
 
@@ -224,6 +224,19 @@ def test_a_run_stopped_early_and_resumed_matches_an_uninterrupted_run(
     assert resumed.history_[0]["epochs"] == whole.history_[0]["epochs"] == 5
     assert whole.history_[0]["val_loss"] is not None
     _assert_same_weights(whole, resumed)
+
+
+def test_checkpoints_of_a_different_run_are_refused_not_resumed(tmp_path: Path) -> None:
+    rows = boring_rows()
+    folder = tmp_path / "ckpt"
+    get_model("lpm_fast", **SMALL, max_epochs=1, checkpoint_dir=str(folder)).fit(rows)
+    other = get_model("lpm_fast", **{**SMALL, "lr": 5e-3}, max_epochs=2, checkpoint_dir=str(folder))
+    with pytest.raises(LpmInputError, match="different training run"):
+        other.fit(rows)
+    with pytest.raises(LpmInputError, match="different training run"):
+        get_model("lpm_fast", **SMALL, max_epochs=2, checkpoint_dir=str(folder)).fit(
+            boring_rows(seed=1)
+        )
 
 
 def _last_epoch(ckpt: Path) -> int:

@@ -2,13 +2,25 @@
 
 from lpm.evaluation.benchmark import BenchmarkSpec, run_benchmark
 from lpm.evaluation.panel import HIGHER_IS_BETTER, METRICS, PanelResult, evaluate, ratio_to_baseline
+from lpm.evaluation.ranking import (
+    degree_preserving_random,
+    edge_scores_auprc,
+    mean_over_queries,
+    per_query_scores,
+    ranking_scores,
+)
 
 __all__ = [
     "HIGHER_IS_BETTER",
     "METRICS",
     "BenchmarkSpec",
     "PanelResult",
+    "degree_preserving_random",
+    "edge_scores_auprc",
     "evaluate",
+    "mean_over_queries",
+    "per_query_scores",
+    "ranking_scores",
     "ratio_to_baseline",
     "run_benchmark",
 ]

@@ -6,6 +6,8 @@ network and its steps live in ``_lpm_net``, the streaming data in ``_lpm_data``.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -51,6 +53,10 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
 
 #: The float32 step below 1: binary probabilities stay strictly between 0 and 1.
 _TINY = float(np.finfo(np.float32).epsneg)
+#: Fast mode's batch, in whole profiles (not in the preset's values): a profile costs one MLP
+#: pass however many readouts it has, so a batch of 5,000 values would hold only two profiles
+#: of a transcriptome and give the MLP two inputs per optimiser step.
+FAST_BATCH_PROFILES = 128
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,9 @@ class LPMModel(PerturbationModel):
     """The Large Perturbation Model (exact mode): embeddings of P, R, C concatenated into an MLP."""
 
     FAST: ClassVar[bool] = False
+    #: Defaults of ``max_epochs`` and ``patience``: exact mode is costly per epoch.
+    MAX_EPOCHS: ClassVar[int] = 30
+    PATIENCE: ClassVar[int] = 4
 
     def __init__(
         self,
@@ -124,12 +133,13 @@ class LPMModel(PerturbationModel):
         hidden: list[int] | None = None,
         dropout: float | None = None,
         batch_size: int | None = None,
+        batch_profiles: int | None = None,
         lr: float | None = None,
         decay: float | None = None,
         weight_decay: float = 1e-4,
         combine: str = "mean",
-        max_epochs: int = 30,
-        patience: int = 4,
+        max_epochs: int | None = None,
+        patience: int | None = None,
         ensemble: int = 1,
         val_fraction: float = 0.05,
         seed: int = 0,
@@ -144,6 +154,7 @@ class LPMModel(PerturbationModel):
         self.hidden = hidden
         self.dropout = dropout
         self.batch_size = batch_size
+        self.batch_profiles = batch_profiles
         self.lr = lr
         self.decay = decay
         self.weight_decay = weight_decay
@@ -169,7 +180,10 @@ class LPMModel(PerturbationModel):
         if self.combine not in ("mean", "sum"):
             raise LpmInputError(None, f"combine must be 'mean' or 'sum', got {self.combine!r}")
         out = dict(PRESETS[self.preset])
-        for key in ("embedding_dim", "hidden", "dropout", "batch_size", "lr", "decay"):
+        out.setdefault("batch_profiles", FAST_BATCH_PROFILES)
+        for key in (
+            "embedding_dim", "hidden", "dropout", "batch_size", "batch_profiles", "lr", "decay"
+        ):  # fmt: skip
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         out["hidden"] = tuple(out["hidden"])
@@ -177,8 +191,8 @@ class LPMModel(PerturbationModel):
 
     def trainer_settings(self) -> TrainerSettings:
         return TrainerSettings(
-            max_epochs=self.max_epochs,
-            patience=self.patience,
+            max_epochs=self.max_epochs if self.max_epochs is not None else self.MAX_EPOCHS,
+            patience=self.patience if self.patience is not None else self.PATIENCE,
             devices=self.devices,
             strategy=self.strategy,
             accelerator=self.accelerator,
@@ -197,7 +211,11 @@ class LPMModel(PerturbationModel):
         )
 
     def fit_source(self, train: RowSource, val: RowSource | None = None) -> Self:
-        """Train from chunked sources (a store's row groups stream; nothing needs all rows at once)."""
+        """Train from chunked sources (a store's row groups stream; nothing needs all rows at once).
+
+        Without ``val``, a store source gives up a seeded ``val_fraction`` of its profiles (by
+        hash, see ``ProfileHoldout``) for early stopping, as ``fit`` does for a table.
+        """
         import tempfile
 
         import lightning as L
@@ -205,6 +223,8 @@ class LPMModel(PerturbationModel):
         from lpm.models._lpm_net import LPMModule, LPMModuleWithValidation, NetworkConfig
 
         hp = self.resolved()
+        if val is None and self.val_fraction > 0 and train.stores and train.holdout is None:
+            train, val = train.split_holdout(seed=self.seed, fraction=self.val_fraction)
         vocab = Vocab.build(train)
         cfg = NetworkConfig(
             n_contexts=len(vocab.contexts),
@@ -224,6 +244,7 @@ class LPMModel(PerturbationModel):
             else None
         )
         ckpt_root = settings.checkpoint_dir or Path(scratch.name)  # type: ignore[union-attr]
+        _claim_checkpoints(ckpt_root, self._fingerprint(train, val))
         for k in range(self.ensemble):
             seed = self.seed + k
             L.seed_everything(seed, workers=True, verbose=False)
@@ -241,7 +262,12 @@ class LPMModel(PerturbationModel):
                 seed=seed,
             )
             train_set = StreamingRows(
-                train, vocab, fast=self.FAST, batch_values=hp["batch_size"], seed=seed
+                train,
+                vocab,
+                fast=self.FAST,
+                batch_values=hp["batch_size"],
+                batch_profiles=hp["batch_profiles"],
+                seed=seed,
             )
             trainer, ckpt = _trainer(
                 settings, ckpt_root / f"member{k}", has_val=val_set is not None
@@ -388,11 +414,61 @@ class LPMModel(PerturbationModel):
         ]
         self.is_global_zero_ = True
 
+    def _fingerprint(self, train: RowSource, val: RowSource | None) -> dict[str, Any]:
+        """What a checkpoint folder must match to be resumed: parameters and training data."""
+        ignored = {"checkpoint_dir", "progress", "max_epochs", "patience"}
+        params = {k: v for k, v in self.get_params().items() if k not in ignored}
+        return {
+            "model": type(self).__name__,
+            "params": json.loads(json.dumps(params, default=str)),
+            "train": _source_fingerprint(train),
+            "val": _source_fingerprint(val) if val is not None else None,
+        }
+
+
+def _source_fingerprint(source: RowSource) -> dict[str, Any]:
+    if source.frame is not None:
+        return {"rows": source.frame.height, "hash": int(source.frame.hash_rows(seed=0).sum())}
+    holdout = source.holdout
+    return {
+        "stores": [s.meta.content_hash for s in source.stores],
+        "holdout": None if holdout is None else [holdout.seed, holdout.fraction, holdout.held],
+    }
+
+
+#: Written into a checkpoint folder; a later run resumes from the folder only if it matches.
+RUN_FILE = "run.json"
+
+
+def _claim_checkpoints(folder: Path, fingerprint: dict[str, Any]) -> None:
+    """Refuse to resume from checkpoints of a different run (other data or parameters)."""
+    marker = folder / RUN_FILE
+    text = json.dumps(fingerprint, sort_keys=True, indent=1)
+    if marker.is_file():
+        if json.loads(marker.read_text()) != json.loads(text):
+            raise LpmInputError(
+                folder,
+                "holds checkpoints of a different training run (other data or parameters); "
+                "delete the folder or give another --checkpoint-dir",
+            )
+        return
+    if folder.is_dir() and any(folder.rglob("*.ckpt")):
+        raise LpmInputError(
+            folder, f"holds checkpoints without {RUN_FILE}; delete it or choose another folder"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_name(f".{RUN_FILE}.{os.getpid()}")  # data-parallel ranks write alike
+    tmp.write_text(text + "\n")
+    tmp.replace(marker)
+
 
 class LPMFastModel(LPMModel):
     """The LPM in fast mode: (perturbation, context) → hidden once, every readout by one matrix product."""
 
     FAST: ClassVar[bool] = True
+    #: An epoch costs seconds, and whole-profile batches make the validation loss noisier.
+    MAX_EPOCHS: ClassVar[int] = 100
+    PATIENCE: ClassVar[int] = 8
 
 
 def _carve_validation(

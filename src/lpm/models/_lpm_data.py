@@ -14,6 +14,7 @@ current one trains. A chunk becomes tensors once per epoch and batches are views
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -36,6 +37,41 @@ _STRING_COLUMNS = (S.CONTEXT, S.PERTURBATION, S.READOUT, S.READOUT_TYPE)
 _NEEDED = (*S.KEY_COLUMNS, S.VALUE, S.DOSE, S.TIME, S.READOUT_TYPE)
 
 
+@dataclass(frozen=True)
+class ProfileHoldout:
+    """A seeded share of whole profiles, chosen by a stable hash of each profile's key.
+
+    Streaming a store leaves no table to sample from; hashing (context, perturbation, dose,
+    time) decides every row of a profile alike in whichever row group it lies, identically in
+    every process and every epoch.
+    """
+
+    seed: int
+    fraction: float
+    held: bool  # True: the held-out profiles; False: all the others
+
+    def mask(self, table: pa.Table) -> np.ndarray:
+        keys = [c for c in (S.CONTEXT, S.PERTURBATION, S.DOSE, S.TIME) if c in table.column_names]
+        df = pl.from_arrow(table.select(keys))
+        assert isinstance(df, pl.DataFrame)
+        text = df.select(
+            pl.concat_str(
+                [pl.col(c).cast(pl.String).fill_null("") for c in keys], separator="\x1f"
+            ).alias("key")
+        )["key"]
+        distinct = text.unique().to_list()
+        limit = round(self.fraction * 2**32)
+        chosen = {
+            k: int.from_bytes(
+                hashlib.blake2b(f"{self.seed}\x1e{k}".encode(), digest_size=4).digest(), "big"
+            )
+            < limit
+            for k in distinct
+        }
+        held = text.replace_strict(chosen, return_dtype=pl.Boolean).to_numpy()
+        return held if self.held else ~held
+
+
 class RowSource:
     """Chunks of long rows: the row groups of one or more stores, or slices of a table."""
 
@@ -45,13 +81,24 @@ class RowSource:
         frame: pl.DataFrame | None = None,
         stores: list[PerturbationStore] | None = None,
         chunk_rows: int = CHUNK_ROWS,
+        holdout: ProfileHoldout | None = None,
     ) -> None:
         if (frame is None) == (stores is None):
             raise ValueError("give exactly one of frame or stores")
+        if holdout is not None and frame is not None:
+            raise ValueError("a profile holdout applies to stores only (split a table instead)")
         self.frame = frame
         self.stores = stores or []
         self.chunk_rows = chunk_rows
+        self.holdout = holdout
         self._index = [(s, g) for s in self.stores for g in range(s.n_row_groups)]
+
+    def split_holdout(self, *, seed: int, fraction: float) -> tuple[RowSource, RowSource]:
+        """(training, validation) views of the same stores: a seeded share of profiles held out."""
+        return (
+            RowSource(stores=self.stores, holdout=ProfileHoldout(seed, fraction, held=False)),
+            RowSource(stores=self.stores, holdout=ProfileHoldout(seed, fraction, held=True)),
+        )
 
     @property
     def n_chunks(self) -> int:
@@ -61,6 +108,7 @@ class RowSource:
 
     @property
     def n_rows(self) -> int:
+        """Rows of the table or stores (before any profile holdout)."""
         return self.frame.height if self.frame is not None else sum(s.n_rows for s in self.stores)
 
     @property
@@ -85,7 +133,11 @@ class RowSource:
             return part.select([c for c in columns if c in part.columns]).to_arrow()
         store, group = self._index[i]
         cols = [c for c in columns if c in store.columns]
-        return store._file.read_row_group(group, columns=cols)
+        if self.holdout is None:
+            return store._file.read_row_group(group, columns=cols)
+        keys = [c for c in (S.CONTEXT, S.PERTURBATION, S.DOSE, S.TIME) if c in store.columns]
+        table = store._file.read_row_group(group, columns=list(dict.fromkeys([*cols, *keys])))
+        return table.filter(pa.array(self.holdout.mask(table))).select(cols)
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         for i in range(self.n_chunks):
@@ -473,12 +525,20 @@ class _Chunk:
     groups: _Profiles | None  # fast mode only
 
 
+#: Fast mode: a small data set (few profiles, by this chunk's count times the chunks) is cut
+#: into at least this many batches per epoch, so the optimiser still takes steps.
+MIN_BATCHES_PER_EPOCH = 8
+
+
 class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):
     """Shuffled batches, chunk by chunk; each process of a data-parallel run takes an equal slice.
 
-    The shuffle depends only on (seed, epoch, chunk), so a resumed run sees the same batches.
-    Chunks of an in-memory table are coded once and kept; a store's are read again each epoch
-    (the next chunk is read and coded in a background thread while the current one trains).
+    Exact mode: batches of ``batch_values`` rows. Fast mode: batches of ``batch_profiles``
+    whole profiles (one MLP pass each), or of about ``batch_values`` values when that is not
+    given. The shuffle depends only on (seed, epoch, chunk), so a resumed
+    run sees the same batches. Chunks of an in-memory table are coded once and kept; a store's
+    are read again each epoch. The next chunk's batches are prepared in a background thread
+    while the current chunk trains.
     """
 
     def __init__(
@@ -490,6 +550,7 @@ class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):
         batch_values: int,
         seed: int,
         shuffle: bool = True,
+        batch_profiles: int | None = None,
     ) -> None:
         self.source = source
         self.vocab = vocab
@@ -497,6 +558,7 @@ class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):
         self.batch_values = batch_values
         self.seed = seed
         self.shuffle = shuffle
+        self.batch_profiles = batch_profiles
         self.epoch = 0
         self.rank = 0
         self.world_size = 1
@@ -517,45 +579,48 @@ class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):
             self._cache[i] = chunk
         return chunk
 
-    def _chunks(self, order: np.ndarray) -> Iterator[tuple[int, _Chunk]]:
-        """Chunks in ``order``; from a store, each next one is prepared while this one is used."""
-        if self.source.in_memory or len(order) < 2:
-            for i in order:
-                yield int(i), self._load(int(i))
-            return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lpm-read") as pool:
-            ahead: Future[_Chunk] = pool.submit(self._load, int(order[0]))
-            for k, i in enumerate(order):
-                chunk = ahead.result()
-                if k + 1 < len(order):
-                    ahead = pool.submit(self._load, int(order[k + 1]))
-                yield int(i), chunk
+    def _batches(self, i: int, epoch: int, rank: int, world_size: int) -> list[dict[str, Any]]:
+        """All of this process's batches of chunk ``i`` in epoch ``epoch`` (views of tensors)."""
+        chunk = self._load(i)
+        coded = chunk.coded
+        rng = np.random.default_rng([self.seed, epoch, i]) if self.shuffle else None
+        if self.fast:
+            assert chunk.groups is not None
+            groups = chunk.groups
+            order = rng.permutation(len(groups)) if rng is not None else np.arange(len(groups))
+            share = len(order) // world_size
+            per_batch = (
+                min(
+                    self.batch_profiles,
+                    max(1, len(groups) * self.source.n_chunks // MIN_BATCHES_PER_EPOCH),
+                )
+                if self.batch_profiles
+                else profiles_per_batch(coded, self.batch_values)
+            )
+            mine = order[rank * share : (rank + 1) * share]
+            return list(_profile_slices(coded, groups, mine, per_batch))
+        perm = rng.permutation(len(coded)) if rng is not None else np.arange(len(coded))
+        share = len(perm) // world_size
+        mine = perm[rank * share : (rank + 1) * share]
+        members = torch.from_numpy(coded.perturbation_members)
+        return list(_slices(_row_tensors(coded, mine), members, self.batch_values))
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        rng = np.random.default_rng([self.seed, self.epoch])
+        epoch, rank, world_size = self.epoch, self.rank, self.world_size
         n = self.source.n_chunks
-        chunks = rng.permutation(n) if self.shuffle else np.arange(n)
-        for i, chunk in self._chunks(chunks):
-            coded = chunk.coded
-            chunk_rng = np.random.default_rng([self.seed, self.epoch, i])
-            if self.fast:
-                assert chunk.groups is not None
-                n_prof = len(chunk.groups)
-                order = chunk_rng.permutation(n_prof) if self.shuffle else np.arange(n_prof)
-                share = len(order) // self.world_size
-                mine = order[self.rank * share : (self.rank + 1) * share]
-                yield from _profile_slices(
-                    coded, chunk.groups, mine, profiles_per_batch(coded, self.batch_values)
-                )
-            else:
-                perm = chunk_rng.permutation(len(coded)) if self.shuffle else np.arange(len(coded))
-                share = len(perm) // self.world_size
-                mine = perm[self.rank * share : (self.rank + 1) * share]
-                yield from _slices(
-                    _row_tensors(coded, mine),
-                    torch.from_numpy(coded.perturbation_members),
-                    self.batch_values,
-                )
+        rng = np.random.default_rng([self.seed, epoch])
+        chunks = [int(i) for i in (rng.permutation(n) if self.shuffle else np.arange(n))]
+        if not chunks:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lpm-data") as pool:
+            ahead: Future[list[dict[str, Any]]] = pool.submit(
+                self._batches, chunks[0], epoch, rank, world_size
+            )
+            for k in range(len(chunks)):
+                batches = ahead.result()
+                if k + 1 < len(chunks):
+                    ahead = pool.submit(self._batches, chunks[k + 1], epoch, rank, world_size)
+                yield from batches
 
 
 def describe_batch(batch: dict[str, Any]) -> int:
