@@ -345,6 +345,54 @@ def benchmark(
     out_console.print(f"wrote {path}")
 
 
+@app.command()
+def embed(
+    model: Annotated[Path, typer.Option(help="Saved LPM folder (lpm or lpm_fast).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Perturbation embeddings F.h5ad; F.contexts.h5ad and F.readouts.h5ad go beside it."
+        ),
+    ],
+    figure: Annotated[
+        Path | None,
+        typer.Option(help="PNG of a 2-D layout (UMAP, else PCA + t-SNE) of the perturbations."),
+    ] = None,
+    member: Annotated[
+        int, typer.Option(help="Ensemble member to read (members' spaces are not aligned).")
+    ] = 0,
+    annotations: Annotated[
+        Path | None,
+        typer.Option(
+            help="TSV of name (compound or gene) and mechanism (or moa) columns, for obs.mechanism."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the layout.")] = 0,
+    layout: Annotated[
+        str, typer.Option(help="Layout: auto (UMAP if umap-learn is installed), umap or tsne.")
+    ] = "auto",
+) -> None:
+    """Write a trained LPM's learned embeddings as AnnData (h5ad), with an optional UMAP figure."""
+    from lpm.tasks.embeddings import write_embeddings
+
+    result = write_embeddings(
+        model,
+        out,
+        member=member,
+        annotations=annotations,
+        figure=figure,
+        seed=seed,
+        method=layout,
+    )
+    out_console.print(
+        f"wrote {result.n_perturbations:,} perturbation, {result.n_contexts:,} context and "
+        f"{result.n_readouts:,} readout embeddings (dim {result.dim}, member {result.member} of "
+        f"{result.n_ensemble}) to {result.perturbations}, {result.contexts}, {result.readouts}"
+    )
+    if result.figure is not None:
+        out_console.print(f"figure ({result.layout}): {result.figure}")
+
+
 @app.command("prior-embedding")
 def prior_embedding(
     gene2go: Annotated[Path, typer.Option(help="Gene→GO annotation TSV (columns symbol, go_id).")],

@@ -333,7 +333,7 @@ def test_ddp_on_two_cpu_processes_trains_like_one_process(tmp_path: Path) -> Non
     """
     rows = boring_rows()
     write_store(rows, tmp_path / "s")
-    params = {**SMALL, "max_epochs": 30}
+    params = {**SMALL, "max_epochs": 30, "val_fraction": 0.0}  # no early stop: 30 epochs each
     command = [sys.executable, "-m", "lpm.cli", "train", "--store", str(tmp_path / "s")]
     command += ["--model", "lpm_fast", "--out", str(tmp_path / "m2")]
     command += ["--devices", "2", "--strategy", "ddp", "--accelerator", "cpu"]

@@ -107,20 +107,57 @@ class ContextMean(_TableModel):
 
 
 class PerturbationMean(_TableModel):
-    """The same perturbation's delta averaged over the other contexts it was measured in."""
+    """The same perturbation's delta averaged over the other contexts it was measured in.
 
-    def __init__(self) -> None:
-        pass
+    A compound at a dose it was never measured at (a held-out dose) gets the mean over the
+    doses it was measured at (with ``pool_doses``): the natural baseline for dose prediction.
+    """
+
+    def __init__(self, *, pool_doses: bool = True) -> None:
+        self.pool_doses = pool_doses
 
     def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
+        perturbed = _perturbed(train)
         self.keys_ = [S.PERTURBATION, *_profile_keys(train), S.READOUT]
         self.table_ = (
-            _perturbed(train)
-            .group_by(self.keys_)
+            perturbed.group_by(self.keys_)
             .agg(pl.col(S.VALUE).mean().alias(_MEAN))
             .sort(self.keys_, nulls_last=True)
         )
+        self.pooled_keys_ = [k for k in self.keys_ if k != S.DOSE]
+        self.pooled_: pl.DataFrame | None = None
+        if self.pool_doses and S.DOSE in train.columns:
+            self.pooled_ = (
+                perturbed.filter(pl.col(S.DOSE).is_not_null())
+                .group_by(self.pooled_keys_)
+                .agg(pl.col(S.VALUE).mean().alias(_MEAN))
+                .sort(self.pooled_keys_, nulls_last=True)
+            )
         return self
+
+    def _values(self, rows: pl.DataFrame) -> np.ndarray:
+        values = _lookup(rows, self.table_, self.keys_)
+        missing = np.isnan(values)
+        if self.pooled_ is not None and S.DOSE in rows.columns and missing.any():
+            dosed = missing & rows[S.DOSE].is_not_null().to_numpy()
+            if dosed.any():
+                values[dosed] = _lookup(
+                    rows.filter(pl.Series(dosed)), self.pooled_, self.pooled_keys_
+                )
+        return values
+
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, pl.DataFrame], dict[str, Any]]:
+        arrays, tables, extra = super()._get_state()
+        if self.pooled_ is not None:
+            tables["pooled"] = self.pooled_
+        return arrays, tables, {**extra, "pooled_keys": self.pooled_keys_}
+
+    def _set_state(
+        self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]
+    ) -> None:
+        super()._set_state(arrays, tables, extra)
+        self.pooled_ = tables.get("pooled")  # models saved before dose pooling have none
+        self.pooled_keys_ = list(extra.get("pooled_keys", []))
 
 
 class Additive(_TableModel):

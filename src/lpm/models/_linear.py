@@ -61,10 +61,12 @@ class LinearModel(PerturbationModel):
         n_components: int = 10,
         ridge: float = 0.1,
         perturbation_embeddings: str = "training",
+        pool_doses: bool = True,
     ) -> None:
         self.n_components = n_components
         self.ridge = ridge
         self.perturbation_embeddings = perturbation_embeddings
+        self.pool_doses = pool_doses
 
     # ---- fitting ------------------------------------------------------------------------------
     def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
@@ -105,7 +107,7 @@ class LinearModel(PerturbationModel):
             prof[S.READOUT].replace_strict(r_index, return_dtype=pl.Int64).to_numpy(),
         ] = prof["r"].to_numpy()
         k = max(1, min(self.n_components, *m.shape))
-        u, s, vt = np.linalg.svd(m, full_matrices=False)
+        u, s, vt = _top_svd(m, k)
         self.readout_embedding_ = vt[:k].T  # G: readouts × k
         if self.perturbation_embeddings == "training":
             p_train = u[:, :k] * s[:k]
@@ -166,12 +168,35 @@ class LinearModel(PerturbationModel):
         )["_u"].to_numpy()
         if self.perturbation_embeddings == "training":
             index = {p: i for i, p in enumerate(self.embedding_symbols_)}
-            pos = np.array([index.get(p, -1) for p in uniq[_PROFILE].to_list()], dtype=np.int64)
+            profiles = uniq[_PROFILE].to_list()
+            pos = np.array([index.get(p, -1) for p in profiles], dtype=np.int64)
             ok = pos >= 0
             vec = np.where(ok[:, None], self.embedding_[np.maximum(pos, 0)], 0.0)
+            if self.pool_doses and S.DOSE in rows.columns and not ok.all():
+                self._pool_doses(profiles, vec, ok)
         else:
             vec, ok = self._embed(uniq[S.PERTURBATION].to_list())
         return where, vec, ok
+
+    def _pool_doses(self, profiles: list[str], vec: np.ndarray, ok: np.ndarray) -> None:
+        """A compound at a dose never trained on: the mean of its trained doses' vectors.
+
+        Profile ids are ``perturbation@dose[@time]`` when rows have a dose column; a dose of
+        ``-`` (none, e.g. a knock-down) is never pooled. Fills ``vec``/``ok`` in place.
+        """
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for j, symbol in enumerate(self.embedding_symbols_):
+            parts = symbol.split("@")
+            if len(parts) >= 2 and parts[1] != "-":
+                groups.setdefault((parts[0], *parts[2:]), []).append(j)
+        for i in np.flatnonzero(~ok):
+            parts = profiles[i].split("@")
+            if len(parts) < 2 or parts[1] == "-":
+                continue
+            members = groups.get((parts[0], *parts[2:]))
+            if members:
+                vec[i] = self.embedding_[members].mean(0)
+                ok[i] = True
 
     def _indices(self, rows: pl.DataFrame, column: str, vocab: list[str]) -> np.ndarray:
         index = {v: i for i, v in enumerate(vocab)}
@@ -223,3 +248,19 @@ class LinearModel(PerturbationModel):
         self.contexts_ = list(extra["contexts"])
         self.profiles_ = list(extra["profiles"])
         self.embedding_symbols_ = list(extra["embedding_symbols"])
+
+
+#: Above this many rows and columns, only the top components are computed (seeded randomized
+#: SVD): a full SVD of a joint store's ~15,000 × 14,000 profile matrix takes minutes.
+FULL_SVD_LIMIT = 2000
+
+
+def _top_svd(m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The top ``k`` singular triplets of ``m`` (exact for small matrices)."""
+    if min(m.shape) <= FULL_SVD_LIMIT:
+        u, s, vt = np.linalg.svd(m, full_matrices=False)
+        return u[:, :k], s[:k], vt[:k]
+    from sklearn.utils.extmath import randomized_svd
+
+    u, s, vt = randomized_svd(m, k, n_oversamples=20, n_iter=7, random_state=0)
+    return u, s, vt

@@ -527,7 +527,7 @@ class _Chunk:
 
 #: Fast mode: a small data set (few profiles, by this chunk's count times the chunks) is cut
 #: into at least this many batches per epoch, so the optimiser still takes steps.
-MIN_BATCHES_PER_EPOCH = 8
+MIN_BATCHES_PER_EPOCH = 32
 
 
 class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):

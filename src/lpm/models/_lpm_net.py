@@ -97,6 +97,11 @@ class _GatherSum(torch.autograd.Function):
         return out, None
 
 
+#: Fast mode scores only the measured readouts when a batch measured fewer than one in this
+#: many of its profiles' possible (profile, readout) pairs; the same function either way.
+SPARSE_PANEL = 8
+
+
 class LPMNetwork(nn.Module):
     """Three embedding tables and an MLP; see the module docstring for the two modes.
 
@@ -147,10 +152,14 @@ class LPMNetwork(nn.Module):
                 batch["profile_context"],
                 batch["profile_dose"],
             )
+            readout, row_profile = batch["readout"], batch["row_profile"]
+            if readout.shape[0] * SPARSE_PANEL < h.shape[0] * self.cfg.n_readouts:
+                # a sparse panel (e.g. ~100 labelled genes of 10,000): only the measured scores
+                r = self.readout(readout)
+                return (h.index_select(0, row_profile) * r).sum(1) + self.readout_bias[readout]
             # every readout of each profile by one matrix product, then the measured ones
             scores = torch.addmm(self.readout_bias, h, self.readout.weight.T)
-            flat = batch["row_profile"] * scores.shape[1] + batch["readout"]
-            return scores.reshape(-1).gather(0, flat)
+            return scores.reshape(-1).gather(0, row_profile * scores.shape[1] + readout)
         return self._mlp_from_first_layer(self._first_layer(batch, table))
 
     def _first_layer(self, batch: dict[str, torch.Tensor], table: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,318 @@
+"""Learned LPM embeddings as AnnData (``lpm.tasks.embeddings``) and their layout and figure
+(``lpm.tasks._embedding_plot``): shapes and obs, combinations as the network combines them,
+one ensemble member at a time, a clear error for other models, the ``lpm embed`` command, and
+seeded layouts (t-SNE always; UMAP where umap-learn is installed)."""
+
+from __future__ import annotations
+
+import copy
+import doctest
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from lpm.errors import LpmInputError
+from lpm.models.registry import get_model
+from lpm.tasks import _embedding_plot, embeddings
+from lpm.tasks.embeddings import (
+    context_embeddings,
+    embedding_layout,
+    load_mechanism_annotations,
+    perturbation_embeddings,
+    plot_embedding_umap,
+    readout_embeddings,
+    write_embeddings,
+)
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lightning")
+ad = pytest.importorskip("anndata")
+
+#: Tiny network and batches, as in tests/models/test_lpm.py: a fit takes about a second.
+SMALL: dict[str, Any] = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 64, "lr": 1e-2}
+SINGLES = [f"CRISPRi:G{i}" for i in range(5)]
+PAIR = "CRISPRi:G0+CRISPRi:G1"
+#: G5 is trained only inside this combination: it is embeddable, but not seen alone.
+MIXED = "CRISPRi:G5+compound:trametinib"
+COMPOUND = "compound:trametinib"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread: more threads than the two cores make tiny networks much slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _rows(seed: int = 0) -> pl.DataFrame:
+    """2 contexts × (5 CRISPRi singles, a pair, a compound, a mixed pair, control) × 6 readouts."""
+    rng = np.random.default_rng(seed)
+    perts = [*SINGLES, PAIR, COMPOUND, MIXED, "control"]
+    effect = {p: rng.normal(size=6) for p in perts}
+    rows = []
+    for c in ("toy/A", "toy/B"):
+        shift = 0.3 * rng.normal(size=6)
+        for p in perts:
+            vals = effect[p] + shift
+            rows += [(c, p, f"R{j}", float(v)) for j, v in enumerate(vals)]
+    return pl.DataFrame(rows, schema=["context", "perturbation", "readout", "value"], orient="row")
+
+
+@pytest.fixture(scope="module")
+def fitted() -> Any:
+    """A two-member ``lpm_fast`` ensemble (members differ: seeds 0 and 1)."""
+    model = get_model("lpm_fast", **SMALL, max_epochs=3, val_fraction=0, ensemble=2)
+    return model.fit(_rows())
+
+
+@pytest.fixture(scope="module")
+def saved(fitted: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fitted.save(tmp_path_factory.mktemp("model") / "lpm_fast")
+
+
+# ---- perturbations ------------------------------------------------------------------------------
+def test_perturbation_embeddings_have_one_row_per_perturbation_and_typed_obs(fitted: Any) -> None:
+    emb = perturbation_embeddings(fitted)
+    expected = sorted({*SINGLES, PAIR, COMPOUND, MIXED, "control", "CRISPRi:G5"})
+    assert list(emb.obs_names) == expected
+    assert emb.shape == (len(expected), SMALL["embedding_dim"])
+    assert emb.X.dtype == np.float32
+    assert list(emb.obs.columns) == ["perturbation_type", "target", "n_members", "in_training"]
+    obs = emb.obs
+    assert obs.loc["CRISPRi:G2", "perturbation_type"] == "CRISPRi"
+    assert obs.loc["CRISPRi:G2", "target"] == "G2"
+    assert obs.loc[COMPOUND, ["perturbation_type", "target"]].tolist() == ["compound", "trametinib"]
+    assert obs.loc[PAIR, ["perturbation_type", "target"]].tolist() == ["combination", "G0+G1"]
+    assert obs.loc["control", "perturbation_type"] == "control"
+    assert obs["target"].isna().tolist() == [n == "control" for n in expected]
+    assert obs.loc[PAIR, "n_members"] == 2 and obs.loc["CRISPRi:G3", "n_members"] == 1
+    assert not obs.loc["CRISPRi:G5", "in_training"] and obs.loc[MIXED, "in_training"]
+    info = emb.uns["lpm_embedding"]
+    assert info["model_name"] == "lpm_fast" and info["mode"] == "fast"
+    assert (info["member"], info["n_ensemble"], info["combine"]) == (0, 2, "mean")
+    assert "not aligned" in info["note"]
+
+
+def test_a_combination_is_the_mean_of_its_members_as_the_network_computes_it(fitted: Any) -> None:
+    emb = perturbation_embeddings(fitted)
+    x = dict(zip(emb.obs_names, np.asarray(emb.X), strict=True))
+    np.testing.assert_allclose(x[PAIR], (x["CRISPRi:G0"] + x["CRISPRi:G1"]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(x[MIXED], (x["CRISPRi:G5"] + x[COMPOUND]) / 2, rtol=1e-6)
+    # the network's own combination of every perturbation it was trained on
+    vocab = fitted.vocab_
+    net = fitted._networks()[0]
+    with torch.no_grad():
+        own = net.perturbation(torch.from_numpy(vocab.member_matrix)).numpy()
+    np.testing.assert_allclose(emb[vocab.perturbations].X, own, rtol=1e-5, atol=1e-7)
+    # with combine=sum the sum
+    summed = copy.copy(fitted)
+    summed.network_config_ = {**fitted.network_config_, "combine": "sum"}
+    xs = dict(zip(emb.obs_names, np.asarray(perturbation_embeddings(summed).X), strict=True))
+    np.testing.assert_allclose(xs[PAIR], x["CRISPRi:G0"] + x["CRISPRi:G1"], rtol=1e-6)
+
+
+def test_one_ensemble_member_at_a_time(fitted: Any, saved: Path) -> None:
+    first = perturbation_embeddings(fitted)
+    second = perturbation_embeddings(saved, member=1)
+    assert second.uns["lpm_embedding"]["member"] == 1
+    assert second.uns["lpm_embedding"]["model_path"] == str(saved)
+    single = list(second.obs_names).index("CRISPRi:G3")
+    row = fitted.vocab_.member_index["CRISPRi:G3"]
+    np.testing.assert_array_equal(second.X[single], fitted.states_[1]["member.weight"][row])
+    assert not np.allclose(first.X, second.X), "members are trained from different seeds"
+    with pytest.raises(LpmInputError, match=r"member 2 does not exist.*2 member\(s\)"):
+        perturbation_embeddings(fitted, member=2)
+
+
+def test_mechanism_annotations_match_names_genes_and_combinations(fitted: Any) -> None:
+    emb = perturbation_embeddings(
+        fitted, annotations={"Trametinib": "MEK inhibitor", "G0": "kinase", "G1": "phosphatase"}
+    )
+    mech = emb.obs["mechanism"]
+    assert mech[COMPOUND] == "MEK inhibitor", "names match ignoring case"
+    assert mech["CRISPRi:G0"] == "kinase"
+    assert mech[PAIR] == "kinase+phosphatase"
+    assert mech.isna()[MIXED], "a combination is labelled only when every member is"
+    assert mech.isna()["CRISPRi:G2"] and mech.isna()["control"]
+
+
+def test_annotation_file_reads_name_and_mechanism_or_moa_columns(tmp_path: Path) -> None:
+    drh = tmp_path / "drh.txt"
+    drh.write_text(
+        "!comment line\npert_iname\tclinical_phase\tmoa\ttarget\n"
+        "trametinib\tLaunched\tMEK inhibitor\tMAP2K1|MAP2K2\n"
+        "trametinib\tLaunched\tkinase inhibitor\tMAP2K1\n"
+        "nothing\tPreclinical\t\t\n"
+    )
+    assert load_mechanism_annotations(drh) == {"trametinib": "MEK inhibitor|kinase inhibitor"}
+    plain = tmp_path / "plain.tsv"
+    plain.write_text("name\tmechanism\nMAPK1\tMAPK signalling\n")
+    assert load_mechanism_annotations(plain) == {"MAPK1": "MAPK signalling"}
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("a\tb\nx\ty\n")
+    with pytest.raises(LpmInputError, match="name column"):
+        load_mechanism_annotations(bad)
+
+
+# ---- contexts and readouts ----------------------------------------------------------------------
+def test_context_and_readout_embeddings(fitted: Any) -> None:
+    ctx = context_embeddings(fitted, member=1)
+    assert list(ctx.obs_names) == ["toy/A", "toy/B"]
+    assert ctx.shape == (2, SMALL["embedding_dim"])
+    assert ctx.obs["dataset"].tolist() == ["toy", "toy"]
+    assert ctx.obs["cell_line"].tolist() == ["A", "B"]
+    np.testing.assert_array_equal(ctx.X, fitted.states_[1]["context.weight"])
+    read = readout_embeddings(fitted)
+    assert list(read.obs_names) == [f"R{j}" for j in range(6)]
+    assert read.shape == (6, SMALL["embedding_dim"])
+    np.testing.assert_array_equal(read.obs["bias"], fitted.states_[0]["readout_bias"])
+    assert read.uns["lpm_embedding"]["kind"] == "readout"
+
+
+def test_exact_mode_has_the_same_embeddings_and_no_readout_bias() -> None:
+    exact = get_model("lpm", **SMALL, max_epochs=1, val_fraction=0).fit(_rows())
+    perts = perturbation_embeddings(exact)
+    assert perts.uns["lpm_embedding"]["mode"] == "exact" and perts.n_obs == 10
+    read = readout_embeddings(exact)
+    assert read.shape == (6, SMALL["embedding_dim"]) and "bias" not in read.obs
+
+
+def test_a_model_without_embeddings_is_a_clear_error(tmp_path: Path) -> None:
+    linear = get_model("linear").fit(_rows())
+    with pytest.raises(LpmInputError, match=r"'linear' has no learned embeddings.*lpm, lpm_fast"):
+        perturbation_embeddings(linear)
+    folder = linear.save(tmp_path / "linear")
+    with pytest.raises(LpmInputError, match="has no learned embeddings"):
+        write_embeddings(folder, tmp_path / "F.h5ad")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["linear"], "nothing written"
+    # the command line says it in one line, exit code 2, no traceback
+    proc = subprocess.run(
+        [sys.executable, "-m", "lpm.cli", "embed", "--model", str(folder), "--out", "x.h5ad"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "has no learned embeddings" in errors[0]
+
+
+# ---- files and the command ----------------------------------------------------------------------
+def test_lpm_embed_writes_three_h5ad_files_and_the_figure(saved: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lpm.cli import app
+
+    notes = tmp_path / "moa.tsv"
+    notes.write_text("compound\tmoa\ntrametinib\tMEK inhibitor\n")
+    out, png = tmp_path / "emb" / "F.h5ad", tmp_path / "emb" / "F.png"
+    args = ["embed", "--model", str(saved), "--out", str(out), "--figure", str(png)]
+    args += ["--annotations", str(notes), "--layout", "tsne", "--member", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "member 1 of 2" in result.output and "PCA + t-SNE" in result.output
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "F.contexts.h5ad",
+        "F.h5ad",
+        "F.png",
+        "F.readouts.h5ad",
+    ], "no temporary files are left"
+    perts = ad.read_h5ad(out)
+    assert perts.n_obs == 10 and perts.obs.loc[COMPOUND, "mechanism"] == "MEK inhibitor"
+    assert perts.obsm["X_tsne"].shape == (10, 2), "the figure's layout is kept for scanpy"
+    info = perts.uns["lpm_embedding"]
+    assert (info["model_path"], info["member"], info["annotations"]) == (str(saved), 1, str(notes))
+    assert perts.uns["lpm_layout"]["seed"] == 0
+    assert ad.read_h5ad(out.parent / "F.contexts.h5ad").n_obs == 2
+    assert ad.read_h5ad(out.parent / "F.readouts.h5ad").n_obs == 6
+    assert png.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_write_embeddings_refuses_other_suffixes_and_writes_nothing_on_a_bad_layout(
+    fitted: Any, tmp_path: Path
+) -> None:
+    with pytest.raises(LpmInputError, match=r"must end in \.h5ad"):
+        write_embeddings(fitted, tmp_path / "F.parquet")
+    with pytest.raises(LpmInputError, match="unknown layout method 'pca'"):
+        write_embeddings(fitted, tmp_path / "F.h5ad", figure=tmp_path / "F.png", method="pca")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- layouts and figures ------------------------------------------------------------------------
+def _points(n: int, seed: int = 0) -> Any:
+    rng = np.random.default_rng(seed)
+    adata = ad.AnnData(rng.normal(size=(n, 8)).astype(np.float32))
+    adata.obs["perturbation_type"] = ["CRISPRi", "compound"] * (n // 2) + ["CRISPRi"] * (n % 2)
+    return adata
+
+
+def test_the_same_seed_gives_the_same_tsne_layout(fitted: Any) -> None:
+    emb = perturbation_embeddings(fitted)
+    a = embedding_layout(emb, seed=0, method="tsne")
+    b = embedding_layout(emb, seed=0, method="tsne")
+    np.testing.assert_array_equal(a.obsm["X_tsne"], b.obsm["X_tsne"])
+    assert a.uns["lpm_layout"]["seed"] == 0
+    assert "X_tsne" not in emb.obsm, "the input is not changed"
+
+
+def test_without_umap_auto_falls_back_to_tsne_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(_embedding_plot, "_import_umap", lambda: None)
+    laid = embedding_layout(_points(9), seed=0)
+    assert list(laid.obsm) == ["X_tsne"]
+    assert laid.uns["lpm_layout"]["label"] == "PCA + t-SNE (umap-learn not installed)"
+    assert _embedding_plot._title(laid, "X_tsne").startswith("PCA + t-SNE (umap-learn")
+    with pytest.raises(LpmInputError, match=r"umap-learn: pip install 'lpm\[umap\]'"):
+        embedding_layout(_points(9), method="umap")
+
+
+def test_tiny_sets_are_laid_out_by_pca() -> None:
+    for n in (1, 2, 3):
+        laid = embedding_layout(_points(n), method="tsne")
+        assert laid.obsm["X_pca"].shape == (n, 2)
+        assert laid.uns["lpm_layout"]["method"] == "pca"
+    assert embedding_layout(_points(4), method="tsne").obsm["X_tsne"].shape == (4, 2)
+
+
+def test_the_figure_has_a_panel_per_colour_column(tmp_path: Path) -> None:
+    points = _points(14)
+    points.obs["mechanism"] = ["a", None] * 7
+    png = plot_embedding_umap(points, tmp_path / "f.png", method="tsne")
+    assert png.read_bytes().startswith(PNG_MAGIC)
+    plain = plot_embedding_umap(_points(5), tmp_path / "g.png", color=[], method="tsne")
+    assert plain.is_file()
+    with pytest.raises(LpmInputError, match=r"no obs column.*dataset"):
+        plot_embedding_umap(points, tmp_path / "h.png", color=("dataset",), method="tsne")
+    assert not (tmp_path / "h.png").exists()
+
+
+@pytest.mark.parametrize("module", [embeddings, _embedding_plot], ids=lambda m: m.__name__)
+def test_docstring_examples(module: Any) -> None:
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+# last: once numba's threads have run, scikit-learn's OpenMP t-SNE in the same process
+# slows down many-fold on two busy cores
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_umap_layout_on_a_small_set() -> None:
+    """UMAP where umap-learn is installed (its first fit compiles numba kernels: slow once)."""
+    if _embedding_plot._import_umap() is None:
+        pytest.skip("umap-learn not installed (the optional extra lpm[umap])")
+    points = _points(12)
+    a = embedding_layout(points, seed=0, method="umap")
+    b = embedding_layout(points, seed=0, method="auto")
+    assert a.uns["lpm_layout"]["n_neighbors"] == 11, "clamped below the number of points"
+    np.testing.assert_array_equal(a.obsm["X_umap"], b.obsm["X_umap"])
