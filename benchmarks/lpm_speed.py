@@ -3,7 +3,7 @@
 Run from the repository root:  .venv/bin/python benchmarks/lpm_speed.py
 Prints Markdown tables and writes benchmarks/results/lpm_speed.md.
 
-* Speed: both modes (preset replogle: embedding 32, MLP 2 x 512, batch 5,000 values, AdamW)
+* Speed: both modes (preset replogle: embedding 32, MLP 2 x 512, AdamW; exact: batch 5,000 values, fast: 128 whole profiles)
   stream a simulated store of about 10 million values (`lpm simulate --genes 2500
   --perturbations 1000 --contexts 5 --seed 0`, 10.5 M rows) for a few epochs, as `lpm train
   --store` does. Values/s = training values processed per second of training, over epochs
@@ -306,7 +306,7 @@ def main() -> None:
             else ""
         )
         + ". Preset `replogle` (embedding 32, MLP 2 x 512, AdamW lr 2e-3); exact mode's batch "
-        "is 5,000 values, fast mode's 64 whole profiles (one MLP pass each).",
+        "is 5,000 values, fast mode's 128 whole profiles (one MLP pass each).",
         "",
         '"Other load" is the CPU other processes used during the run (cores of 2); figures '
         "taken under load are lower than on an idle machine.",
@@ -363,7 +363,7 @@ def main() -> None:
             "part scored with `lpm.evaluation.panel.evaluate` (means over test conditions). "
             "Values/s here: in-memory training rows (coded once, kept), epochs 2..n. Both modes "
             "first get the same epochs; fast mode then also gets more epochs (early stopping, "
-            "patience 4), still in less time than exact mode's run.",
+            "patience 8: its defaults).",
             "",
             "| model | max epochs (run) | "
             + " | ".join(METRICS)

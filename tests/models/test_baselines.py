@@ -56,3 +56,15 @@ def test_linear_embeds_a_held_out_dose_as_the_mean_of_the_measured_doses() -> No
     np.testing.assert_allclose(pooled, per_dose.mean(0))  # linear in the embedding
     strict = get_model("linear", n_components=2, pool_doses=False).fit(train)
     assert not strict.supported(test).any()
+
+
+def test_linear_predicts_rows_without_the_dose_column_a_joint_fit_had() -> None:
+    """Joint training adds a dose column (from a compound store) to knock-down rows; rows of
+    the knock-down store alone, without that column, name the same profiles."""
+    rows = _dosed_rows()
+    model = get_model("linear", n_components=2).fit(rows)
+    knockdown = rows.filter(pl.col("perturbation") == "CRISPRi:G")
+    expected = model.predict(knockdown)
+    alone = knockdown.drop("dose")
+    assert model.supported(alone).all()
+    np.testing.assert_allclose(model.predict(alone), expected)

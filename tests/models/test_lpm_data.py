@@ -1,5 +1,6 @@
-"""How the LPM reads its rows: a store streamed in row groups gives up whole profiles for early
-stopping (the same ones in every pass), and fast-mode batches hold whole profiles."""
+"""How the LPM reads its rows: a store streamed in row groups gives up a hashed share of its
+rows for early stopping (the same ones in every pass), and fast-mode batches hold whole
+profiles."""
 
 from __future__ import annotations
 
@@ -14,10 +15,6 @@ from lpm.data.store import open_store, write_store
 
 pytest.importorskip("torch")
 from lpm.models._lpm_data import RowSource, StreamingRows, Vocab
-
-
-def _profiles(frame: pl.DataFrame) -> set[tuple[str, str]]:
-    return set(frame.select(S.CONTEXT, S.PERTURBATION).unique().iter_rows())
 
 
 def _rows(seed: int = 3) -> pl.DataFrame:
@@ -43,22 +40,23 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_a_store_holdout_splits_whole_profiles_the_same_way_every_pass(store_path: Path) -> None:
+def test_a_store_holdout_takes_the_same_rows_every_pass_and_keeps_every_perturbation(
+    store_path: Path,
+) -> None:
     store = open_store(store_path)
     train, val = RowSource(stores=[store]).split_holdout(seed=5, fraction=0.2)
     t1, v1 = pl.concat(list(train)), pl.concat(list(val))
-    t2 = pl.concat(list(train))
-    assert t1.equals(t2)
+    assert t1.equals(pl.concat(list(train)))
     assert t1.height + v1.height == store.n_rows
-    assert _profiles(t1).isdisjoint(_profiles(v1))
-    n_val = len(_profiles(v1))
-    n_all = len(_profiles(store.read()))
-    assert 0.08 < n_val / n_all < 0.35  # about the asked share of 120 profiles
+    key = [S.CONTEXT, S.PERTURBATION, S.READOUT]
+    assert t1.join(v1, on=key, how="semi").height == 0
+    assert 0.15 < v1.height / store.n_rows < 0.25  # about the asked share of 3,000 rows
+    assert set(v1[S.PERTURBATION]) <= set(t1[S.PERTURBATION])
     _, other = RowSource(stores=[store]).split_holdout(seed=6, fraction=0.2)
-    assert _profiles(pl.concat(list(other))) != _profiles(v1)
+    assert not pl.concat(list(other)).equals(v1)
 
 
-def test_a_store_fit_without_validation_rows_stops_early_on_held_out_profiles(
+def test_a_store_fit_without_validation_rows_stops_early_on_held_out_rows(
     store_path: Path,
 ) -> None:
     pytest.importorskip("lightning")

@@ -74,6 +74,7 @@ class LinearModel(PerturbationModel):
         if data.height == 0:
             raise LpmInputError(None, "linear: no perturbed training rows")
         self.readouts_ = sorted(data[S.READOUT].unique().to_list())
+        self.profile_columns_ = [c for c in (S.DOSE, S.TIME) if c in data.columns]
         r_index = {r: i for i, r in enumerate(self.readouts_)}
         base = (
             data.group_by(S.CONTEXT, S.READOUT)
@@ -158,6 +159,9 @@ class LinearModel(PerturbationModel):
     # ---- prediction ---------------------------------------------------------------------------
     def _profile_vectors(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unique profiles in rows -> (row→profile index, vectors, ok mask per profile)."""
+        # rows from a store without dose/time still name the profiles a joint fit saw with them
+        absent = [c for c in self.profile_columns_ if c not in rows.columns]
+        rows = rows.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in absent)
         ids = rows.select(_profile_id(rows), pl.col(S.PERTURBATION))
         uniq = ids.unique(maintain_order=True)
         where = ids.join(
@@ -234,6 +238,7 @@ class LinearModel(PerturbationModel):
             "contexts": self.contexts_,
             "profiles": self.profiles_,
             "embedding_symbols": self.embedding_symbols_,
+            "profile_columns": self.profile_columns_,
         }
         return arrays, {}, vocab
 
@@ -248,6 +253,7 @@ class LinearModel(PerturbationModel):
         self.contexts_ = list(extra["contexts"])
         self.profiles_ = list(extra["profiles"])
         self.embedding_symbols_ = list(extra["embedding_symbols"])
+        self.profile_columns_ = list(extra.get("profile_columns", []))  # absent before 0.2
 
 
 #: Above this many rows and columns, only the top components are computed (seeded randomized

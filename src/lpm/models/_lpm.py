@@ -213,8 +213,8 @@ class LPMModel(PerturbationModel):
     def fit_source(self, train: RowSource, val: RowSource | None = None) -> Self:
         """Train from chunked sources (a store's row groups stream; nothing needs all rows at once).
 
-        Without ``val``, a store source gives up a seeded ``val_fraction`` of its profiles (by
-        hash, see ``ProfileHoldout``) for early stopping, as ``fit`` does for a table.
+        Without ``val``, a store source gives up a seeded ``val_fraction`` of its rows (by hash,
+        see ``RowHoldout``) for early stopping.
         """
         import tempfile
 

@@ -37,38 +37,50 @@ _STRING_COLUMNS = (S.CONTEXT, S.PERTURBATION, S.READOUT, S.READOUT_TYPE)
 _NEEDED = (*S.KEY_COLUMNS, S.VALUE, S.DOSE, S.TIME, S.READOUT_TYPE)
 
 
+def _key_hashes(values: pl.Series, seed: int) -> np.ndarray:
+    """A stable 32-bit hash per value (hashed once per distinct value, not per row)."""
+    text = values.cast(pl.String).fill_null("")
+    table = {
+        k: int.from_bytes(hashlib.blake2b(f"{seed}\x1e{k}".encode(), digest_size=4).digest(), "big")
+        for k in text.unique().to_list()
+    }
+    return text.replace_strict(table, return_dtype=pl.UInt64).to_numpy()
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser: every input bit moves every output bit (uint64 wraps)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
 @dataclass(frozen=True)
-class ProfileHoldout:
-    """A seeded share of whole profiles, chosen by a stable hash of each profile's key.
+class RowHoldout:
+    """A seeded share of a store's values (rows), chosen by a stable hash of each row's key.
 
     Streaming a store leaves no table to sample from; hashing (context, perturbation, dose,
-    time) decides every row of a profile alike in whichever row group it lies, identically in
-    every process and every epoch.
+    time, readout) decides every row alike in whichever row group it lies, identically in
+    every process and every epoch. Rows, not whole profiles: a perturbation measured in one
+    context only would otherwise leave training whole, and the model could not score it.
     """
 
     seed: int
     fraction: float
-    held: bool  # True: the held-out profiles; False: all the others
+    held: bool  # True: the held-out rows; False: all the others
 
     def mask(self, table: pa.Table) -> np.ndarray:
         keys = [c for c in (S.CONTEXT, S.PERTURBATION, S.DOSE, S.TIME) if c in table.column_names]
-        df = pl.from_arrow(table.select(keys))
+        df = pl.from_arrow(table.select([*keys, S.READOUT]))
         assert isinstance(df, pl.DataFrame)
-        text = df.select(
+        profile = df.select(
             pl.concat_str(
                 [pl.col(c).cast(pl.String).fill_null("") for c in keys], separator="\x1f"
             ).alias("key")
         )["key"]
-        distinct = text.unique().to_list()
-        limit = round(self.fraction * 2**32)
-        chosen = {
-            k: int.from_bytes(
-                hashlib.blake2b(f"{self.seed}\x1e{k}".encode(), digest_size=4).digest(), "big"
-            )
-            < limit
-            for k in distinct
-        }
-        held = text.replace_strict(chosen, return_dtype=pl.Boolean).to_numpy()
+        x = (_key_hashes(profile, self.seed) << np.uint64(32)) | _key_hashes(
+            df[S.READOUT], self.seed
+        )
+        held = (_mix(x) >> np.uint64(32)) < np.uint64(round(self.fraction * 2**32))
         return held if self.held else ~held
 
 
@@ -81,12 +93,12 @@ class RowSource:
         frame: pl.DataFrame | None = None,
         stores: list[PerturbationStore] | None = None,
         chunk_rows: int = CHUNK_ROWS,
-        holdout: ProfileHoldout | None = None,
+        holdout: RowHoldout | None = None,
     ) -> None:
         if (frame is None) == (stores is None):
             raise ValueError("give exactly one of frame or stores")
         if holdout is not None and frame is not None:
-            raise ValueError("a profile holdout applies to stores only (split a table instead)")
+            raise ValueError("a row holdout applies to stores only (split a table instead)")
         self.frame = frame
         self.stores = stores or []
         self.chunk_rows = chunk_rows
@@ -94,10 +106,10 @@ class RowSource:
         self._index = [(s, g) for s in self.stores for g in range(s.n_row_groups)]
 
     def split_holdout(self, *, seed: int, fraction: float) -> tuple[RowSource, RowSource]:
-        """(training, validation) views of the same stores: a seeded share of profiles held out."""
+        """(training, validation) views of the same stores: a seeded share of rows held out."""
         return (
-            RowSource(stores=self.stores, holdout=ProfileHoldout(seed, fraction, held=False)),
-            RowSource(stores=self.stores, holdout=ProfileHoldout(seed, fraction, held=True)),
+            RowSource(stores=self.stores, holdout=RowHoldout(seed, fraction, held=False)),
+            RowSource(stores=self.stores, holdout=RowHoldout(seed, fraction, held=True)),
         )
 
     @property
@@ -108,7 +120,7 @@ class RowSource:
 
     @property
     def n_rows(self) -> int:
-        """Rows of the table or stores (before any profile holdout)."""
+        """Rows of the table or stores (before any row holdout)."""
         return self.frame.height if self.frame is not None else sum(s.n_rows for s in self.stores)
 
     @property
@@ -135,7 +147,9 @@ class RowSource:
         cols = [c for c in columns if c in store.columns]
         if self.holdout is None:
             return store._file.read_row_group(group, columns=cols)
-        keys = [c for c in (S.CONTEXT, S.PERTURBATION, S.DOSE, S.TIME) if c in store.columns]
+        keys = [
+            c for c in (S.CONTEXT, S.PERTURBATION, S.DOSE, S.TIME, S.READOUT) if c in store.columns
+        ]
         table = store._file.read_row_group(group, columns=list(dict.fromkeys([*cols, *keys])))
         return table.filter(pa.array(self.holdout.mask(table))).select(cols)
 
