@@ -128,6 +128,7 @@ def main() -> None:
             shown = [shlex.join(["lpm", *train[:-1], "M"]), shlex.join(["lpm", *predict[:-1]])]
             commands += [f"{c} P.parquet" if c.startswith("lpm predict") else c for c in shown]
             commands[-1] = commands[-1].replace(str(rows_path), "TRAINED_ROWS.parquet")
+            commands[-1] = commands[-1].replace(str(out), "M")
             mse = f"{check['mse']:.4f}" if "mse" in check else "–"
             acc = f"{check['accuracy']:.3f}" if "accuracy" in check else "–"
             val = ", ".join(f"{v:.4f}" for v in vals) or "–"
