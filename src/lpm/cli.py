@@ -367,19 +367,29 @@ def embed(
             help="TSV of name (compound or gene) and mechanism (or moa) columns, for obs.mechanism."
         ),
     ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="Simulation truth folder: label compounds and knock-downs by target."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the layout.")] = 0,
     layout: Annotated[
         str, typer.Option(help="Layout: auto (UMAP if umap-learn is installed), umap or tsne.")
     ] = "auto",
 ) -> None:
     """Write a trained LPM's learned embeddings as AnnData (h5ad), with an optional UMAP figure."""
+    from lpm.tasks._mechanisms import load_mechanism_annotations, simulator_mechanisms
     from lpm.tasks.embeddings import write_embeddings
 
+    labels: Path | dict[str, str] | None = annotations
+    if truth is not None:
+        labels = simulator_mechanisms(truth)
+        if annotations is not None:
+            labels.update(load_mechanism_annotations(annotations))
     result = write_embeddings(
         model,
         out,
         member=member,
-        annotations=annotations,
+        annotations=labels,
         figure=figure,
         seed=seed,
         method=layout,
@@ -391,6 +401,211 @@ def embed(
     )
     if result.figure is not None:
         out_console.print(f"figure ({result.layout}): {result.figure}")
+
+
+@app.command()
+def moa(
+    store: Annotated[
+        list[Path], typer.Option(help="Store(s) with the measured profiles; several are joined.")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Output folder (ranking, scores, per-compound scores, figure).")
+    ],
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Saved LPM folder; without it only the measured-profile baseline is ranked."
+        ),
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            help="Shared context of the predicted profiles (default: the one with most compounds)."
+        ),
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="Simulation truth folder: score the compounds' true targets."),
+    ] = None,
+    compounds: Annotated[
+        Path | None,
+        typer.Option(
+            help="Compound annotation folder (Repurposing Hub + DrugCentral), e.g. shared/data/compounds."
+        ),
+    ] = None,
+    gene_info: Annotated[
+        Path | None, typer.Option(help="Gene-info table mapping annotated targets to symbols.")
+    ] = None,
+    k: Annotated[int, typer.Option(help="Cut-off of recall@k.")] = 10,
+) -> None:
+    """Rank genetic perturbations and compounds for every compound by learned and measured similarity, and score it."""
+    from lpm.models.workflow import read_stores
+    from lpm.tasks.moa import run_moa
+
+    _status(f"ranking mechanisms on {', '.join(map(str, store))}")
+    data = store[0] if len(store) == 1 else read_stores(store)
+    result = run_moa(
+        data,
+        out=out,
+        model=model,
+        context=context,
+        truth=truth,
+        compounds_folder=compounds,
+        gene_info=gene_info,
+        k=k,
+    )
+    out_console.print(str(result))
+    out_console.print(
+        f"wrote {result.ranking}, {out / 'moa_scores.csv'}"
+        + (f", {result.figure}" if result.figure else "")
+    )
+
+
+@app.command()
+def grn(
+    store: Annotated[
+        list[Path], typer.Option(help="Store(s) with genetic perturbations; several are joined.")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Output folder (edges CSV/GraphML, module figure, scores).")
+    ],
+    method: Annotated[
+        str,
+        typer.Option(
+            help="knockdown (measured effects), embedding, imputed (LPM-completed matrix) or all."
+        ),
+    ] = "knockdown",
+    model: Annotated[
+        Path | None, typer.Option(help="Saved LPM folder (needed by embedding and imputed).")
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            help="Context of the knock-down effects / imputed matrix (default: all / the widest)."
+        ),
+    ] = None,
+    reference: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Reference network(s) to score against (ChIP-seq, regulon file, or a simulation truth folder)."
+        ),
+    ] = None,
+    gene_info: Annotated[
+        Path | None, typer.Option(help="Gene-info table harmonising reference symbols.")
+    ] = None,
+    top: Annotated[
+        int, typer.Option(help="Edges exported, drawn and rewired for the random baseline.")
+    ] = 1000,
+    n_random: Annotated[int, typer.Option(help="Degree-preserving random networks averaged.")] = 3,
+    min_abs_z: Annotated[
+        float | None, typer.Option(help="Keep knock-down/imputed edges with |z| at least this.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random rewiring and the layout.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """Infer gene→gene networks from knock-downs, embeddings or an LPM-imputed matrix, and score them."""
+    from lpm.models.workflow import read_stores
+    from lpm.tasks.grn import run_grn
+
+    _status(f"inferring gene networks ({method}) on {', '.join(map(str, store))}")
+    data = store[0] if len(store) == 1 else read_stores(store)
+    result = run_grn(
+        data,
+        out=out,
+        method=method,  # type: ignore[arg-type]
+        model=model,
+        context=context,
+        reference=list(reference) if reference else None,
+        gene_info=gene_info,
+        seed=seed,
+        top=top,
+        n_random=n_random,
+        min_abs_z=min_abs_z,
+        overwrite=overwrite,
+    )
+    out_console.print(str(result))
+
+
+@app.command()
+def explain(
+    store: Annotated[list[Path], typer.Option(help="Store(s); several are joined.")],
+    out: Annotated[
+        Path, typer.Option(help="Output folder (importance tables, figure, summary.json).")
+    ],
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Saved LPM to explain (it may have seen the held-out rows); default: fit lpm_fast on the rest."
+        ),
+    ] = None,
+    ame: Annotated[
+        bool,
+        typer.Option(help="Also train the attentive mixture of experts (Granger-causal loss)."),
+    ] = True,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            help="Simulation truth folder: sanity check on perturbations without downstream effect."
+        ),
+    ] = None,
+    context: Annotated[
+        list[str] | None, typer.Option(help="Keep only this context (repeatable).")
+    ] = None,
+    test_fraction: Annotated[
+        float, typer.Option(help="Share of profiles held out and explained.")
+    ] = 0.2,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="Model parameter lpm_fast.KEY=VALUE or lpm_ame.KEY=VALUE (repeatable)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out profiles and the models.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """Which input (perturbation, context, readout, dose) drives the predictions: input swaps and a trained AME."""
+    from lpm._params import parse_model_params
+    from lpm.errors import LpmInputError
+    from lpm.models.workflow import read_stores
+    from lpm.tasks.explain import run_explain
+
+    params = parse_model_params(param or [])
+    unknown = sorted(set(params) - {"lpm_fast", "lpm_ame"})
+    if unknown:
+        raise LpmInputError(
+            None,
+            f"--param names model(s) {', '.join(unknown)}; explain takes lpm_fast.* and lpm_ame.*",
+        )
+    _status(f"explaining predictions on {', '.join(map(str, store))}")
+    data = store[0] if len(store) == 1 else read_stores(store)
+    result = run_explain(
+        data,
+        out=out,
+        model=model,
+        train_ame=ame,
+        truth=truth,
+        contexts=context or None,
+        test_fraction=test_fraction,
+        lpm_params=params.get("lpm_fast"),
+        ame_params=params.get("lpm_ame"),
+        seed=seed,
+        overwrite=overwrite,
+    )
+    summary = result.summary
+    for method, shares in summary["shares"].items():
+        text = ", ".join(f"{k} {v:.1%}" for k, v in shares.items())
+        ratio = summary["context_vs_perturbation"].get(method)
+        extra = f"; context / (context + perturbation) {ratio:.1%}" if ratio is not None else ""
+        out_console.print(f"{method}: {text}{extra}")
+    for score, check in (summary.get("sanity_check") or {}).items():
+        out_console.print(
+            f"sanity ({score}): no-effect mean {check['mean_no_effect']:.3g} vs effect "
+            f"{check['mean_effect']:.3g}, AUROC {check['auroc']:.3f}"
+        )
+    mse = summary["test_mse"]
+    out_console.print(
+        f"held-out MSE: lpm {mse['lpm']:.5g}"
+        + (f", ame {mse['ame']:.5g}" if mse.get("ame") is not None else "")
+    )
+    out_console.print(f"wrote {result.out}")
 
 
 @app.command("prior-embedding")

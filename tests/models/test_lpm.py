@@ -356,3 +356,27 @@ def test_ddp_on_two_cpu_processes_trains_like_one_process(tmp_path: Path) -> Non
     baseline = _context_mean_mse(rows)
     assert _mse(p1, rows) < 0.5 * baseline and _mse(p2, rows) < 0.5 * baseline
     assert np.corrcoef(p1, p2)[0, 1] > 0.9
+
+
+def test_stores_with_different_columns_train_jointly_from_disk(tmp_path: Path) -> None:
+    """``lpm train --store A --store B`` where only A has doses (L1000 beside Replogle): the
+    held-out rows of both stores are gathered into one validation table (it once failed there,
+    "unable to append a DataFrame of width 7 with one of width 5")."""
+    plain = boring_rows()
+    dosed = (
+        _mixed_rows()
+        .filter(pl.col("readout_type") == "delta")
+        .drop("readout_type")
+        .with_columns(pl.lit(1.0, dtype=pl.Float32).alias("dose"), pl.lit(24.0).alias("time"))
+    )
+    write_store(plain, tmp_path / "a")
+    write_store(dosed, tmp_path / "b")
+    model = train_model(
+        [tmp_path / "a", tmp_path / "b"],
+        model="lpm_fast",
+        out=tmp_path / "m",
+        params={**SMALL, "max_epochs": 3},
+    )
+    assert model.history_[0]["epochs"] >= 1
+    both = pl.concat([plain, dosed], how="diagonal_relaxed")
+    assert np.isfinite(model.predict(both)).all()

@@ -1,7 +1,7 @@
 """Learned LPM embeddings as AnnData (``lpm.tasks.embeddings``) and their layout and figure
 (``lpm.tasks._embedding_plot``): shapes and obs, combinations as the network combines them,
 one ensemble member at a time, a clear error for other models, the ``lpm embed`` command, and
-seeded layouts (t-SNE always; UMAP where umap-learn is installed)."""
+seeded layouts (t-SNE and UMAP)."""
 
 from __future__ import annotations
 
@@ -272,9 +272,9 @@ def test_without_umap_auto_falls_back_to_tsne_and_says_so(
     monkeypatch.setattr(_embedding_plot, "_import_umap", lambda: None)
     laid = embedding_layout(_points(9), seed=0)
     assert list(laid.obsm) == ["X_tsne"]
-    assert laid.uns["lpm_layout"]["label"] == "PCA + t-SNE (umap-learn not installed)"
+    assert laid.uns["lpm_layout"]["label"] == "PCA + t-SNE (umap-learn did not import)"
     assert _embedding_plot._title(laid, "X_tsne").startswith("PCA + t-SNE (umap-learn")
-    with pytest.raises(LpmInputError, match=r"umap-learn: pip install 'lpm\[umap\]'"):
+    with pytest.raises(LpmInputError, match=r"umap-learn, which failed to import"):
         embedding_layout(_points(9), method="umap")
 
 
@@ -308,9 +308,7 @@ def test_docstring_examples(module: Any) -> None:
 # slows down many-fold on two busy cores
 @pytest.mark.slow
 def test_the_same_seed_gives_the_same_umap_layout_on_a_small_set() -> None:
-    """UMAP where umap-learn is installed (its first fit compiles numba kernels: slow once)."""
-    if _embedding_plot._import_umap() is None:
-        pytest.skip("umap-learn not installed (the optional extra lpm[umap])")
+    """UMAP, a dependency (its first fit compiles numba kernels: slow once)."""
     points = _points(12)
     a = embedding_layout(points, seed=0, method="umap")
     b = embedding_layout(points, seed=0, method="auto")

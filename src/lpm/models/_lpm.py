@@ -506,7 +506,8 @@ def _known_only(
     if not frames:
         return None
     return StreamingRows(
-        RowSource(frame=pl.concat(frames)),
+        # stores of a joint run differ in columns (dose, time): missing ones become null
+        RowSource(frame=pl.concat(frames, how="diagonal_relaxed")),
         vocab,
         fast=fast,
         batch_values=batch_values,

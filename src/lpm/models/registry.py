@@ -24,6 +24,7 @@ _BUILTINS: dict[str, str] = {
     "linear": "lpm.models._linear:LinearModel",
     "lpm": "lpm.models._lpm:LPMModel",
     "lpm_fast": "lpm.models._lpm:LPMFastModel",
+    "lpm_ame": "lpm.models._ame:AttentiveMixtureModel",
 }
 
 #: Names counted as baselines when tables show each model's ratio to the best baseline.

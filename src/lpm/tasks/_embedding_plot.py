@@ -1,9 +1,9 @@
 """A 2-D layout of embeddings (UMAP, or PCA + t-SNE without ``umap-learn``) and its figure.
 
-``umap-learn`` is an optional extra (``pip install 'lpm[umap]'``): it brings numba and llvmlite
-(about 210 MB), its import takes seconds and its first fit in a process compiles numba kernels
-for 15-30 s on a small machine. Without it, ``method="auto"`` lays points out with PCA followed
-by scikit-learn's t-SNE, and the figure's title says so. Fewer than four points get a PCA
+``umap-learn`` is a dependency of lpm: it brings numba and llvmlite (about 210 MB), its import
+takes seconds and its first fit in a process compiles numba kernels for 15-30 s on a small
+machine. Where it fails to import (a platform without numba wheels), ``method="auto"`` lays
+points out with PCA followed by scikit-learn's t-SNE, and the figure's title says so. Fewer than four points get a PCA
 layout, as neither method can place them.
 
 The layout is stored as scanpy stores it (``obsm["X_umap"]``, ``obsm["X_tsne"]`` or
@@ -82,7 +82,8 @@ def _layout(x: np.ndarray, *, seed: int, method: str) -> tuple[str, np.ndarray, 
     umap = _import_umap() if method in ("auto", "umap") else None
     if method == "umap" and umap is None:
         raise LpmInputError(
-            None, "a UMAP layout needs umap-learn: pip install 'lpm[umap]' (or use method tsne)"
+            None,
+            "a UMAP layout needs umap-learn, which failed to import: pip install umap-learn (or use method tsne)",
         )
     if umap is not None:
         n_neighbors = min(_N_NEIGHBORS, n - 1)
@@ -99,7 +100,7 @@ def _layout(x: np.ndarray, *, seed: int, method: str) -> tuple[str, np.ndarray, 
     # (on two busy cores t-SNE of 10 points took 40 s with two threads, 0.2 s with one)
     with threadpool_limits(limits=1):
         coords = np.asarray(tsne.fit_transform(_pca(x, dims)), dtype=np.float64)
-    label = "PCA + t-SNE" + (" (umap-learn not installed)" if method == "auto" else "")
+    label = "PCA + t-SNE" + (" (umap-learn did not import)" if method == "auto" else "")
     return (
         "X_tsne",
         coords,

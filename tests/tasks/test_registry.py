@@ -1,0 +1,75 @@
+"""Conformance of every discovery task (``lpm.tasks.registry``), as for models: builds with
+defaults, refuses unknown parameters, gives a non-empty tidy table, the same table twice, and a
+clear error when it needs a model and gets none."""
+
+from __future__ import annotations
+
+import doctest
+from collections.abc import Iterator
+
+import polars as pl
+import pytest
+
+from lpm.data.simulate import simulate
+from lpm.errors import LpmInputError
+from lpm.models.registry import get_model
+from lpm.tasks import registry
+from lpm.tasks.registry import DiscoveryTask, get_task, list_tasks
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lightning")
+
+#: Every task, with the parameter sets exercised (each grn method is its own case).
+CASES = [
+    ("moa", {}),
+    ("grn", {}),
+    ("grn", {"method": "embedding"}),
+    ("grn", {"method": "imputed"}),
+    ("explain", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pl.DataFrame, object]]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("sim") / "w"
+    rows = simulate(out, n_genes=60, n_perturbations=30, n_contexts=2, seed=0).open().read()
+    small = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 64, "lr": 1e-2}
+    model = get_model("lpm_fast", max_epochs=3, seed=0, **small).fit(rows)
+    yield rows, model
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(("name", "params"), CASES, ids=lambda c: str(c))
+def test_every_task_gives_the_same_nonempty_table_twice(
+    world: tuple[pl.DataFrame, object], name: str, params: dict[str, str]
+) -> None:
+    rows, model = world
+    task = get_task(name, **params)
+    assert isinstance(task, DiscoveryTask) and task.get_params().items() >= params.items()
+    assert repr(task).startswith(type(task).__name__ + "(")
+    data = rows.sample(n=min(rows.height, 3000), seed=0) if name == "explain" else rows
+    first = task.run(data, model=model)  # type: ignore[arg-type]
+    assert isinstance(first, pl.DataFrame) and first.height > 0
+    assert first.equals(task.run(data, model=model)), "the same inputs give the same table"  # type: ignore[arg-type]
+    if task.needs_model():
+        with pytest.raises(LpmInputError, match="needs a fitted model"):
+            task.run(data)
+
+
+def test_every_task_builds_with_defaults_and_refuses_unknown_names() -> None:
+    assert sorted(list_tasks()) == ["explain", "grn", "moa"]
+    for name in list_tasks():
+        get_task(name)
+        with pytest.raises(LpmInputError, match="has no parameter"):
+            get_task(name, bogus=1)
+    with pytest.raises(LpmInputError, match="unknown task 'nope'"):
+        get_task("nope")
+    with pytest.raises(LpmInputError, match="unknown method"):
+        get_task("grn", method="nope")
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(registry, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
