@@ -153,7 +153,7 @@ def keep_figure(src: Path | None, name: str) -> None:
 def sim(seed: int) -> None:
     model, work = train("sim", seed), WORK / f"sim_s{seed}"
     truth = SIM / "truth"
-    lpm(["embed", "--model", str(model), "--out", str(work / "embeddings.h5ad"),
+    lpm(["embed", "--model", str(model), "--out", str(work / "embeddings.h5ad"), *stores("sim"),
          "--figure", str(work / "embeddings.png"), "--truth", str(truth), "--seed", str(seed)])  # fmt: skip
     lpm(["moa", *stores("sim"), "--model", str(model), "--truth", str(truth),
          "--out", str(work / "moa")])  # fmt: skip
@@ -176,7 +176,7 @@ def sim(seed: int) -> None:
 
 def lincs(seed: int) -> None:
     model, work = train("lincs", seed), WORK / f"lincs_s{seed}"
-    lpm(["embed", "--model", str(model), "--out", str(work / "embeddings.h5ad"),
+    lpm(["embed", "--model", str(model), "--out", str(work / "embeddings.h5ad"), *stores("lincs"),
          "--figure", str(work / "embeddings.png"), "--annotations", str(DRH), "--seed", str(seed)])  # fmt: skip
     lpm(["moa", *stores("lincs"), "--model", str(model), "--compounds", str(COMPOUNDS),
          "--gene-info", str(GENE_INFO), "--out", str(work / "moa")])  # fmt: skip
@@ -244,12 +244,19 @@ def summarise(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def num(x: float, digits: int) -> str:
+    """Fixed decimals, or two significant digits for values too small for them (base rates)."""
+    if x != x or x == 0 or abs(x) >= 10 ** (1 - digits) or digits == 0:
+        return f"{x:.{digits}f}"
+    return f"{x:.2g}"
+
+
 def fmt(mean: float | None, sd: float | None, digits: int = 3) -> str:
     if mean is None:
         return "–"
     if sd is None or sd != sd or sd == 0:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+        return num(mean, digits)
+    return f"{num(mean, digits)} ± {num(sd, digits)}"
 
 
 def table(
@@ -302,7 +309,7 @@ def explain_block(s: pl.DataFrame, task: str, sanity: bool) -> list[str]:
         *explain_table(s, task, "shares", shares),
         "Context's part of what context and perturbation explain together:",
         "",
-        *explain_table(s, task, "context_vs_perturbation", ["all"]),
+        *explain_table(s, task, "context_vs_perturbation", ["posthoc", "ame_attention"]),
         "Held-out MSE of the explained `lpm_fast` and of the AME:",
         "",
         *explain_table(s, task, "test_mse", ["lpm", "ame", "n_test_rows"]),
@@ -339,7 +346,9 @@ def report(rows: pl.DataFrame, seeds: list[int], wall: float) -> str:
         "# In-silico discovery: mechanisms, gene networks, which input drives a prediction",
         "",
         f"Command: `.venv/bin/python benchmarks/discovery.py --seeds {len(seeds)}` "
-        f"(seeds {', '.join(map(str, seeds))}; {wall / 60:.1f} min on {machine()}).",
+        f"(seeds {', '.join(map(str, seeds))}; {sum(dt for _, dt in COMMANDS) / 60:.1f} min of "
+        f"commands, this pass {wall / 60:.1f} min, on {machine()}). A pass reuses the commands an "
+        "interrupted pass finished (the same command text); each keeps the time it took then.",
         f"Each cell is the mean ± sd over seeds of a model `lpm_fast` (at most {MAX_EPOCHS} epochs) "
         "trained on the whole store with that seed; the no-model baselines (`measured_profile`, `knockdown`) do not depend on it "
         "(sd 0 is not printed). Every command is listed at the end; every figure of every seed is in "

@@ -371,6 +371,12 @@ def embed(
         Path | None,
         typer.Option(help="Simulation truth folder: label compounds and knock-downs by target."),
     ] = None,
+    store: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Store(s) the model trained on: adds contexts and doses measured per perturbation."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the layout.")] = 0,
     layout: Annotated[
         str, typer.Option(help="Layout: auto (UMAP if umap-learn is installed), umap or tsne.")
@@ -385,10 +391,13 @@ def embed(
         labels = simulator_mechanisms(truth)
         if annotations is not None:
             labels.update(load_mechanism_annotations(annotations))
+    from lpm.models.workflow import read_stores
+
     result = write_embeddings(
         model,
         out,
         member=member,
+        data=read_stores(store) if store else None,
         annotations=labels,
         figure=figure,
         seed=seed,

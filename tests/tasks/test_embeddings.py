@@ -314,3 +314,20 @@ def test_the_same_seed_gives_the_same_umap_layout_on_a_small_set() -> None:
     b = embedding_layout(points, seed=0, method="auto")
     assert a.uns["lpm_layout"]["n_neighbors"] == 11, "clamped below the number of points"
     np.testing.assert_array_equal(a.obsm["X_umap"], b.obsm["X_umap"])
+
+
+def test_measured_contexts_and_doses_are_added_to_obs(fitted: Any) -> None:
+    rows = _rows().with_columns(
+        dose=pl.when(pl.col("perturbation") == COMPOUND)
+        .then(pl.col("readout").str.len_chars().cast(pl.Float64) / 10)
+        .otherwise(None)
+    )
+    rows = pl.concat(
+        [rows, rows.filter(pl.col("perturbation") == COMPOUND).with_columns(dose=pl.lit(5.0))]
+    )
+    emb = embeddings.annotate_measurements(perturbation_embeddings(fitted), rows)
+    obs = emb.obs
+    assert obs.loc[COMPOUND, "n_doses"] == 2 and obs.loc[COMPOUND, "dose_max"] == 5.0
+    assert obs.loc[SINGLES[0], "n_doses"] == 0 and np.isnan(obs.loc[SINGLES[0], "dose_min"])
+    assert obs.loc[SINGLES[0], "n_contexts"] == 2
+    assert obs.loc["CRISPRi:G5", "n_values"] == 0, "only seen inside a combination"

@@ -40,6 +40,8 @@ LABEL_POINTS: Final = 40
 _N_NEIGHBORS: Final = 15
 _PCA_DIMS: Final = 50
 _MISSING: Final = "n/a"
+#: Legend entries longer than this are cut (multi-target mechanisms would squeeze the panels).
+_LEGEND_CHARS: Final = 40
 
 
 def _import_umap() -> Any | None:
@@ -189,7 +191,8 @@ def _panel(ax: Any, coords: np.ndarray, values: Any, title: str, names: list[str
         for i, cat in enumerate(cats):
             colour = "lightgrey" if cat == _MISSING else palette(i % palette.N)
             pick = labels == cat
-            ax.scatter(x[pick], y[pick], s=18, color=colour, label=cat, linewidths=0)
+            short = cat if len(cat) <= _LEGEND_CHARS else cat[: _LEGEND_CHARS - 1] + "…"
+            ax.scatter(x[pick], y[pick], s=18, color=colour, label=short, linewidths=0)
         shown = 20
         ax.legend(
             loc="upper left",

@@ -39,6 +39,7 @@ from lpm.tasks._mechanisms import Annotations, load_mechanism_annotations
 
 if TYPE_CHECKING:
     import anndata as ad
+    import polars as pl
 
     from lpm.models.base import PerturbationModel
 
@@ -221,6 +222,51 @@ def _perturbations(
     return _anndata(x, frame, _uns(src, "perturbation", member))
 
 
+def annotate_measurements(adata: ad.AnnData, data: pl.DataFrame) -> ad.AnnData:
+    """Add what was measured for each perturbation to ``obs``: ``n_contexts``, ``n_doses``,
+    ``dose_min`` and ``dose_max`` (NaN without doses; the LPM embeds a compound once, its dose
+    is a separate input), ``n_values``. Perturbations absent from ``data`` get zeros and NaN.
+
+    Parameters
+    ----------
+    adata
+        From :func:`perturbation_embeddings` (index: perturbation symbols).
+    data
+        The long table the model was trained on (or any table of measurements).
+
+    Returns
+    -------
+    anndata.AnnData
+        A copy with the columns added.
+    """
+    import polars as pl
+
+    has_dose = S.DOSE in data.columns
+    dose = pl.col(S.DOSE).cast(pl.Float64) if has_dose else pl.lit(None, dtype=pl.Float64)
+    summary = (
+        data.lazy()
+        .select(pl.col(S.PERTURBATION).cast(pl.String), pl.col(S.CONTEXT), dose.alias("d"))
+        .group_by(S.PERTURBATION)
+        .agg(
+            pl.col(S.CONTEXT).n_unique().alias("n_contexts"),
+            pl.col("d").drop_nulls().n_unique().alias("n_doses"),
+            pl.col("d").min().alias("dose_min"),
+            pl.col("d").max().alias("dose_max"),
+            pl.len().alias("n_values"),
+        )
+        .collect()
+    )
+    found = {r[S.PERTURBATION]: r for r in summary.iter_rows(named=True)}
+    out = adata.copy()
+    names = list(out.obs_names)
+    for col, empty in (("n_contexts", 0), ("n_doses", 0), ("n_values", 0)):
+        out.obs[col] = np.array([found.get(n, {}).get(col) or empty for n in names], dtype=np.int64)
+    for col in ("dose_min", "dose_max"):
+        values = [found.get(n, {}).get(col) for n in names]
+        out.obs[col] = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+    return out
+
+
 # ---- contexts and readouts ----------------------------------------------------------------------
 def context_embeddings(model: PerturbationModel | str | Path, *, member: int = 0) -> ad.AnnData:
     """One row per context (``<dataset>/<cell line>``) with its learned vector.
@@ -334,6 +380,7 @@ def write_embeddings(
     figure: str | Path | None = None,
     seed: int = 0,
     method: str = "auto",
+    data: pl.DataFrame | None = None,
 ) -> EmbeddingFiles:
     """Write a trained LPM's embeddings as one AnnData file per kind, each atomically.
 
@@ -363,6 +410,9 @@ def write_embeddings(
     method
         Layout method: ``auto`` (UMAP if ``umap-learn`` is installed, else PCA + t-SNE),
         ``umap`` or ``tsne``.
+    data
+        The measurements (e.g. the training store's rows): adds contexts, doses and values
+        measured per perturbation to ``obs`` (:func:`annotate_measurements`).
 
     Returns
     -------
@@ -387,6 +437,8 @@ def write_embeddings(
     perts = _perturbations(src, member=member, annotations=mapping)
     if isinstance(annotations, str | Path):
         perts.uns[UNS_KEY]["annotations"] = str(annotations)
+    if data is not None:
+        perts = annotate_measurements(perts, data)
     if figure is not None:
         perts = embedding_layout(perts, seed=seed, method=method)
     tables = (perts, _contexts(src, member=member), _readouts(src, member=member))
