@@ -310,3 +310,22 @@ def test_rows_without_a_dose_give_the_dose_expert_no_attention() -> None:
     logits = torch.tensor([[0.0, float("-inf"), 1.0]])
     omega = torch.tensor([[0.5, 0.0, 0.5]])
     assert torch.isfinite(granger_kl(omega, logits))
+
+
+def test_group_means_sum_in_row_order_so_repeated_runs_give_the_same_bits() -> None:
+    """Means over large groups are summed in row order (numpy), not split across threads."""
+    from lpm.tasks.explain import group_means
+
+    rng = np.random.default_rng(0)
+    n = 300_000
+    t = pl.DataFrame({"g": rng.integers(0, 3, n).astype(str), "v": rng.normal(size=n) * 1e3})
+    got = group_means(t, ["g"], {"v": "mean_v"})
+    for g, mean_v, count in got.iter_rows():
+        values = t.filter(pl.col("g") == g)["v"].to_numpy()
+        assert count == len(values)
+        assert mean_v == np.add.reduceat(values, [0])[0] / len(values)  # bit for bit
+    assert got.equals(group_means(t, ["g"], {"v": "mean_v"}))
+    expected = t.group_by("g").agg(pl.col("v").mean()).sort("g")["v"].to_numpy()
+    np.testing.assert_allclose(got["mean_v"].to_numpy(), expected, rtol=1e-12)
+    overall = group_means(t, [], {"v": "m"})
+    assert overall["n"][0] == n

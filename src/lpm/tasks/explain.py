@@ -281,6 +281,30 @@ def inputs_of(table: pl.DataFrame) -> list[str]:
     return [c.removeprefix(PREFIX) for c in table.columns if c.startswith(PREFIX)]
 
 
+def group_means(table: pl.DataFrame, keys: list[str], columns: Mapping[str, str]) -> pl.DataFrame:
+    """Mean of each column per group, summed in row order, so the same table gives the same bits.
+
+    (A polars ``group_by().mean()`` over hundreds of thousands of rows splits the sums across
+    threads, and the last bits then change from run to run.) Returns ``keys``, one column per
+    entry of ``columns`` (renamed) and ``n``, sorted by ``keys``.
+    """
+    if table.height == 0:
+        raise LpmInputError(None, "no rows to average")
+    ordered = table.with_row_index("_row").sort([*keys, "_row"])
+    group = (
+        ordered.select(pl.struct(keys).rle_id().alias("_g"))["_g"].to_numpy()
+        if keys
+        else np.zeros(ordered.height, np.int64)
+    )
+    first: np.ndarray = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    counts = np.diff(np.r_[first, ordered.height])
+    series = [ordered[first][k] for k in keys]
+    for col, name in columns.items():
+        sums = np.add.reduceat(ordered[col].cast(pl.Float64).to_numpy(), first)
+        series.append(pl.Series(name, sums / counts))
+    return pl.DataFrame([*series, pl.Series("n", counts, dtype=pl.UInt32)])
+
+
 def importance_by(table: pl.DataFrame, *, by: str | None = S.PERTURBATION) -> pl.DataFrame:
     """Mean importance of each input per ``by`` group (``None``: overall), and its share.
 
@@ -300,8 +324,10 @@ def importance_by(table: pl.DataFrame, *, by: str | None = S.PERTURBATION) -> pl
         index=groups, on=[f"{PREFIX}{i}" for i in inputs], variable_name="input", value_name="v"
     ).with_columns(pl.col("input").str.strip_prefix(PREFIX))
     keys = [*groups, "input"]
-    agg = long.group_by(keys, maintain_order=True).agg(
-        pl.col("v").mean().alias("importance"), pl.len().alias("n_rows")
+    agg = (
+        group_means(long, keys, {"v": "importance"})
+        .with_columns(pl.col("n").alias("n_rows"))
+        .drop("n")
     )
     clipped = pl.col("importance").clip(lower_bound=0.0)
     total = clipped.sum().over(groups) if groups else clipped.sum()
@@ -359,19 +385,16 @@ def sanity_check(per_perturbation: pl.DataFrame, truth: pl.DataFrame) -> dict[st
 
 def _per_perturbation_scores(rows: pl.DataFrame) -> pl.DataFrame:
     """One row per perturbation: the perturbation-importance columns of every method."""
-    post = (
-        rows.filter(pl.col(METHOD) == POSTHOC)
-        .group_by(S.PERTURBATION)
-        .agg(
-            pl.col(f"{PREFIX}perturbation").mean().alias("posthoc_mean_substitution"),
-            pl.col(VS_CONTROL).mean().alias("posthoc_vs_control"),
-        )
-    )
+    post = group_means(
+        rows.filter(pl.col(METHOD) == POSTHOC),
+        [S.PERTURBATION],
+        {f"{PREFIX}perturbation": "posthoc_mean_substitution", VS_CONTROL: "posthoc_vs_control"},
+    ).drop("n")
     ame = rows.filter(pl.col(METHOD) == AME_ATTENTION)
     if ame.height:
         post = post.join(
-            ame.group_by(S.PERTURBATION).agg(
-                pl.col(f"{PREFIX}perturbation").mean().alias("ame_attention")
+            group_means(ame, [S.PERTURBATION], {f"{PREFIX}perturbation": "ame_attention"}).drop(
+                "n"
             ),
             on=S.PERTURBATION,
             how="left",
