@@ -90,3 +90,31 @@ def test_explain_reports_shares_and_the_sanity_check(
     )
     assert bad.returncode == 2 and "explain takes lpm_fast.* and lpm_ame.*" in bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_bad_inputs_name_the_store_or_context_and_write_nothing(
+    world: SimulationResult, tmp_path: Path
+) -> None:
+    from lpm.data.store import write_store
+
+    genetic = (
+        world.open().read().filter(~pl.col("perturbation").cast(pl.String).str.contains("compound"))
+    )
+    write_store(genetic, tmp_path / "genetic")
+    proc = lpm("moa", "--store", str(tmp_path / "genetic"), "--out", str(tmp_path / "m"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{tmp_path / 'genetic'}: no single compound" in proc.stderr
+    assert not (tmp_path / "m").exists()
+    proc = lpm(
+        "explain",
+        "--store",
+        str(world.out / "store"),
+        "--context",
+        "nope/X",
+        "--out",
+        str(tmp_path / "e"),
+    )
+    assert (
+        proc.returncode == 2 and "no context nope/X in column context; contexts are" in proc.stderr
+    )
+    assert not (tmp_path / "e").exists()

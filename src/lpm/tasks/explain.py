@@ -423,6 +423,14 @@ def _load(data: pl.DataFrame | str | Path, contexts: Sequence[str] | None) -> pl
 
         frame, where = open_store(data).read(), str(data)
     if contexts is not None:
+        present = set(frame[S.CONTEXT].cast(pl.String).unique().to_list())
+        missing = sorted(set(contexts) - present)
+        if missing:
+            raise LpmInputError(
+                where,
+                f"no context {', '.join(missing)} in column {S.CONTEXT}; "
+                f"contexts are {', '.join(sorted(present)[:10])}",
+            )
         frame = frame.filter(pl.col(S.CONTEXT).is_in(list(contexts)))
     check_rows(frame, where=where)
     return frame

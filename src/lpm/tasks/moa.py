@@ -619,8 +619,12 @@ def run_moa(
     t0 = time.perf_counter()
     frame = _read_frame(data)
     target = Path(out)
-    target.mkdir(parents=True, exist_ok=True)
-    ranking = rank_moa(frame, model=model, context=context, dose=dose, min_overlap=min_overlap)
+    try:
+        ranking = rank_moa(frame, model=model, context=context, dose=dose, min_overlap=min_overlap)
+    except LpmInputError as err:
+        if err.source == "frame" and not isinstance(data, pl.DataFrame):
+            raise LpmInputError(data, err.problem) from None  # name the store, not "frame"
+        raise
     scores: list[pl.DataFrame] = []
     per_query: list[pl.DataFrame] = []
     notes: dict[str, Any] = {}
