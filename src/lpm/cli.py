@@ -598,23 +598,7 @@ def explain(
         seed=seed,
         overwrite=overwrite,
     )
-    summary = result.summary
-    for method, shares in summary["shares"].items():
-        text = ", ".join(f"{k} {v:.1%}" for k, v in shares.items())
-        ratio = summary["context_vs_perturbation"].get(method)
-        extra = f"; context / (context + perturbation) {ratio:.1%}" if ratio is not None else ""
-        out_console.print(f"{method}: {text}{extra}")
-    for score, check in (summary.get("sanity_check") or {}).items():
-        out_console.print(
-            f"sanity ({score}): no-effect mean {check['mean_no_effect']:.3g} vs effect "
-            f"{check['mean_effect']:.3g}, AUROC {check['auroc']:.3f}"
-        )
-    mse = summary["test_mse"]
-    out_console.print(
-        f"held-out MSE: lpm {mse['lpm']:.5g}"
-        + (f", ame {mse['ame']:.5g}" if mse.get("ame") is not None else "")
-    )
-    out_console.print(f"wrote {result.out}")
+    out_console.print(str(result))
 
 
 @app.command("prior-embedding")

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +33,7 @@ SMALL: dict[str, Any] = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 6
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: under ``pytest -n 2`` on two cores, more threads than cores make
-    these tiny networks about ten times slower (threads spin waiting for each other); it also
-    keeps in-process fits bit-comparable with the one-thread subprocesses below."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _mse(pred: np.ndarray, rows: pl.DataFrame) -> float:

@@ -15,12 +15,11 @@ pytest.importorskip("lightning")
 
 
 @pytest.mark.slow
-def test_discovery_section_runs_every_task_and_links_existing_figures(tmp_path: Path) -> None:
-    import torch
-
+def test_discovery_section_runs_every_task_and_links_existing_figures(
+    tmp_path: Path, one_torch_thread: None
+) -> None:
     from lpm.reports.discovery import discovery_section
 
-    torch.set_num_threads(1)
     world = simulate(tmp_path / "sim", n_genes=100, n_perturbations=40, n_contexts=3, seed=0)
     out = tmp_path / "discovery"
     lines = discovery_section(world.out / "store", world.out / "truth", out, seed=0)

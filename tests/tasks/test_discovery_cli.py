@@ -76,7 +76,8 @@ def test_explain_reports_shares_and_the_sanity_check(
         "--no-ame", "--param", "lpm_fast.max_epochs=3", "--out", str(out),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "posthoc:" in proc.stdout and "sanity (posthoc_mean_substitution)" in proc.stdout
+    assert "posthoc: share of importance" in proc.stdout
+    assert "sanity check (posthoc_mean_substitution)" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert abs(sum(summary["shares"]["posthoc"].values()) - 1) < 1e-9
     bad = lpm(

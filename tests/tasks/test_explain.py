@@ -6,7 +6,6 @@ AME's model contract; ``run_explain``'s files and its refusal of bad input."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +41,7 @@ SMALL: dict[str, Any] = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 6
 AME: dict[str, Any] = {"val_fraction": 0.0, "max_epochs": 40, "seed": 0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _frame(driver: str, seed: int = 0) -> pl.DataFrame:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import doctest
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +49,11 @@ def frame(sim: SimulationResult) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def fitted(frame: pl.DataFrame) -> Iterator[Any]:
-    torch = pytest.importorskip("torch")
+def fitted(frame: pl.DataFrame, one_torch_thread: None) -> Any:
     pytest.importorskip("lightning")
     from lpm.models.registry import get_model
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield get_model("lpm_fast", **SMALL, max_epochs=3, val_fraction=0, seed=0).fit(frame)
-    finally:
-        torch.set_num_threads(before)
+    return get_model("lpm_fast", **SMALL, max_epochs=3, val_fraction=0, seed=0).fit(frame)
 
 
 def _universe(frame: pl.DataFrame) -> dict[str, Any]:

@@ -5,7 +5,6 @@ clear error when it needs a model and gets none."""
 from __future__ import annotations
 
 import doctest
-from collections.abc import Iterator
 
 import polars as pl
 import pytest
@@ -30,15 +29,14 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pl.DataFrame, object]]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def world(
+    tmp_path_factory: pytest.TempPathFactory, one_torch_thread: None
+) -> tuple[pl.DataFrame, object]:
     out = tmp_path_factory.mktemp("sim") / "w"
     rows = simulate(out, n_genes=60, n_perturbations=30, n_contexts=2, seed=0).open().read()
     small = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 64, "lr": 1e-2}
     model = get_model("lpm_fast", max_epochs=3, seed=0, **small).fit(rows)
-    yield rows, model
-    torch.set_num_threads(before)
+    return rows, model
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=lambda c: str(c))

@@ -207,7 +207,7 @@ def edge_scores_auprc(
 
 
 def degree_preserving_random(
-    edges: pl.DataFrame, *, seed: int, n_swaps_per_edge: int = 10
+    edges: pl.DataFrame, *, seed: int, n_swaps_per_edge: int = 10, keep: Sequence[str] = ()
 ) -> pl.DataFrame:
     """A random directed network with every node's out- and in-degree unchanged.
 
@@ -227,11 +227,14 @@ def degree_preserving_random(
         The same seed and edges give the same network.
     n_swaps_per_edge
         Successful swaps to aim for, per edge.
+    keep
+        Columns carried along: a swap moves targets only, so each edge keeps its source and
+        these values (e.g. a score), and every source keeps its own values.
 
     Returns
     -------
     polars.DataFrame
-        Columns ``source, target``, as many edges as given, sorted.
+        Columns ``source, target`` and ``keep``, as many edges as given, sorted.
 
     Example
     -------
@@ -242,7 +245,7 @@ def degree_preserving_random(
     """
     if n_swaps_per_edge < 0:
         raise LpmInputError("n_swaps_per_edge", f"must be >= 0, got {n_swaps_per_edge}")
-    pairs = _pairs(edges, "edges")
+    pairs = _pairs(edges, "edges", keep)
     if pairs.height == 0:
         raise LpmInputError("edges", "no edges to randomise")
     if (pairs["source"] == pairs["target"]).any():
@@ -253,15 +256,28 @@ def degree_preserving_random(
     code = {n: i for i, n in enumerate(nodes)}
     src = [code[s] for s in pairs["source"].to_list()]
     tgt = [code[t] for t in pairs["target"].to_list()]
-    n_nodes, n_edges = len(nodes), len(src)
+    _swap_targets(src, tgt, len(nodes), np.random.default_rng(seed), n_swaps_per_edge)
+    names = np.asarray(nodes, dtype=object)
+    return (
+        pl.DataFrame(
+            {"source": pairs["source"], "target": pl.Series(names[tgt].tolist(), dtype=pl.String)}
+        )
+        .with_columns(pairs.select(keep))
+        .sort("source", "target")
+    )
+
+
+def _swap_targets(
+    src: list[int], tgt: list[int], n_nodes: int, rng: np.random.Generator, per_edge: int
+) -> None:
+    """Directed double-edge swaps on ``tgt`` in place (see :func:`degree_preserving_random`)."""
+    n_edges = len(src)
     present = {a * n_nodes + b for a, b in zip(src, tgt, strict=True)}
-    rng = np.random.default_rng(seed)
-    goal, budget, done = n_swaps_per_edge * n_edges, 10 * n_swaps_per_edge * n_edges, 0
+    goal, budget, done = per_edge * n_edges, 10 * per_edge * n_edges, 0
     while done < goal and budget > 0 and n_edges > 1:
         chunk = min(budget, max(1024, 2 * (goal - done)))
         budget -= chunk
-        draws = rng.integers(0, n_edges, size=(chunk, 2)).tolist()
-        for i, j in draws:
+        for i, j in rng.integers(0, n_edges, size=(chunk, 2)).tolist():
             a, b, c, d = src[i], tgt[i], src[j], tgt[j]
             if a == d or c == b:
                 continue
@@ -273,11 +289,7 @@ def degree_preserving_random(
             tgt[i], tgt[j] = d, b
             done += 1
             if done >= goal:
-                break
-    return pl.DataFrame(
-        {"source": [nodes[i] for i in src], "target": [nodes[i] for i in tgt]},
-        schema={"source": pl.String, "target": pl.String},
-    ).sort("source", "target")
+                return
 
 
 # --- ranking candidates of one query ------------------------------------------------------------

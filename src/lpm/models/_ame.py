@@ -48,6 +48,7 @@ from torch import nn
 from lpm.data import schema as S
 from lpm.errors import LpmInputError
 from lpm.models._lpm_data import Vocab, code_rows
+from lpm.models._lpm_net import combine_members
 from lpm.models.base import PerturbationModel
 
 #: Expert names, in the order of the attention columns (numeric ones only where present).
@@ -166,11 +167,7 @@ class AMENetwork(nn.Module):
         )
 
     def _perturbation(self, members: torch.Tensor) -> torch.Tensor:
-        mask = (members >= 0).unsqueeze(-1).to(self.member.weight.dtype)
-        emb = (self.member(members.clamp(min=0)) * mask).sum(1)
-        if self.cfg.combine == "mean":
-            emb = emb / mask.sum(1).clamp(min=1.0)
-        return emb
+        return combine_members(self.member, members, self.cfg.combine)
 
     def hidden_states(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Each expert's hidden vector per row (symbol experts run once per distinct symbol)."""

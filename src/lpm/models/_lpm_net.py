@@ -75,6 +75,16 @@ def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float) -> nn.S
     return nn.Sequential(*layers)
 
 
+def combine_members(table: nn.Embedding, members: torch.Tensor, combine: str) -> torch.Tensor:
+    """A perturbation's vector from its members' rows of ``table``: their mean (``combine``
+    ``"mean"``) or sum; ``members`` is perturbations × max members, padded with -1."""
+    mask = (members >= 0).unsqueeze(-1).to(table.weight.dtype)
+    emb = (table(members.clamp(min=0)) * mask).sum(1)
+    if combine == "mean":
+        emb = emb / mask.sum(1).clamp(min=1.0)
+    return emb
+
+
 class _GatherSum(torch.autograd.Function):
     """``out[i] = sum_j table[rows[i, j]]``: embedding_bag's forward, a cheaper backward.
 
@@ -129,11 +139,7 @@ class LPMNetwork(nn.Module):
 
     def perturbation(self, members: torch.Tensor) -> torch.Tensor:
         """Mean or sum of member embeddings (padding is -1)."""
-        mask = (members >= 0).unsqueeze(-1).to(self.member.weight.dtype)
-        emb = (self.member(members.clamp(min=0)) * mask).sum(1)
-        if self.cfg.combine == "mean":
-            emb = emb / mask.sum(1).clamp(min=1.0)
-        return emb
+        return combine_members(self.member, members, self.cfg.combine)
 
     def _perturbations(
         self, index: torch.Tensor, table: torch.Tensor

@@ -56,27 +56,6 @@ def _grn_lines(scores: pl.DataFrame) -> list[str]:
     return lines
 
 
-def _explain_lines(summary: dict[str, Any]) -> list[str]:
-    lines = []
-    ratios = summary.get("context_vs_perturbation", {})
-    for method, by_input in summary.get("shares", {}).items():
-        text = ", ".join(f"{k} {v:.0%}" for k, v in by_input.items())
-        ratio = ratios.get(method)
-        extra = f" (context / (context + perturbation): {ratio:.0%})" if ratio is not None else ""
-        lines.append(f"- {method}: share of importance by input: {text}{extra}")
-    for score, check in (summary.get("sanity_check") or {}).items():
-        lines.append(
-            f"- sanity check ({score}): perturbations without downstream effect "
-            f"{check['mean_no_effect']:.3g} against {check['mean_effect']:.3g} for the others "
-            f"(AUROC of telling them apart {check['auroc']:.3f}, {check['n_no_effect']} vs "
-            f"{check['n_effect']} perturbations)"
-        )
-    mse = summary.get("test_mse", {})
-    if mse.get("ame") is not None:
-        lines.append(f"- held-out MSE: lpm_fast {mse['lpm']:.4g}, lpm_ame {mse['ame']:.4g}")
-    return lines
-
-
 def discovery_section(
     store: Path,
     truth: Path,
@@ -89,7 +68,7 @@ def discovery_section(
     from lpm.models.workflow import train_model
     from lpm.tasks._mechanisms import simulator_mechanisms
     from lpm.tasks.embeddings import write_embeddings
-    from lpm.tasks.explain import run_explain
+    from lpm.tasks.explain import run_explain, summary_lines
     from lpm.tasks.grn import run_grn
     from lpm.tasks.moa import run_moa
 
@@ -169,7 +148,7 @@ def discovery_section(
         "**Which input drives a prediction** (post-hoc input swap, and the trained attentive "
         "mixture of experts), on held-out profiles:",
         "",
-        *_explain_lines(exp.summary),
+        *(f"- {line}" for line in summary_lines(exp.summary)),
         "",
         f"![importance]({rel}/explain/importance.png)",
         "",

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from lpm.errors import LpmInputError
-from lpm.evaluation.ranking import edge_scores_auprc
+from lpm.evaluation.ranking import degree_preserving_random, edge_scores_auprc
 
 #: Cut-offs of precision@k unless given.
 DEFAULT_K: Final = (100, 500, 1000)
@@ -114,46 +114,9 @@ def rewire_edges(
     >>> sorted(r["target"]) == sorted(e["target"]), r["score"].to_list()
     (True, [4.0, 3.0, 2.0, 1.0])
     """
-    if n_swaps_per_edge < 0:
-        raise LpmInputError("n_swaps_per_edge", f"must be >= 0, got {n_swaps_per_edge}")
-    missing = [c for c in ("source", "target", score_column) if c not in edges.columns]
-    if missing:
-        raise LpmInputError("edges", f"missing column(s) {', '.join(missing)}")
-    pairs = edges.select(pl.col("source", "target").cast(pl.String), pl.col(score_column))
-    if pairs.height == 0:
-        raise LpmInputError("edges", "no edges to rewire")
-    if (pairs["source"] == pairs["target"]).any():
-        raise LpmInputError("edges", "self-loops present; drop them first")
-    if pairs.select(pl.struct("source", "target").is_duplicated().any()).item():
-        raise LpmInputError("edges", "repeated (source, target) edges; deduplicate first")
-    nodes = sorted(set(pairs["source"].to_list()) | set(pairs["target"].to_list()))
-    code = {n: i for i, n in enumerate(nodes)}
-    src = [code[s] for s in pairs["source"].to_list()]
-    tgt = [code[t] for t in pairs["target"].to_list()]
-    n_nodes, n_edges = len(nodes), len(src)
-    present = {a * n_nodes + b for a, b in zip(src, tgt, strict=True)}
-    rng = np.random.default_rng(seed)
-    goal, budget, done = n_swaps_per_edge * n_edges, 10 * n_swaps_per_edge * n_edges, 0
-    while done < goal and budget > 0 and n_edges > 1:
-        chunk = min(budget, max(1024, 2 * (goal - done)))
-        budget -= chunk
-        for i, j in rng.integers(0, n_edges, size=(chunk, 2)).tolist():
-            a, b, c, d = src[i], tgt[i], src[j], tgt[j]
-            if a == d or c == b:
-                continue
-            new1, new2 = a * n_nodes + d, c * n_nodes + b
-            if new1 in present or new2 in present:
-                continue
-            present.difference_update((a * n_nodes + b, c * n_nodes + d))
-            present.update((new1, new2))
-            tgt[i], tgt[j] = d, b
-            done += 1
-            if done >= goal:
-                break
-    names = np.asarray(nodes, dtype=object)
-    out = pl.DataFrame(
-        {"source": pairs["source"], "target": pl.Series(names[tgt].tolist(), dtype=pl.String)}
-    ).with_columns(pairs[score_column])
+    out = degree_preserving_random(
+        edges, seed=seed, n_swaps_per_edge=n_swaps_per_edge, keep=(score_column,)
+    )
     return out.sort([score_column, "source", "target"], descending=[True, False, False])
 
 

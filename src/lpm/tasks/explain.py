@@ -414,6 +414,33 @@ class ExplainResult:
     out: Path
     files: list[Path] = field(default_factory=list)
 
+    def __str__(self) -> str:
+        return "\n".join([*summary_lines(self.summary), f"wrote {self.out}"])
+
+
+def summary_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The summary of :func:`run_explain` in a few sentences (the CLI prints them, the demo
+    report lists them): shares per input and method, the sanity check, held-out errors."""
+    lines = []
+    ratios = summary.get("context_vs_perturbation", {})
+    for method, by_input in summary.get("shares", {}).items():
+        text = ", ".join(f"{k} {v:.0%}" for k, v in by_input.items())
+        ratio = ratios.get(method)
+        extra = f" (context / (context + perturbation): {ratio:.0%})" if ratio is not None else ""
+        lines.append(f"{method}: share of importance by input: {text}{extra}")
+    for score, check in (summary.get("sanity_check") or {}).items():
+        lines.append(
+            f"sanity check ({score}): perturbations without downstream effect "
+            f"{check['mean_no_effect']:.3g} against {check['mean_effect']:.3g} for the others "
+            f"(AUROC of telling them apart {check['auroc']:.3f}, {check['n_no_effect']} vs "
+            f"{check['n_effect']} perturbations)"
+        )
+    mse = summary.get("test_mse", {})
+    if mse:
+        ame = f", lpm_ame {mse['ame']:.4g}" if mse.get("ame") is not None else ""
+        lines.append(f"held-out MSE: explained model {mse['lpm']:.4g}{ame}")
+    return lines
+
 
 def _load(data: pl.DataFrame | str | Path, contexts: Sequence[str] | None) -> pl.DataFrame:
     if isinstance(data, pl.DataFrame):
