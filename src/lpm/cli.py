@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from lpm.errors import LpmError
+from lpm.errors import LpmError, LpmInputError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="lpm: in-silico perturbation biology."
@@ -166,6 +166,44 @@ def info(store: Annotated[Path, typer.Argument(help="Store folder.")]) -> None:
     out_console.print(format_info(store_info(open_store(store))))
 
 
+_FEATURES_HELP = (
+    "Featurised LPM: comma-separated sources, each a table file (symbol + numbers) or a keyword "
+)
+PerturbationFeatures = Annotated[
+    str | None,
+    typer.Option(
+        help=_FEATURES_HELP
+        + "(go, regulons: genes; morgan: compounds); lets the LPM predict perturbations it never saw."
+    ),
+]
+ContextFeatures = Annotated[
+    str | None,
+    typer.Option(
+        help="Featurised LPM: context feature table(s) (e.g. from `lpm features contexts`); lets "
+        "the LPM predict a context it never saw."
+    ),
+]
+ReadoutFeatures = Annotated[
+    str | None, typer.Option(help=_FEATURES_HELP + "(go, regulons), for readouts.")
+]
+AnchorControls = Annotated[
+    int | None,
+    typer.Option(help="LPM: control profiles added to every batch, trained to show no effect."),
+]
+
+
+def _feature_params(
+    perturbation: str | None, context: str | None, readout: str | None, anchor: int | None
+) -> dict[str, object]:
+    given = {
+        "perturbation_features": perturbation,
+        "context_features": context,
+        "readout_features": readout,
+        "anchor_controls": anchor,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
 @app.command()
 def train(
     store: Annotated[
@@ -199,6 +237,10 @@ def train(
         ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
+    perturbation_features: PerturbationFeatures = None,
+    context_features: ContextFeatures = None,
+    readout_features: ReadoutFeatures = None,
+    anchor_controls: AnchorControls = None,
 ) -> None:
     """Fit a registered model on one or several stores and save it."""
     from lpm._params import parse_params
@@ -213,6 +255,16 @@ def train(
         "accelerator": accelerator,
     }
     params.update({k: v for k, v in flags.items() if v is not None})
+    featured = _feature_params(
+        perturbation_features, context_features, readout_features, anchor_controls
+    )
+    unsupported = sorted(set(featured) - set(get_model_class(model).param_names()))
+    if unsupported:
+        raise LpmInputError(
+            None,
+            f"model {model!r} takes no {', '.join('--' + k.replace('_', '-') for k in unsupported)}",
+        )
+    params.update(featured)
     default_ckpt = out.with_name(out.name + ".checkpoints")
     if "checkpoint_dir" in get_model_class(model).param_names():
         params.setdefault("checkpoint_dir", str(checkpoint_dir or default_ckpt))
@@ -321,19 +373,43 @@ def benchmark(
             help="Store(s) added to every training set (joint training); scoring stays on --store's split."
         ),
     ] = None,
+    perturbation_features: PerturbationFeatures = None,
+    context_features: ContextFeatures = None,
+    readout_features: ReadoutFeatures = None,
+    anchor_controls: AnchorControls = None,
 ) -> None:
-    """Run models by name on a seeded split and write a report with each model's ratio to the best baseline."""
+    """Run models by name on a seeded split and write a report with each model's ratio to the best baseline.
+
+    ``NAME@LABEL`` runs a variant of model NAME with NAME's parameters plus its own
+    (``--param lpm_fast@anchored.anchor_controls=8``)."""
     from lpm._params import parse_model_params, parse_params
     from lpm.evaluation.workflow import benchmark_to_dir
+    from lpm.models.registry import get_model_class
 
     model_list = [m.strip() for m in models.split(",") if m.strip()]
+    model_params = parse_model_params(param or [])
+    featured = _feature_params(
+        perturbation_features, context_features, readout_features, anchor_controls
+    )
+    if featured:  # the feature flags go to every model that takes them (the LPMs)
+        takers = [
+            m
+            for m in model_list
+            if set(featured) <= set(get_model_class(m.split("@")[0]).param_names())
+        ]
+        if not takers:
+            raise LpmInputError(
+                None, "no model of --models takes the feature options (use lpm or lpm_fast)"
+            )
+        for m in takers:
+            model_params.setdefault(m.split("@")[0], {}).update(featured)
     with _progress_bar(seeds * len(model_list), "benchmark") as step:
         path = benchmark_to_dir(
             store,
             split=split,
             models=model_list,
             seeds=list(range(seeds)),
-            model_params=parse_model_params(param or []),
+            model_params=model_params,
             split_params=parse_params(split_param or [], option="--split-param"),
             out=out,
             title=title,
@@ -614,6 +690,89 @@ def prior_embedding(
     table = go_gene_embedding(gene2go, n_components=dims, seed=seed)
     write_embedding(table, out)
     out_console.print(f"wrote {table.height:,} gene embeddings ({table.width - 1} dims) to {out}")
+
+
+features_app = typer.Typer(
+    help="Feature tables for the featurised LPM (--perturbation-features, --context-features).",
+    no_args_is_help=True,
+)
+app.add_typer(features_app, name="features")
+
+
+@features_app.command("genes")
+def features_genes(
+    out: Annotated[Path, typer.Option(help="Output Parquet: symbol + feature columns.")],
+    source: Annotated[
+        str, typer.Option(help="go (GO propagated, SVD) or regulons (TF graph).")
+    ] = "go",
+) -> None:
+    """Gene features from the priors folder ($LPM_PRIORS or shared/data beside the work)."""
+    from lpm.data.context_features import write_feature_table
+    from lpm.models._features import feature_table
+
+    table = feature_table(source, "readout")
+    write_feature_table(table, out)
+    out_console.print(f"wrote {table.height:,} genes × {table.width - 1} features to {out}")
+
+
+@features_app.command("compounds")
+def features_compounds(
+    store: Annotated[Path, typer.Option(help="Store whose compounds are featurised.")],
+    out: Annotated[Path, typer.Option(help="Output Parquet: symbol + Morgan bits.")],
+    compounds: Annotated[
+        Path | None, typer.Option(help="Compound structure folder (default: priors/compounds).")
+    ] = None,
+) -> None:
+    """Morgan fingerprints (RDKit) of the store's compounds whose SMILES resolve by name."""
+    from lpm.data.compound_features import compound_features
+    from lpm.data.context_features import write_feature_table
+    from lpm.data.store import open_store
+    from lpm.models._features import priors_folder
+
+    names = [p for p in open_store(store).perturbations if p.startswith("compound:")]
+    if not names:
+        raise LpmInputError(store, "has no compound perturbations")
+    folder = compounds or priors_folder() / "compounds"
+    table = compound_features(folder, names).drop("smiles").rename({"compound": "symbol"})
+    write_feature_table(table, out)
+    out_console.print(f"wrote {table.height} of {len(names)} compounds (resolved SMILES) to {out}")
+
+
+@features_app.command("contexts")
+def features_contexts(
+    out: Annotated[Path, typer.Option(help="Output Parquet: context + SubTab features.")],
+    h5ad: Annotated[
+        Path | None,
+        typer.Option(
+            help="Single cells with control cells (obs: perturbation, cell_type, dataset)."
+        ),
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option(help="Simulation truth folder (baseline expression per context).")
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(help="Store: its measured-readout panel per context (an expression proxy)."),
+    ] = None,
+    dims: Annotated[int, typer.Option(help="Feature dimensions.")] = 16,
+    epochs: Annotated[int, typer.Option(help="SubTab training epochs.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Context features by a SubTab encoder (reconstruct the profile from feature subsets)."""
+    from lpm.data import context_features as cf
+
+    if sum(x is not None for x in (h5ad, truth, store)) != 1:
+        raise LpmInputError(None, "give exactly one of --h5ad, --truth, --store")
+    if h5ad is not None:
+        x, groups, _ = cf.mcfaline_control_samples(h5ad)
+    elif truth is not None:
+        x, groups, _ = cf.simulation_control_samples(truth)
+    else:
+        assert store is not None
+        x, groups, _ = cf.measured_readout_samples(store)
+    table = cf.subtab_embeddings(x, groups, dim=dims, epochs=epochs, seed=seed)
+    cf.write_feature_table(table, out)
+    out_console.print(f"wrote {table.height} contexts × {dims} features to {out}")
 
 
 @app.command()

@@ -55,11 +55,19 @@ class BenchmarkResult:
     per_context: pl.DataFrame
 
 
+#: ``lpm_fast@anchored``: a variant of a registered model, with its base's parameters and its
+#: own on top (``--param lpm_fast@anchored.anchor_controls=8``), scored as a model of its own.
+VARIANT_SEPARATOR = "@"
+
+
 def _instantiate(name: str, spec: BenchmarkSpec, seed: int) -> Any:
-    params = dict(spec.model_params.get(name, {}))
-    if "seed" in get_model_class(name).param_names():
+    base = name.partition(VARIANT_SEPARATOR)[0]
+    params = dict(spec.model_params.get(base, {}))
+    if base != name:
+        params.update(spec.model_params.get(name, {}))
+    if "seed" in get_model_class(base).param_names():
         params.setdefault("seed", seed)
-    return get_model(name, **params)
+    return get_model(base, **params)
 
 
 def _conditions(rows: pl.DataFrame) -> int:

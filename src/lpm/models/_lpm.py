@@ -11,15 +11,17 @@ import os
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.symbols import PERTURBATION_TYPES
 from lpm.errors import LpmInputError
+from lpm.models._features import FeatureSource, parse_sources
 from lpm.models._lpm_data import (
     RowSource,
     StreamingRows,
@@ -29,6 +31,9 @@ from lpm.models._lpm_data import (
     row_batches,
 )
 from lpm.models.base import PerturbationModel
+
+if TYPE_CHECKING:
+    from lpm.models._lpm_extend import Extension
 
 #: Hyper-parameters of the paper's presets (embedding, MLP widths, dropout, batch values, lr, decay).
 PRESETS: Mapping[str, Mapping[str, Any]] = {
@@ -138,6 +143,12 @@ class LPMModel(PerturbationModel):
         decay: float | None = None,
         weight_decay: float = 1e-4,
         combine: str = "mean",
+        perturbation_features: str | list[str] | None = None,
+        context_features: str | list[str] | None = None,
+        readout_features: str | list[str] | None = None,
+        feature_dropout: float = 0.5,
+        feature_hidden: int = 128,
+        anchor_controls: int = 0,
         max_epochs: int | None = None,
         patience: int | None = None,
         ensemble: int = 1,
@@ -159,6 +170,12 @@ class LPMModel(PerturbationModel):
         self.decay = decay
         self.weight_decay = weight_decay
         self.combine = combine
+        self.perturbation_features = perturbation_features
+        self.context_features = context_features
+        self.readout_features = readout_features
+        self.feature_dropout = feature_dropout
+        self.feature_hidden = feature_hidden
+        self.anchor_controls = anchor_controls
         self.max_epochs = max_epochs
         self.patience = patience
         self.ensemble = ensemble
@@ -220,12 +237,25 @@ class LPMModel(PerturbationModel):
 
         import lightning as L
 
-        from lpm.models._lpm_net import LPMModule, LPMModuleWithValidation, NetworkConfig
+        from lpm.models._lpm_net import (
+            CONDITION_FEATURES,
+            LPMModule,
+            LPMModuleWithValidation,
+            NetworkConfig,
+        )
 
         hp = self.resolved()
         if val is None and self.val_fraction > 0 and train.stores and train.holdout is None:
             train, val = train.split_holdout(seed=self.seed, fraction=self.val_fraction)
         vocab = Vocab.build(train)
+        if self.anchor_controls < 0:
+            raise LpmInputError(None, f"anchor_controls must be ≥ 0, got {self.anchor_controls}")
+        if self.anchor_controls and S.CONTROL not in vocab.perturbation_index:
+            vocab = vocab.with_control()  # stores without control rows: anchored all the same
+        from lpm.models._lpm_extend import fill_features, training_blocks
+
+        sources = self.feature_sources()
+        blocks = training_blocks(sources, vocab)
         cfg = NetworkConfig(
             n_contexts=len(vocab.contexts),
             n_readouts=len(vocab.readouts),
@@ -235,6 +265,11 @@ class LPMModel(PerturbationModel):
             dropout=hp["dropout"],
             fast=self.FAST,
             combine=self.combine,
+            condition_features=CONDITION_FEATURES,
+            features={k: [int(v.shape[1]) for v, _ in b] for k, b in blocks.items() if b},
+            feature_hidden=self.feature_hidden,
+            feature_dropout=self.feature_dropout,
+            n_member_types=len(PERTURBATION_TYPES) if blocks.get("member") else 0,
         )
         settings = self.trainer_settings()
         states, history = [], []
@@ -260,7 +295,10 @@ class LPMModel(PerturbationModel):
                 decay=hp["decay"],
                 weight_decay=self.weight_decay,
                 seed=seed,
+                anchor_controls=self.anchor_controls,
+                control_index=vocab.perturbation_index.get(S.CONTROL, -1),
             )
+            fill_features(module.net, blocks, vocab)
             train_set = StreamingRows(
                 train,
                 vocab,
@@ -310,13 +348,38 @@ class LPMModel(PerturbationModel):
             scratch.cleanup()
         self.vocab_ = vocab
         self.network_config_ = cfg.to_dict()
+        self.feature_sources_ = {k: [asdict(x) for x in v] for k, v in sources.items()}
         self.states_ = states
         self.history_ = history
         return self
 
     # ---- prediction ---------------------------------------------------------------------------
+    def feature_sources(self) -> dict[str, list[FeatureSource]]:
+        """The feature sources of each table, from the parameters (before fit) or as fitted."""
+        if hasattr(self, "feature_sources_"):
+            return {k: [FeatureSource(**x) for x in v] for k, v in self.feature_sources_.items()}
+        given = {
+            "member": self.perturbation_features,
+            "context": self.context_features,
+            "readout": self.readout_features,
+        }
+        return {k: [FeatureSource.of(x, k) for x in parse_sources(v)] for k, v in given.items()}
+
+    def _unseen(self, rows: pl.DataFrame) -> Extension:
+        """Symbols of ``rows`` never seen in training that the feature sources can place."""
+        if not hasattr(self, "_extensions"):
+            self._extensions: dict[int, Extension] = {}
+        key = hash(tuple(sorted(set(rows[S.PERTURBATION].unique().to_list()) | set(rows[S.CONTEXT].unique().to_list()) | set(rows[S.READOUT].unique().to_list()))))  # fmt: skip
+        hit = self._extensions.get(key)
+        if hit is None:
+            from lpm.models._lpm_extend import Extension
+
+            hit = Extension.of(self.vocab_, self.feature_sources(), rows)
+            self._extensions = {key: hit}  # one entry: predict after supported reuses it
+        return hit
+
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        v = self.vocab_
+        v = self._unseen(rows).vocab
         members = set(v.members)
         ctx = rows[S.CONTEXT].is_in(v.contexts).to_numpy()
         read = rows[S.READOUT].is_in(v.readouts).to_numpy()
@@ -334,20 +397,30 @@ class LPMModel(PerturbationModel):
             S.PERTURBATION: set(self.vocab_.perturbations),
         }
 
-    def _networks(self) -> list[Any]:
+    def _networks(self, extension: Extension | None = None) -> list[Any]:
+        """Plain networks, one per ensemble member; featurised tables are reduced to vectors,
+        with rows appended for the unseen symbols of ``extension``."""
         import torch
 
+        from lpm.models._lpm_extend import bake
         from lpm.models._lpm_net import LPMNetwork, NetworkConfig
 
-        cfg = dict(self.network_config_)
-        cfg["hidden"] = tuple(cfg["hidden"])
+        cfg = NetworkConfig.from_dict(self.network_config_)
         nets = []
         for state in self.states_:
-            net = LPMNetwork(NetworkConfig(**cfg))
+            net = LPMNetwork(cfg)
             net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
             net.eval()
+            if cfg.features or extension is not None:
+                net = bake(net, extension)
             nets.append(net)
         return nets
+
+    def baked_state(self, member: int = 0) -> dict[str, np.ndarray]:
+        """Ensemble member ``member``'s weights with plain tables (``member.weight`` ...), the
+        layout of a model without features; what embeddings are read from."""
+        net = self._networks()[member]
+        return {k: v.detach().numpy() for k, v in net.state_dict().items()}
 
     def predict_members(self, rows: pl.DataFrame) -> np.ndarray:
         """Predictions of every ensemble member (members × rows); binary rows as probabilities."""
@@ -359,10 +432,11 @@ class LPMModel(PerturbationModel):
             from lpm.models.base import unknown_symbols_error
 
             raise unknown_symbols_error(self, rows.filter(pl.Series(~ok)))
-        coded = code_rows(rows, self.vocab_)
+        extension = self._unseen(rows)
+        coded = code_rows(rows, extension.vocab)
         out = np.zeros((len(self.states_), rows.height), dtype=np.float32)
         with torch.no_grad():
-            for k, net in enumerate(self._networks()):
+            for k, net in enumerate(self._networks(extension if extension.n_new else None)):
                 if self.FAST:
                     for batch in profile_batches(coded, 512):
                         out[k, batch["row_index"].numpy()] = net.forward_rows(batch).numpy()
@@ -399,6 +473,7 @@ class LPMModel(PerturbationModel):
             "network": self.network_config_,
             "history": self.history_,
             "members": len(self.states_),
+            "feature_sources": self.feature_sources_,
         }
         return arrays, self.vocab_.to_tables(), extra
 
@@ -407,6 +482,7 @@ class LPMModel(PerturbationModel):
     ) -> None:
         self.vocab_ = Vocab.from_tables(tables)
         self.network_config_ = dict(extra["network"])
+        self.feature_sources_ = dict(extra.get("feature_sources", {}))
         self.history_ = list(extra["history"])
         self.states_ = [
             {name.split("/", 1)[1]: v for name, v in arrays.items() if name.startswith(f"m{k}/")}

@@ -197,6 +197,15 @@ class Vocab:
         members = sorted({m for p in pert for m in _members(p)})
         return cls(sorted(found[S.CONTEXT]), sorted(found[S.READOUT]), members, sorted(pert))
 
+    def with_control(self) -> Vocab:
+        """The same symbols plus the control (a store without control rows, anchored on it)."""
+        return Vocab(
+            self.contexts,
+            self.readouts,
+            sorted({*self.members, S.CONTROL}),
+            sorted({*self.perturbations, S.CONTROL}),
+        )
+
     def to_tables(self) -> dict[str, pl.DataFrame]:
         return {
             "vocab_contexts": pl.DataFrame({"symbol": self.contexts}),
@@ -341,7 +350,7 @@ class Coded:
     readout: np.ndarray
     value: np.ndarray
     binary: np.ndarray
-    dose: np.ndarray  # rows × 2: log10 dose (µM) and a has-dose flag
+    dose: np.ndarray  # rows × 4: log10 dose (µM), has dose, log10 time (h), has time
     condition: np.ndarray  # condition id within the chunk
     perturbation_members: np.ndarray  # perturbation index → member ids (not per row)
 
@@ -382,11 +391,12 @@ def code_table(table: pa.Table, vocab: Vocab, *, conditions: bool = True) -> Cod
             parts.append(is_binary[pos] & valid)
         binary = np.concatenate(parts) if parts else binary
     dose = _float_column(table, S.DOSE)
-    dose_features = np.zeros((n, 2), np.float32)
-    if dose is not None:
-        has = np.isfinite(dose) & (dose > 0)
-        dose_features[:, 0] = np.log10(np.where(has, dose, 1.0))
-        dose_features[:, 1] = has
+    dose_features = np.zeros((n, 4), np.float32)
+    for j, x in enumerate((dose, _float_column(table, S.TIME))):
+        if x is not None:
+            has = np.isfinite(x) & (x > 0)
+            dose_features[:, 2 * j] = np.log10(np.where(has, x, 1.0))
+            dose_features[:, 2 * j + 1] = has
     cond = np.zeros(n, np.int32)
     if conditions:
         # condition = (context, perturbation, dose, time): one integer key, then dense ranks

@@ -12,7 +12,7 @@ import ctypes
 import itertools
 import platform
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import lightning as L
@@ -21,7 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lpm.models._featurised import FeaturisedTable
+
+#: Per-row condition inputs of a network trained before time was an input: log dose, has dose.
 DOSE_FEATURES = 2
+#: Since then: log10 dose (µM), has dose, log10 time (h), has time (doses and times held out
+#: are interpolated along these axes).
+CONDITION_FEATURES = 4
 _MALLOC_TUNED = False
 
 
@@ -59,11 +65,24 @@ class NetworkConfig:
     dropout: float
     fast: bool
     combine: str  # "mean" or "sum" of a combination's members
+    condition_features: int = DOSE_FEATURES
+    #: Feature block widths per table ("member", "context", "readout"): featurised encoders.
+    features: dict[str, list[int]] = field(default_factory=dict)
+    feature_hidden: int = 128
+    feature_dropout: float = 0.5
+    n_member_types: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["hidden"] = list(self.hidden)
         return out
+
+    @classmethod
+    def from_dict(cls, cfg: dict[str, Any]) -> NetworkConfig:
+        out = dict(cfg)
+        out["hidden"] = tuple(out["hidden"])
+        out["features"] = {k: list(v) for k, v in out.get("features", {}).items()}
+        return cls(**out)
 
 
 def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float) -> nn.Sequential:
@@ -75,11 +94,12 @@ def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float) -> nn.S
     return nn.Sequential(*layers)
 
 
-def combine_members(table: nn.Embedding, members: torch.Tensor, combine: str) -> torch.Tensor:
+def combine_members(table: nn.Module, members: torch.Tensor, combine: str) -> torch.Tensor:
     """A perturbation's vector from its members' rows of ``table``: their mean (``combine``
     ``"mean"``) or sum; ``members`` is perturbations × max members, padded with -1."""
-    mask = (members >= 0).unsqueeze(-1).to(table.weight.dtype)
-    emb = (table(members.clamp(min=0)) * mask).sum(1)
+    vectors = table(members.clamp(min=0))
+    mask = (members >= 0).unsqueeze(-1).to(vectors.dtype)
+    emb = (vectors * mask).sum(1)
     if combine == "mean":
         emb = emb / mask.sum(1).clamp(min=1.0)
     return emb
@@ -126,16 +146,34 @@ class LPMNetwork(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.embedding_dim
-        self.member = nn.Embedding(cfg.n_members, d)
-        self.context = nn.Embedding(cfg.n_contexts, d)
-        self.readout = nn.Embedding(cfg.n_readouts, d)
+        self.member: nn.Embedding | FeaturisedTable = self._table("member", cfg.n_members)
+        self.context: nn.Embedding | FeaturisedTable = self._table("context", cfg.n_contexts)
+        self.readout: nn.Embedding | FeaturisedTable = self._table("readout", cfg.n_readouts)
+        n_cond = cfg.condition_features
         if cfg.fast:
-            self.body = _mlp(2 * d + DOSE_FEATURES, cfg.hidden, d, cfg.dropout)
+            self.body = _mlp(2 * d + n_cond, cfg.hidden, d, cfg.dropout)
             self.readout_bias = nn.Parameter(torch.zeros(cfg.n_readouts))
         else:
-            self.body = _mlp(3 * d + DOSE_FEATURES, cfg.hidden, 1, cfg.dropout)
+            self.body = _mlp(3 * d + n_cond, cfg.hidden, 1, cfg.dropout)
         for emb in (self.member, self.context, self.readout):
-            nn.init.normal_(emb.weight, std=0.1)
+            nn.init.normal_(
+                emb.learned.weight if isinstance(emb, FeaturisedTable) else emb.weight, std=0.1
+            )
+
+    def _table(self, kind: str, n: int) -> nn.Embedding | FeaturisedTable:
+        """A plain embedding, or a featurised one where the config gives feature blocks."""
+        cfg = self.cfg
+        widths = cfg.features.get(kind)
+        if not widths:
+            return nn.Embedding(n, cfg.embedding_dim)
+        return FeaturisedTable(
+            n,
+            cfg.embedding_dim,
+            list(widths),
+            hidden=cfg.feature_hidden,
+            dropout=cfg.feature_dropout,
+            n_types=cfg.n_member_types if kind == "member" else 0,
+        )
 
     def perturbation(self, members: torch.Tensor) -> torch.Tensor:
         """Mean or sum of member embeddings (padding is -1)."""
@@ -190,7 +228,7 @@ class LPMNetwork(nn.Module):
         )
         rows = torch.stack([p_row, c_row + len(pert), r_row + (len(pert) + len(ctx))], dim=1)
         h = _GatherSum.apply(parts, rows)
-        dose = batch["dose"]
+        dose = batch["dose"][:, : self.cfg.condition_features]
         if dose.is_cuda or bool(dose.any()):  # a batch without doses adds zeros
             h = torch.addmm(h, dose, w[:, 3 * d :].T)
         return h
@@ -224,6 +262,7 @@ class LPMNetwork(nn.Module):
         dose: torch.Tensor,
     ) -> torch.Tensor:
         """Fast mode: the hidden vector of each profile (profiles × embedding)."""
+        dose = dose[:, : self.cfg.condition_features]
         x = torch.cat([self.perturbation(table[perturbation]), self.context(context), dose], dim=-1)
         return self.body(x)
 
@@ -260,13 +299,20 @@ class LPMModule(L.LightningModule):
     """Network + loss + optimiser (AdamW, learning rate decayed per epoch)."""
 
     def __init__(
-        self, network: dict[str, Any], lr: float, decay: float, weight_decay: float, seed: int
+        self,
+        network: dict[str, Any],
+        lr: float,
+        decay: float,
+        weight_decay: float,
+        seed: int,
+        anchor_controls: int = 0,
+        control_index: int = -1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        cfg = dict(network)
-        cfg["hidden"] = tuple(cfg["hidden"])
-        self.net = LPMNetwork(NetworkConfig(**cfg))
+        self.net = LPMNetwork(NetworkConfig.from_dict(network))
+        self.anchor_controls = anchor_controls if control_index >= 0 else 0
+        self.control_index = control_index
         self.lr = lr
         self.decay = decay
         self.weight_decay = weight_decay
@@ -305,12 +351,49 @@ class LPMModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = mixed_loss(self.net.forward_rows(batch), batch["value"], batch["binary"])
+        if self.anchor_controls:
+            anchor, n_anchor = self._control_loss(batch)
+            n_rows = int(batch["value"].shape[0])
+            # the control rows join the batch: one mean over measured and control rows
+            loss = (loss * n_rows + anchor * n_anchor) / (n_rows + n_anchor)
         # the epoch's mean loss is logged once at its end (per-step logging costs more than a
         # fast-mode step); weighted by values, as Lightning's on_epoch mean would be
         n = int(batch["value"].shape[0])
         self._loss_sum += loss.detach() * n
         self._values += n
         return loss
+
+    def _control_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        """Loss of control rows added to the batch, whose target is no effect (0; "not
+        differentially expressed" for binary readouts).
+
+        Fast mode: ``anchor_controls`` control profiles, in contexts drawn (with replacement) from
+        the batch's profiles, scored on the readouts the batch measured. Exact mode: the same
+        number of batch rows per control profile (the batch's rows over its profiles), drawn
+        from the batch with perturbation set to control and no dose.
+        """
+        k = self.anchor_controls
+        table = batch["perturbation_members"]
+        if self.net.cfg.fast:
+            ctx_all = batch["profile_context"]
+            ctx = ctx_all[torch.randint(len(ctx_all), (k,), device=ctx_all.device)]
+            pert = torch.full_like(ctx, self.control_index)
+            dose = batch["profile_dose"].new_zeros((k, batch["profile_dose"].shape[1]))
+            scores = self.net.profile_scores(pert, table, ctx, dose)
+            read, inv = torch.unique(batch["readout"], return_inverse=True)
+            binary = torch.zeros(len(read), dtype=torch.bool, device=read.device)
+            binary[inv[batch["binary"]]] = True
+            pred = scores[:, read].reshape(-1)
+            return mixed_loss(pred, torch.zeros_like(pred), binary.repeat(k)), int(pred.numel())
+        n_rows = int(batch["value"].shape[0])
+        per_profile = max(1, n_rows // max(1, int(torch.unique(batch["perturbation"]).numel())))
+        pick = torch.randint(n_rows, (k * per_profile,), device=batch["value"].device)
+        rows = {key: v[pick] for key, v in batch.items() if key != "perturbation_members"}
+        rows["perturbation"] = torch.full_like(rows["perturbation"], self.control_index)
+        rows["dose"] = torch.zeros_like(rows["dose"])
+        rows["perturbation_members"] = table
+        pred = self.net.forward_rows(rows)
+        return mixed_loss(pred, torch.zeros_like(pred), rows["binary"]), int(pred.numel())
 
     def on_train_epoch_end(self) -> None:
         if self._values:

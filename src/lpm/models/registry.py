@@ -21,6 +21,7 @@ _BUILTINS: dict[str, str] = {
     "context_mean": "lpm.models._baselines:ContextMean",
     "perturbation_mean": "lpm.models._baselines:PerturbationMean",
     "additive": "lpm.models._baselines:Additive",
+    "nearest_dose": "lpm.models._nearest_dose:NearestDose",
     "linear": "lpm.models._linear:LinearModel",
     "lpm": "lpm.models._lpm:LPMModel",
     "lpm_fast": "lpm.models._lpm:LPMFastModel",
@@ -33,6 +34,7 @@ BASELINES: tuple[str, ...] = (
     "context_mean",
     "perturbation_mean",
     "additive",
+    "nearest_dose",
     "linear",
 )
 

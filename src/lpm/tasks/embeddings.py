@@ -90,6 +90,8 @@ def _state(src: _Source, member: int) -> dict[str, np.ndarray]:
             f"member {member} does not exist: the ensemble has {len(states)} member(s) "
             f"(0..{len(states) - 1})",
         )
+    if src.model.network_config_.get("features"):  # featurised: learned + encoded features
+        return src.model.baked_state(member)
     return {k: np.asarray(v) for k, v in states[member].items()}
 
 
