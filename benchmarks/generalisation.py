@@ -349,7 +349,12 @@ def report(names: list[str], sim: pl.DataFrame | None, seeds: int, wall: dict[st
                   "Scored on a seeded half of the test readouts; `ceiling` also trained on the",
                   "other half of the test rows (it saw every test symbol).", "",
                   *sim_table(sim)]  # fmt: skip
-    lines += ["## Wall time", "", *[f"- {k}: {v:.0f} s" for k, v in wall.items()], ""]
+    for name in names:  # each task's own record (lanes run in parallel share wall.json)
+        cmd = OUT / name / "command.txt"
+        if cmd.is_file():
+            wall[name] = float(cmd.read_text().splitlines()[-1].strip("# s"))
+    lines += ["## Wall time", "", *[f"- {k}: {v:.0f} s" for k, v in wall.items()], "",
+              "What the figures say: `generalisation_analysis.md`.", ""]  # fmt: skip
     path = RESULTS / "generalisation.md"
     path.write_text("\n".join(lines))
     return path

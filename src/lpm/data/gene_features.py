@@ -303,16 +303,30 @@ def go_gene_features(
     norms = np.sqrt(np.asarray(mat.multiply(mat).sum(axis=1)).ravel())
     mat = sp.csr_matrix(sp.diags(1.0 / norms) @ mat)
 
+    return unit_svd_table(mat, genes, n_components, seed=seed, prefix="go_", cache_file=cache_file)
+
+
+def unit_svd_table(
+    matrix: sp.spmatrix | np.ndarray,
+    genes: pl.Series,
+    n_components: int,
+    *,
+    seed: int,
+    prefix: str,
+    cache_file: Path | None,
+) -> pl.DataFrame:
+    """``symbol`` + the seeded randomized truncated SVD factors of ``matrix``'s rows, each row
+    L2-normalised (cosine = dot product), written atomically to ``cache_file`` if given."""
     from sklearn.decomposition import TruncatedSVD
 
-    k = min(n_components, min(mat.shape) - 1)
+    k = min(n_components, min(matrix.shape) - 1)
     factors = TruncatedSVD(
         n_components=k, algorithm="randomized", n_iter=7, random_state=seed
-    ).fit_transform(mat)
+    ).fit_transform(matrix)
     lengths = np.linalg.norm(factors, axis=1, keepdims=True)
     factors = factors / np.where(lengths > 0, lengths, 1.0)
     out = pl.DataFrame(
-        {"symbol": genes, **{f"go_{i}": factors[:, i].astype(np.float32) for i in range(k)}}
+        {"symbol": genes, **{f"{prefix}{i}": factors[:, i].astype(np.float32) for i in range(k)}}
     )
     if cache_file is not None:
         with atomic_file(cache_file) as tmp:

@@ -28,8 +28,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lpm.data._atomic import atomic_file
-from lpm.data.gene_features import _file_digest
+from lpm.data.gene_features import _file_digest, unit_svd_table
 from lpm.errors import LpmInputError
 from lpm.tasks.references import load_gene_network
 
@@ -165,21 +164,9 @@ def regulon_gene_features(
         raise LpmInputError(folder, f"{genes.len()} gene(s) in the regulon graph; need ≥ 2")
     matrix = _normalised_adjacency(edges, genes)
 
-    from sklearn.decomposition import TruncatedSVD
-
-    k = min(n_components, genes.len() - 1)
-    factors = TruncatedSVD(
-        n_components=k, algorithm="randomized", n_iter=7, random_state=seed
-    ).fit_transform(matrix)
-    lengths = np.linalg.norm(factors, axis=1, keepdims=True)
-    factors = factors / np.where(lengths > 0, lengths, 1.0)
-    out = pl.DataFrame(
-        {"symbol": genes, **{f"{_PREFIX}{i}": factors[:, i].astype(np.float32) for i in range(k)}}
+    return unit_svd_table(
+        matrix, genes, n_components, seed=seed, prefix=_PREFIX, cache_file=cache_file
     )
-    if cache_file is not None:
-        with atomic_file(cache_file) as tmp:
-            out.write_parquet(tmp)
-    return out
 
 
 __all__ = ["regulon_files", "regulon_gene_features"]
