@@ -153,21 +153,17 @@ def test_control_anchoring_teaches_no_effect_without_control_rows() -> None:
 def test_feature_sources_errors(tmp_path: Path) -> None:
     rows, genes, _, _ = _world()
     with pytest.raises(LpmInputError, match="not found"):
-        get_model("lpm_fast", perturbation_features=str(tmp_path / "no.parquet"), **SMALL).fit(
-            rows
-        )
+        get_model("lpm_fast", perturbation_features=str(tmp_path / "no.parquet"), **SMALL).fit(rows)
     other = genes.with_columns(pl.col("symbol") + "_X")
     with pytest.raises(LpmInputError, match="none of the"):
-        get_model(
-            "lpm_fast", perturbation_features=_write(other, tmp_path, "other"), **SMALL
-        ).fit(rows)
+        get_model("lpm_fast", perturbation_features=_write(other, tmp_path, "other"), **SMALL).fit(
+            rows
+        )
     with pytest.raises(LpmInputError, match="no features for contexts"):
         get_model("lpm_fast", context_features="morgan", **SMALL).fit(rows)
     bad = genes.with_columns(pl.lit(float("nan")).alias("f0"))
     with pytest.raises(LpmInputError, match="NaN"):
-        get_model("lpm_fast", perturbation_features=_write(bad, tmp_path, "bad"), **SMALL).fit(
-            rows
-        )
+        get_model("lpm_fast", perturbation_features=_write(bad, tmp_path, "bad"), **SMALL).fit(rows)
 
 
 @pytest.mark.realdata
