@@ -289,6 +289,21 @@ def _fmt(mean: float | None, sd: float | None) -> str:
     return f"{mean:.3f}" if sd is None or not np.isfinite(sd) else f"{mean:.3f} ± {sd:.3f}"
 
 
+def _markdown(
+    title: str, sub: pl.DataFrame, metrics: tuple[str, ...], value: tuple[str, str], missing: str
+) -> list[str]:
+    """One table: a row per model, a ``mean ± sd`` cell per metric (``value`` names the columns)."""
+    lines = [f"`{title}`", "", "| model | " + " | ".join(metrics) + " |",
+             "|---|" + "---|" * len(metrics)]  # fmt: skip
+    for model in sub["model"].unique(maintain_order=True).to_list():
+        cells = []
+        for m in metrics:
+            r = sub.filter((pl.col("model") == model) & (pl.col("metric") == m))
+            cells.append(_fmt(r[value[0]][0], r[value[1]][0]) if r.height else missing)
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def task_table(name: str) -> list[str]:
     path = OUT / name / "results.csv"
     if not path.is_file():
@@ -298,15 +313,7 @@ def task_table(name: str) -> list[str]:
     lines = []
     for group in res["group"].unique(maintain_order=True).to_list():
         sub = res.filter(pl.col("group") == group)
-        lines += [f"`{group}`", "", "| model | " + " | ".join(metrics) + " |",
-                  "|---|" + "---|" * len(metrics)]  # fmt: skip
-        for model in sub["model"].unique(maintain_order=True).to_list():
-            cells = []
-            for m in metrics:
-                r = sub.filter((pl.col("model") == model) & (pl.col("metric") == m))
-                cells.append(_fmt(r["mean"][0], r["seed_sd"][0]) if r.height else "n/a")
-            lines.append(f"| {model} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += _markdown(group, sub, metrics, ("mean", "seed_sd"), missing="n/a")
     cmd = (OUT / name / "command.txt").read_text().strip().splitlines()
     return [*lines, "```", *cmd, "```", ""]
 
@@ -319,15 +326,7 @@ def sim_table(scores: pl.DataFrame) -> list[str]:
     for kind in SIM_KINDS:
         sub = agg.filter(pl.col("kind") == kind)
         cols = ("coverage", *METRICS)
-        lines += [f"`{kind}`", "", "| model | " + " | ".join(cols) + " |",
-                  "|---|" + "---|" * len(cols)]  # fmt: skip
-        for model in sub["model"].unique(maintain_order=True).to_list():
-            cells = []
-            for m in cols:
-                r = sub.filter((pl.col("model") == model) & (pl.col("metric") == m))
-                cells.append(_fmt(r["m"][0], r["sd"][0]) if r.height else "n/a (refuses)")
-            lines.append(f"| {model} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += _markdown(kind, sub, cols, ("m", "sd"), missing="n/a (refuses)")
     return lines
 
 

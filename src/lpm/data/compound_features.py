@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from lpm.data._atomic import atomic_file
+from lpm.data._cache import read_cached
 from lpm.errors import LpmInputError
 from lpm.tasks._compounds import (
     DRH_SAMPLES,
@@ -254,11 +255,9 @@ def compound_features(
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"compound_features-{_cache_key(smiles, radius, n_bits)}.parquet"
-        if path.is_file():
-            try:
-                return pl.read_parquet(path)
-            except (OSError, pl.exceptions.PolarsError):
-                pass  # unreadable cache: recompute and replace it
+        hit = read_cached(path)
+        if hit is not None:
+            return hit
     fps = morgan_fingerprints(smiles, radius=radius, n_bits=n_bits)
     table = fps.select(
         "compound",

@@ -22,7 +22,6 @@ ones :mod:`lpm.data.genes` harmonises to.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +32,8 @@ import polars as pl
 import scipy.sparse as sp
 
 from lpm.data._atomic import atomic_file
+from lpm.data._cache import cache_file as cached_path
+from lpm.data._cache import read_cached
 from lpm.errors import LpmInputError
 
 GENE2GO_COLUMNS: Final = ("symbol", "go_id")
@@ -255,13 +256,10 @@ def go_gene_features(
             "relations": None if relations is None else sorted(map(_relation_key, relations)),
             "seed": seed,
         }
-        key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:24]
-        cache_file = Path(cache_dir) / f"go_features_{key}.parquet"
-        if cache_file.is_file():
-            try:
-                return pl.read_parquet(cache_file)
-            except (pl.exceptions.PolarsError, OSError):
-                pass  # unreadable cache entry: recompute and overwrite it
+        cache_file = cached_path(cache_dir, "go_features", params)
+        hit = read_cached(cache_file)
+        if hit is not None:
+            return hit
 
     g2g = _read_tsv(
         gene2go_path,

@@ -18,8 +18,6 @@ Results are cached as Parquet, keyed by the input files' content and every param
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -28,6 +26,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from lpm.data._cache import cache_file as cached_path
+from lpm.data._cache import read_cached
 from lpm.data.gene_features import _file_digest, unit_svd_table
 from lpm.errors import LpmInputError
 from lpm.tasks.references import load_gene_network
@@ -63,15 +63,16 @@ def regulon_files(folder: str | Path, sources: Sequence[str]) -> dict[str, Path]
     return out
 
 
-def _cache_key(files: dict[str, Path], gene_info: Path | None, n_components: int, seed: int) -> str:
-    params = {
+def _cache_params(
+    files: dict[str, Path], gene_info: Path | None, n_components: int, seed: int
+) -> dict[str, object]:
+    return {
         "version": _CACHE_VERSION,
         "files": {s: _file_digest(p) for s, p in sorted(files.items())},
         "gene_info": None if gene_info is None else _file_digest(gene_info),
         "n_components": n_components,
         "seed": seed,
     }
-    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def _normalised_adjacency(edges: pl.DataFrame, genes: pl.Series) -> sp.csr_matrix:
@@ -148,13 +149,12 @@ def regulon_gene_features(
 
     cache_file: Path | None = None
     if cache_dir is not None:
-        key = _cache_key(files, info, n_components, seed)
-        cache_file = Path(cache_dir) / f"regulon_features_{key}.parquet"
-        if cache_file.is_file():
-            try:
-                return pl.read_parquet(cache_file)
-            except (pl.exceptions.PolarsError, OSError):
-                pass  # unreadable cache entry: recompute and overwrite it
+        cache_file = cached_path(
+            cache_dir, "regulon_features", _cache_params(files, info, n_components, seed)
+        )
+        hit = read_cached(cache_file)
+        if hit is not None:
+            return hit
 
     edges = pl.concat(
         [load_gene_network(p, gene_info=info).select("source", "target") for p in files.values()]
