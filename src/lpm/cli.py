@@ -612,6 +612,62 @@ def grn(
 
 
 @app.command()
+def interactions(
+    store: Annotated[
+        Path, typer.Argument(help="Store with double perturbations and their singles.")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Output folder (interactions.csv/.parquet, figure, summary.json).")
+    ],
+    context: Annotated[
+        str | None, typer.Option(help="Only this context (default: every context).")
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Saved model folder: type its predicted doubles (singles stay measured)."
+        ),
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="Simulation truth folder: accuracy and confusion matrix of the types."),
+    ] = None,
+    norman: Annotated[
+        Path | None,
+        typer.Option(help="Norman et al.'s regr_fits_final.csv: compare our fits with theirs."),
+    ] = None,
+    method: Annotated[str, typer.Option(help="Regression: theil_sen (Norman's) or ols.")] = (
+        "theil_sen"
+    ),
+    min_abs_z: Annotated[
+        float,
+        typer.Option(
+            help="Fit on readouts where A, B or AB moves by this robust z; 0: every moved readout."
+        ),
+    ] = 5.0,
+    seed: Annotated[int, typer.Option(help="Seed of the Theil–Sen subsets.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """Genetic interaction types of double perturbations (Norman et al. 2019): AB ≈ c1·A + c2·B."""
+    from lpm.tasks.interactions import InteractionThresholds, run_interactions
+
+    _status(f"typing genetic interactions on {store}")
+    result = run_interactions(
+        store,
+        out=out,
+        context=context,
+        model=model,
+        truth=truth,
+        norman=norman,
+        method=method,
+        thresholds=InteractionThresholds(min_abs_z=min_abs_z if min_abs_z > 0 else None),
+        seed=seed,
+        overwrite=overwrite,
+    )
+    out_console.print(str(result))
+
+
+@app.command()
 def explain(
     store: Annotated[list[Path], typer.Option(help="Store(s); several are joined.")],
     out: Annotated[

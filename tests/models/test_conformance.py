@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
 from lpm.errors import UnknownSymbolError
-from lpm.models.base import NotFittedError
+from lpm.models.base import NotFittedError, PerturbationModel
 from lpm.models.registry import get_model, list_models, load_model
 
 MODELS = list_models()
+
+
+@pytest.fixture
+def make(tmp_path: Path, toy_rows: pl.DataFrame) -> Callable[[str], PerturbationModel]:
+    """A new model by name, given the inputs a model needs beyond its defaults: the gene graph
+    a ``gene_graph`` reads (a toy chain over the toy genes, so the tests need no GO files) and
+    the file a ``precomputed`` model reads (the toy truth plus noise)."""
+    edges = tmp_path / "edges.csv"
+    pl.DataFrame(
+        {"source": [f"G{i}" for i in range(11)], "target": [f"G{i + 1}" for i in range(11)]}
+    ).write_csv(edges)
+    predictions = tmp_path / "predictions.parquet"
+    noise = np.random.default_rng(0).normal(size=toy_rows.height)
+    toy_rows.with_columns(pl.col("value") + 0.1 * noise).write_parquet(predictions)
+    params: dict[str, dict[str, Any]] = {
+        "gene_graph": {"graph": str(edges), "epochs": 3},
+        "peper": {"epochs": 5},
+        "precomputed": {"path": str(predictions)},
+    }
+    return lambda name: get_model(name, **params.get(name, {}))
 
 
 def _split(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -25,24 +47,28 @@ def _split(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_builds_with_defaults_and_fit_returns_self(name: str, toy_rows: pl.DataFrame) -> None:
-    model = get_model(name)
+def test_builds_with_defaults_and_fit_returns_self(
+    name: str, make: Callable[[str], PerturbationModel], toy_rows: pl.DataFrame
+) -> None:
+    model = make(name)
     train, _ = _split(toy_rows)
     assert model.fit(train) is model
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_predict_before_fit_is_an_error(name: str, toy_rows: pl.DataFrame) -> None:
+def test_predict_before_fit_is_an_error(
+    name: str, make: Callable[[str], PerturbationModel], toy_rows: pl.DataFrame
+) -> None:
     with pytest.raises(NotFittedError, match="not fitted"):
-        get_model(name).predict(toy_rows)
+        make(name).predict(toy_rows)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_save_load_gives_identical_predictions(
-    name: str, toy_rows: pl.DataFrame, tmp_path: Path
+    name: str, make: Callable[[str], PerturbationModel], toy_rows: pl.DataFrame, tmp_path: Path
 ) -> None:
     train, test = _split(toy_rows)
-    model = get_model(name).fit(train)
+    model = make(name).fit(train)
     ok = model.supported(test)
     model.save(tmp_path / "m")
     again = load_model(tmp_path / "m")
@@ -53,9 +79,11 @@ def test_save_load_gives_identical_predictions(
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_repeats_under_fixed_seed(name: str, toy_rows: pl.DataFrame) -> None:
+def test_repeats_under_fixed_seed(
+    name: str, make: Callable[[str], PerturbationModel], toy_rows: pl.DataFrame
+) -> None:
     train, test = _split(toy_rows)
-    a, b = get_model(name).fit(train), get_model(name).fit(train)
+    a, b = make(name).fit(train), make(name).fit(train)
     ok = a.supported(test)
     if ok.any():
         rows = test.filter(pl.Series(ok))
@@ -63,9 +91,11 @@ def test_repeats_under_fixed_seed(name: str, toy_rows: pl.DataFrame) -> None:
 
 
 @pytest.mark.parametrize("name", [m for m in MODELS if m != "no_change"])
-def test_unknown_perturbation_is_an_error_not_no_effect(name: str, toy_rows: pl.DataFrame) -> None:
+def test_unknown_perturbation_is_an_error_not_no_effect(
+    name: str, make: Callable[[str], PerturbationModel], toy_rows: pl.DataFrame
+) -> None:
     train, test = _split(toy_rows)
-    model = get_model(name).fit(train)
+    model = make(name).fit(train)
     novel = test.with_columns(pl.lit("CRISPRi:NEVER_SEEN").alias("perturbation"))
     if name == "context_mean":
         novel = novel.with_columns(pl.lit("toy/NEW").alias("context"))

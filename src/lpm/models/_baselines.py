@@ -198,3 +198,7 @@ class Additive(_TableModel):
         np.add.at(total, idx[ok], values[ok])
         np.add.at(found, idx[ok], 1)
         return np.where(found == n_members, total, np.nan)
+
+
+class Salt(Additive):
+    """Salt (Gaudelet et al. 2024): the additive model under its paper's name, the baseline Peper corrects."""

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data._files import read_table
 from lpm.data.symbols import COMBINATION_SEPARATOR, TYPE_SEPARATOR
 from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
@@ -32,17 +33,7 @@ def _profile_id(df: pl.DataFrame) -> pl.Expr:
 
 def read_embeddings(path: str | Path) -> tuple[list[str], np.ndarray]:
     """A table of vectors: first column the symbol (perturbation or gene), the rest numbers."""
-    path = Path(path)
-    if not path.is_file():
-        raise LpmInputError(path, "embedding file not found")
-    try:
-        df = (
-            pl.read_parquet(path)
-            if path.suffix == ".parquet"
-            else pl.read_csv(path, separator="\t" if ".tsv" in path.name else ",")
-        )
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise LpmInputError(path, f"cannot read embeddings: {str(exc).splitlines()[0]}") from None
+    df = read_table(path, "embedding file")
     symbols = df.to_series(0).cast(pl.String).to_list()
     values = df.drop(df.columns[0]).to_numpy().astype(np.float64)
     if len(set(symbols)) != len(symbols):

@@ -21,6 +21,10 @@ _BUILTINS: dict[str, str] = {
     "context_mean": "lpm.models._baselines:ContextMean",
     "perturbation_mean": "lpm.models._baselines:PerturbationMean",
     "additive": "lpm.models._baselines:Additive",
+    "salt": "lpm.models._baselines:Salt",
+    "peper": "lpm.models._peper:PeperModel",
+    "gene_graph": "lpm.models._gene_graph:GeneGraphModel",
+    "precomputed": "lpm.models._precomputed:PrecomputedModel",
     "nearest_dose": "lpm.models._nearest_dose:NearestDose",
     "linear": "lpm.models._linear:LinearModel",
     "lpm": "lpm.models._lpm:LPMModel",
@@ -34,6 +38,7 @@ BASELINES: tuple[str, ...] = (
     "context_mean",
     "perturbation_mean",
     "additive",
+    "salt",
     "nearest_dose",
     "linear",
 )

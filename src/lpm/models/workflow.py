@@ -22,6 +22,8 @@ PREDICTION = "prediction"
 #: Spread of an ensemble's members (standard deviation), where the model has one.
 PREDICTION_SD = "prediction_sd"
 TRAINING_FILE = "training.json"
+#: True where a combination model returned its fallback (Peper: Salt's sum of the singles).
+FALLBACK = "fallback"
 
 
 def read_stores(paths: Sequence[str | Path]) -> pl.DataFrame:
@@ -128,9 +130,13 @@ def predict_to_file(model_dir: str | Path, rows: pl.DataFrame, out: str | Path) 
         result = rows.with_columns(pl.Series(PREDICTION, pred), pl.Series(PREDICTION_SD, spread))
     else:
         result = rows.with_columns(pl.Series(PREDICTION, model.predict(rows)))
+    if hasattr(model, "fallback"):  # Peper: rows given Salt's sum, not the learned correction
+        result = result.with_columns(pl.Series(FALLBACK, model.fallback(rows)))
     with atomic_file(out) as tmp:
         if out.suffix == ".h5ad":
-            table = result.drop(S.VALUE, PREDICTION_SD, strict=False).rename({PREDICTION: S.VALUE})
+            table = result.drop(S.VALUE, PREDICTION_SD, FALLBACK, strict=False).rename(
+                {PREDICTION: S.VALUE}
+            )
             to_anndata(table).write_h5ad(tmp)
         else:
             result.write_parquet(tmp)

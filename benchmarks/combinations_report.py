@@ -1,0 +1,162 @@
+"""benchmarks/results/combinations.md from the outputs of benchmarks/combinations.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from generalisation import _markdown
+
+METRICS = ("pearson_delta", "pearson_delta_vs_mean", "mse", "direction_acc_top20", "discrimination")
+GROUPS = ("seen2", "seen1", "seen0", "single")
+
+
+def _lane_tables(folder: Path) -> tuple[list[str], pl.DataFrame | None]:
+    path = folder / "results.csv"
+    if not path.is_file():
+        return [f"*not run ({folder} has no results.csv)*", ""], None
+    res = pl.read_csv(path)
+    cov = pl.read_csv(folder / "coverage.csv")
+    lines = []
+    for group in [g for g in GROUPS if g in res["group"].to_list()]:
+        sub = res.filter(pl.col("group") == group)
+        n = cov.filter(pl.col("group") == group).group_by("seed").agg(pl.col("conditions").max())
+        held = int(n["conditions"].sum()) if n.height else 0
+        lines += [f"{held} held-out (context, perturbation) conditions over the seeds.", ""]
+        lines += _markdown(group, sub, METRICS, ("mean", "seed_sd"), missing="n/a")
+    partial = sorted(set(res["group"].to_list()) - set(GROUPS))
+    if partial:
+        lines += [
+            "Tables of models that predict only part of a group: see `results.md` in the folder ("
+            + ", ".join(f"`{p}`" for p in partial)
+            + ").",
+            "",
+        ]
+    cmd = (
+        (folder / "command.txt").read_text().strip().splitlines()
+        if (folder / "command.txt").is_file()
+        else []
+    )
+    return [*lines, "```", *cmd, "```", ""], res
+
+
+def _value(res: pl.DataFrame, group: str, model: str, metric: str) -> float | None:
+    r = res.filter(
+        (pl.col("group") == group) & (pl.col("model") == model) & (pl.col("metric") == metric)
+    )
+    return float(r["mean"][0]) if r.height and r["mean"][0] is not None else None
+
+
+def _beats(res: pl.DataFrame | None, group: str, model: str, other: str) -> str:
+    """Verdict on pearson_delta (higher) and mse (lower), from the numbers in the table."""
+    if res is None:
+        return "not run"
+    parts, wins = [], 0
+    for metric, higher in (("pearson_delta", True), ("mse", False)):
+        a, b = _value(res, group, model, metric), _value(res, group, other, metric)
+        if a is None or b is None:
+            parts.append(f"{metric}: n/a")
+            continue
+        win = a > b if higher else a < b
+        wins += win
+        parts.append(f"{metric} {a:.3f} vs {b:.3f}")
+    verdict = "**met**" if wins == 2 else ("**partly met**" if wins == 1 else "**not met**")
+    return f"{verdict} ({'; '.join(parts)})"
+
+
+def _interactions(folder: Path, title: str) -> list[str]:
+    path = folder / "summary.json"
+    if not path.is_file():
+        return [f"*{title}: not run*", ""]
+    s: dict[str, Any] = json.loads(path.read_text())
+    lines = [f"**{title}**", "", "```json", json.dumps(s, indent=1)[:3000], "```", ""]
+    conf = folder / "confusion.csv"
+    if conf.is_file():
+        c = pl.read_csv(conf)
+        cols = c.columns
+        lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in c.iter_rows()]
+        lines.append("")
+    comp = folder / "norman_comparison.csv"
+    if comp.is_file():
+        c = pl.read_csv(comp)
+        keep = [
+            x
+            for x in c.columns
+            if x
+            in (
+                "perturbation",
+                "magnitude",
+                "norman_magnitude",
+                "fit_dcor",
+                "norman_fit_dcor",
+                "type",
+                "norman_type",
+                "c1",
+                "c2",
+                "norman_c1",
+                "norman_c2",
+            )
+        ]
+        c = c.select(keep)
+        lines += ["| " + " | ".join(keep) + " |", "|" + "---|" * len(keep)]
+        lines += [
+            "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
+            for row in c.iter_rows()
+        ]
+        lines.append("")
+    return lines
+
+
+def write_report(runs: dict[str, Any], out: Path, target: Path) -> None:
+    sim_lines, sim = _lane_tables(out / "sim")
+    norman_lines, _ = _lane_tables(out / "norman")
+    gears = runs.get("norman", {}).get("gears", {"status": "not run"})
+    lines = [
+        "# Combinations: Salt, Peper, a gene-graph network, GEARS, and genetic interactions",
+        "",
+        "Command: `python benchmarks/combinations.py --seeds 3` (lanes `sim`, `norman`, `interactions`).",
+        f"Machine: {runs.get('machine', 'unknown')}. Wall time per lane: "
+        + ", ".join(
+            f"{k} {v.get('seconds', '?')} s"
+            for k, v in runs.items()
+            if isinstance(v, dict) and "seconds" in v
+        )
+        + ".",
+        "",
+        "Cells: mean ± sd over seeds of each seed's per-condition average. pearson_delta_vs_mean is",
+        "the Pearson of deltas after subtracting the training perturbations' mean delta (systematic",
+        "variation removed). Models: `salt` = sum of the measured singles; `peper` = Salt + learned",
+        "correction; `peper@graph` = Peper whose missing singles come from `gene_graph` (those rows",
+        "are Salt's sum of predicted singles, flagged as fallback); `gene_graph` = the GEARS-like",
+        "graph network; `precomputed@gears` = GEARS's predictions made in its own environment.",
+        "",
+        "## Targets",
+        "",
+        f"- Simulator, both singles seen: Peper beats Salt: {_beats(sim, 'seen2', 'peper', 'salt')}",
+        f"- Simulator, one single seen: graph network beats context_mean: {_beats(sim, 'seen1', 'gene_graph', 'context_mean')}",
+        f"- Simulator, no single seen: graph network beats context_mean: {_beats(sim, 'seen0', 'gene_graph', 'context_mean')}",
+        "",
+        "## Simulator (2,000 genes, 150 typed pairs, 5 contexts; gene graph = reference network)",
+        "",
+        *sim_lines,
+        "## Norman 2019 doubles (devel set, K562 CRISPRa, 500 HVGs; gene graph = GO Jaccard top 20)",
+        "",
+        f"GEARS: {gears.get('status')}"
+        + (f" (`{gears['command']}`)" if "command" in gears else ""),
+        "",
+        *norman_lines,
+        "## Interaction typing (`lpm interactions`)",
+        "",
+        *_interactions(
+            out / "interactions_sim", "Simulator, measured profiles against the designed types"
+        ),
+        *_interactions(
+            out / "interactions_norman",
+            "Norman devel doubles against Norman et al.'s fits (regr_fits_final.csv)",
+        ),
+    ]
+    target.write_text("\n".join(lines) + "\n")
