@@ -187,7 +187,10 @@ def main() -> None:
         lanes = {"sim": lambda: sim_lane(args.seeds), "norman": lambda: norman_lane(args.seeds),
                  "interactions": interactions_lane}  # fmt: skip
         for name in args.only.split(","):
-            runs[name] = lanes[name]()
+            result = lanes[name]()
+            # lanes may run as parallel processes: merge with what the others wrote meanwhile
+            runs = json.loads(log_path.read_text()) if log_path.is_file() else {}
+            runs[name] = result
             runs["machine"] = machine()
             log_path.write_text(json.dumps(runs, indent=2) + "\n")
     from combinations_report import write_report

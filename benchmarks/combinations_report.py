@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,37 @@ from generalisation import _markdown
 
 METRICS = ("pearson_delta", "pearson_delta_vs_mean", "mse", "direction_acc_top20", "discrimination")
 GROUPS = ("seen2", "seen1", "seen0", "single")
+
+
+def _fmt(mean: float | None, sd: float | None) -> str:
+    """Three significant digits, so small MSEs are not all 0.000."""
+    if mean is None or mean != mean:
+        return "n/a"
+    cell = f"{mean:.3g}" if abs(mean) < 0.01 else f"{mean:.3f}"
+    if sd is None or sd != sd:
+        return cell
+    return cell + (f" ± {sd:.2g}" if abs(sd) < 0.01 else f" ± {sd:.3f}")
+
+
+def _command(folder: Path) -> list[str]:
+    run = folder / "run.json"
+    if not run.is_file():
+        return []
+    argv = json.loads(run.read_text())["command"]
+    return [shlex.join(["lpm", *argv[1:]])]
+
+
+def _timings(folder: Path) -> list[str]:
+    path = folder / "timings.csv"
+    if not path.is_file():
+        return []
+    t = (
+        pl.read_csv(path)
+        .group_by("model", maintain_order=True)
+        .agg(pl.col("fit_s").mean(), pl.col("predict_s").mean())
+    )
+    cells = ", ".join(f"{m} {f:.0f} s" for m, f, _ in t.iter_rows())
+    return [f"Fit time per seed (mean): {cells}.", ""]
 
 
 def _lane_tables(folder: Path) -> tuple[list[str], pl.DataFrame | None]:
@@ -26,7 +58,7 @@ def _lane_tables(folder: Path) -> tuple[list[str], pl.DataFrame | None]:
         n = cov.filter(pl.col("group") == group).group_by("seed").agg(pl.col("conditions").max())
         held = int(n["conditions"].sum()) if n.height else 0
         lines += [f"{held} held-out (context, perturbation) conditions over the seeds.", ""]
-        lines += _markdown(group, sub, METRICS, ("mean", "seed_sd"), missing="n/a")
+        lines += _markdown(group, sub, METRICS, ("mean", "seed_sd"), missing="n/a", fmt=_fmt)
     partial = sorted(set(res["group"].to_list()) - set(GROUPS))
     if partial:
         lines += [
@@ -35,12 +67,7 @@ def _lane_tables(folder: Path) -> tuple[list[str], pl.DataFrame | None]:
             + ").",
             "",
         ]
-    cmd = (
-        (folder / "command.txt").read_text().strip().splitlines()
-        if (folder / "command.txt").is_file()
-        else []
-    )
-    return [*lines, "```", *cmd, "```", ""], res
+    return [*lines, *_timings(folder), "```", *_command(folder), "```", ""], res
 
 
 def _value(res: pl.DataFrame, group: str, model: str, metric: str) -> float | None:
@@ -72,7 +99,20 @@ def _interactions(folder: Path, title: str) -> list[str]:
     if not path.is_file():
         return [f"*{title}: not run*", ""]
     s: dict[str, Any] = json.loads(path.read_text())
-    lines = [f"**{title}**", "", "```json", json.dumps(s, indent=1)[:3000], "```", ""]
+    th = s.get("thresholds", {})
+    lines = [f"**{title}**", "", f"{s.get('n_pairs')} (context, double) fits; {s.get('n_skipped')} doubles skipped "
+             "(a single not measured in that context, or too few readouts moved). Thresholds: "
+             + ", ".join(f"{k} {v:.3g}" for k, v in th.items()) + ".", ""]  # fmt: skip
+    truth = s.get("truth")
+    if truth:
+        recall = ", ".join(f"{k} {v:.2f}" for k, v in truth["recall"].items())
+        lines += [f"Accuracy **{truth['accuracy']:.3f}**, balanced accuracy {truth['balanced_accuracy']:.3f} "
+                  f"over {truth['n_pairs']} fits; recall per type: {recall}. Confusion (rows: designed type):", ""]  # fmt: skip
+    norman = s.get("norman")
+    if norman:
+        rho = ", ".join(f"{k} {v:.2f}" for k, v in norman["spearman"].items())
+        lines += [f"{norman['n_matched']} pairs matched in Norman's table; type agreement "
+                  f"{norman['type_agreement']:.2f}; Spearman ours vs theirs: {rho}.", ""]  # fmt: skip
     conf = folder / "confusion.csv"
     if conf.is_file():
         c = pl.read_csv(conf)
@@ -119,13 +159,8 @@ def write_report(runs: dict[str, Any], out: Path, target: Path) -> None:
         "# Combinations: Salt, Peper, a gene-graph network, GEARS, and genetic interactions",
         "",
         "Command: `python benchmarks/combinations.py --seeds 3` (lanes `sim`, `norman`, `interactions`).",
-        f"Machine: {runs.get('machine', 'unknown')}. Wall time per lane: "
-        + ", ".join(
-            f"{k} {v.get('seconds', '?')} s"
-            for k, v in runs.items()
-            if isinstance(v, dict) and "seconds" in v
-        )
-        + ".",
+        f"Machine: {runs.get('machine', 'unknown')}. The lanes ran as parallel processes on the",
+        "2 cores, so the fit times below are under that contention.",
         "",
         "Cells: mean ± sd over seeds of each seed's per-condition average. pearson_delta_vs_mean is",
         "the Pearson of deltas after subtracting the training perturbations' mean delta (systematic",

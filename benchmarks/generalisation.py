@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -290,7 +291,12 @@ def _fmt(mean: float | None, sd: float | None) -> str:
 
 
 def _markdown(
-    title: str, sub: pl.DataFrame, metrics: tuple[str, ...], value: tuple[str, str], missing: str
+    title: str,
+    sub: pl.DataFrame,
+    metrics: tuple[str, ...],
+    value: tuple[str, str],
+    missing: str,
+    fmt: Callable[[float | None, float | None], str] = _fmt,
 ) -> list[str]:
     """One table: a row per model, a ``mean ± sd`` cell per metric (``value`` names the columns)."""
     lines = [f"`{title}`", "", "| model | " + " | ".join(metrics) + " |",
@@ -299,7 +305,7 @@ def _markdown(
         cells = []
         for m in metrics:
             r = sub.filter((pl.col("model") == model) & (pl.col("metric") == m))
-            cells.append(_fmt(r[value[0]][0], r[value[1]][0]) if r.height else missing)
+            cells.append(fmt(r[value[0]][0], r[value[1]][0]) if r.height else missing)
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
