@@ -83,6 +83,18 @@ def _conform(df: pl.DataFrame, source: str | Path | None) -> pl.DataFrame:
     return df
 
 
+def require_finite_values(df: pl.DataFrame, source: str | Path | None = None) -> None:
+    """One-line error naming the first row whose value is NaN, inf or missing."""
+    bad = df.filter(~pl.col(S.VALUE).is_finite() | pl.col(S.VALUE).is_null())
+    if bad.height:
+        first = bad.row(0, named=True)
+        raise LpmInputError(
+            source,
+            f"column 'value' has {bad.height} NaN/inf value(s), first at context={first[S.CONTEXT]!r} "
+            f"perturbation={first[S.PERTURBATION]!r} readout={first[S.READOUT]!r}",
+        )
+
+
 def validate_measurements(df: pl.DataFrame, source: str | Path | None = None) -> pl.DataFrame:
     """Return ``df`` in store schema, or raise naming the first problem found.
 
@@ -96,14 +108,7 @@ def validate_measurements(df: pl.DataFrame, source: str | Path | None = None) ->
         n_null = df[col].null_count()
         if n_null:
             raise LpmInputError(source, f"column {col!r} has {n_null} empty value(s)")
-    bad = df.filter(~pl.col(S.VALUE).is_finite())
-    if bad.height:
-        first = bad.row(0, named=True)
-        raise LpmInputError(
-            source,
-            f"column 'value' has {bad.height} NaN/inf value(s), first at context={first[S.CONTEXT]!r} "
-            f"perturbation={first[S.PERTURBATION]!r} readout={first[S.READOUT]!r}",
-        )
+    require_finite_values(df, source)
     for symbol in df[S.PERTURBATION].unique().to_list():
         try:
             parse(symbol)

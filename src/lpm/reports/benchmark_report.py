@@ -11,6 +11,7 @@ import polars as pl
 
 from lpm.evaluation.panel import HIGHER_IS_BETTER, METRICS, ratio_to_baseline
 from lpm.models.registry import BASELINES
+from lpm.reports._figures import save_png
 
 FIGURE = "results.png"
 
@@ -119,8 +120,7 @@ def _figure(results: pl.DataFrame, path: Path) -> None:
     if results.height == 0:
         fig, ax = plt.subplots(figsize=(4, 2))
         ax.text(0.5, 0.5, "no scores", ha="center")
-        fig.savefig(path)
-        plt.close(fig)
+        save_png(fig, path, dpi=100)
         return
     metrics = _defined_metrics(results)
     groups = sorted(results["group"].unique().to_list())
@@ -156,5 +156,4 @@ def _figure(results: pl.DataFrame, path: Path) -> None:
     handles = [Patch(color=colors(k % 10), label=m) for k, m in enumerate(models)]
     fig.legend(handles=handles, loc="lower center", ncol=min(len(models), 6), fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from lpm.errors import LpmInputError
+from lpm.reports._figures import save_png
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -250,8 +251,6 @@ def plot_embedding_umap(
     """
     from matplotlib.figure import Figure
 
-    from lpm.data._atomic import atomic_file
-
     columns = _colour_columns(adata, color)
     laid = adata if _layout_key(adata) else embedding_layout(adata, seed=seed, method=method)
     key = _layout_key(laid)
@@ -263,10 +262,7 @@ def plot_embedding_umap(
     for ax, col in zip(axes, columns or [""], strict=True):
         _panel(ax, coords, laid.obs[col] if col else None, col, names)
     fig.suptitle(_title(laid, key), fontsize=11)
-    out = Path(out_png)
-    with atomic_file(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    return out
+    return save_png(fig, out_png, dpi=110)
 
 
 def _title(adata: ad.AnnData, key: str) -> str:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import polars as pl
 
+from lpm.reports._figures import save_png
+
 #: Colours of the inputs (the same in every figure).
 COLOURS = {
     "perturbation": "#d62728",
@@ -74,7 +76,4 @@ def plot_importance(
         ax.set_ylabel("perturbation importance (percentile rank)")
         ax.set_title("Simulator: perturbations with vs without downstream effect")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)

@@ -13,6 +13,7 @@ import polars as pl
 
 from lpm.data._atomic import atomic_file
 from lpm.errors import LpmInputError
+from lpm.reports._figures import save_png
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -153,7 +154,4 @@ def plot_strongest_module(
     shown = f", {g.number_of_nodes()} shown" if g.number_of_nodes() < len(nodes) else ""
     ax.set_title(f"{title}: {len(nodes)} genes, {inside.height} edges{shown}", fontsize=10)
     ax.set_axis_off()
-    out = Path(path)
-    with atomic_file(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    return out
+    return save_png(fig, path, dpi=110)

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from lpm.data._atomic import atomic_file
 from lpm.errors import LpmInputError
+from lpm.reports._figures import save_png
 
 if TYPE_CHECKING:
     from lpm.tasks.interactions import InteractionThresholds
@@ -102,8 +102,4 @@ def plot_interactions(
                 )
         ax2.set_title("types: truth × predicted")
     fig.tight_layout()
-    out = Path(out)
-    with atomic_file(out) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    return out
+    return save_png(fig, out, dpi=120)

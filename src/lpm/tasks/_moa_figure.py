@@ -13,8 +13,8 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from lpm.data._atomic import atomic_file
 from lpm.errors import LpmInputError
+from lpm.reports._figures import save_png
 
 _N_COMPOUNDS: Final = 15
 _TOP: Final = 10
@@ -87,8 +87,4 @@ def plot_moa(ranking: pl.DataFrame, per_query: pl.DataFrame, path: str | Path) -
         right.set_axis_off()
     right.set_title(f"Top genetic candidates ({method})")
     fig.tight_layout()
-    target = Path(path)
-    with atomic_file(target) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    return target
+    return save_png(fig, path, dpi=120)

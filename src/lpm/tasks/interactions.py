@@ -81,6 +81,7 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.store import require_finite_values
 from lpm.data.symbols import COMBINATION_SEPARATOR, TYPE_SEPARATOR, is_combination, members
 from lpm.errors import LpmInputError
 
@@ -349,14 +350,7 @@ def _profiles(rows: pl.DataFrame, context: str | None, source: str) -> pl.DataFr
                 source, f"no rows in context {context!r}; contexts: {', '.join(sorted(known))}"
             )
         df = df.filter(pl.col(S.CONTEXT) == context)
-    bad = df.filter(~pl.col(S.VALUE).is_finite() | pl.col(S.VALUE).is_null())
-    if bad.height:
-        first = bad.row(0, named=True)
-        raise LpmInputError(
-            source,
-            f"{bad.height} NaN/inf/missing value(s), e.g. {first[S.PERTURBATION]} × "
-            f"{first[S.READOUT]} in {first[S.CONTEXT]}",
-        )
+    require_finite_values(df, source)
     for col in (S.DOSE, S.TIME):
         if col not in df.columns:
             continue
