@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-PUBLIC = ["lpm.data", "lpm.models", "lpm.evaluation", "lpm.tasks"]
+PUBLIC = ["lpm.data", "lpm.models", "lpm.evaluation", "lpm.tasks", "lpm.design"]
 
 
 def _functions() -> list[tuple[str, object]]:

@@ -831,6 +831,154 @@ def features_contexts(
     out_console.print(f"wrote {table.height} contexts × {dims} features to {out}")
 
 
+design_app = typer.Typer(
+    help="Which experiments to run next: one-shot selection and an active-learning loop.",
+    no_args_is_help=True,
+)
+app.add_typer(design_app, name="design")
+
+
+@design_app.command("select")
+def design_select(
+    out: Annotated[Path, typer.Option(help="Output .csv or .parquet: the ranked selection.")],
+    k: Annotated[int, typer.Option(help="How many to choose.")],
+    method: Annotated[
+        str, typer.Option(help="coverage (lazy greedy, L hops) or spectral (k-centre).")
+    ] = "coverage",
+    store: Annotated[
+        Path | None, typer.Option(help="Choose among this store's single genetic perturbations.")
+    ] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(help="Choose among these genes (one per line, or a gene column)."),
+    ] = None,
+    selected: Annotated[
+        Path | None,
+        typer.Option(help="Already measured (one per line): counted as covered, never chosen."),
+    ] = None,
+    graph: Annotated[str, typer.Option(help="Gene graph: go or an edge table file.")] = "go",
+    hops: Annotated[
+        int, typer.Option(help="L: message-passing layers of the graph model (coverage).")
+    ] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the tie order (and the eigensolver).")] = 0,
+) -> None:
+    """Choose k perturbations before any model is trained, from the gene graph alone."""
+    import time
+
+    from lpm.design.workflow import select_to_file
+
+    start = time.perf_counter()
+    table = select_to_file(
+        out,
+        k=k,
+        method=method,
+        graph=graph,
+        hops=hops,
+        seed=seed,
+        store=store,
+        candidates=candidates,
+        selected=selected,
+    )
+    seconds = time.perf_counter() - start
+    tail = (
+        f", {table['covered_fraction'][-1]:.1%} of candidates within {hops} hops"
+        if "covered_fraction" in table.columns
+        else ""
+    )
+    out_console.print(f"selected {table.height} by {method} in {seconds:.1f} s{tail}; wrote {out}")
+
+
+@design_app.command("loop")
+def design_loop(
+    store: Annotated[Path, typer.Option(help="Store: the pool, and the oracle's measurements.")],
+    out: Annotated[
+        Path,
+        typer.Option(help="Output folder (rounds.csv, acquired.csv, summary.csv, figure)."),
+    ],
+    strategies: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: random, coverage, spectral, variance, coreset, kernel."
+        ),
+    ] = "random,coverage,variance",
+    model: Annotated[
+        str, typer.Option(help="Registered model refitted each round (see `lpm models`).")
+    ] = "gene_graph",
+    param: Annotated[
+        list[str] | None, typer.Option(help="Model parameter KEY=VALUE (repeatable).")
+    ] = None,
+    initial: Annotated[int, typer.Option(help="Perturbations labelled in round 0.")] = 100,
+    batch: Annotated[int, typer.Option(help="Perturbations acquired per round.")] = 100,
+    rounds: Annotated[int, typer.Option(help="Acquisition rounds after round 0.")] = 5,
+    budget: Annotated[
+        int | None, typer.Option(help="Most perturbations ever labelled (default: no cap).")
+    ] = None,
+    test_fraction: Annotated[
+        float, typer.Option(help="Held-out share of perturbations, fixed for the seed.")
+    ] = 0.2,
+    first: Annotated[
+        str, typer.Option(help="Round 0 of model strategies: random, coverage or spectral.")
+    ] = "random",
+    graph: Annotated[
+        str, typer.Option(help="Gene graph (go or an edge table); 'none' for no graph.")
+    ] = "go",
+    hops: Annotated[
+        int | None, typer.Option(help="L for coverage (default: the model's layers, else 2).")
+    ] = None,
+    prior: Annotated[
+        str, typer.Option(help="Kernel strategy priors: graph, go, regulons or files (comma).")
+    ] = "graph",
+    ensemble: Annotated[int, typer.Option(help="Bagged members for the variance strategy.")] = 3,
+    strength: Annotated[
+        Path | None,
+        typer.Option(help="Per-perturbation energy (table or Replogle NPZ); default from data."),
+    ] = None,
+    gene_info: Annotated[
+        Path | None,
+        typer.Option(help="Gene-info table: map --strength targets to symbols as ingest did."),
+    ] = None,
+    top_fraction: Annotated[
+        float, typer.Option(help="Share of strongest perturbations tracked per round.")
+    ] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed of the split, the strategies and the model.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """Active learning: choose, reveal, refit and score each round, for every strategy."""
+    from lpm._params import parse_params
+    from lpm.design.loop import LoopConfig
+    from lpm.design.workflow import design_loop_to_dir
+
+    config = LoopConfig(
+        model=model,
+        model_params=parse_params(param or [], option="--param"),
+        initial=initial,
+        batch=batch,
+        rounds=rounds,
+        budget=budget,
+        test_fraction=test_fraction,
+        seed=seed,
+        graph=None if graph == "none" else graph,
+        hops=hops,
+        prior=tuple(p.strip() for p in prior.split(",") if p.strip()),
+        ensemble=ensemble,
+        first=first,
+        top_fraction=top_fraction,
+    )
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    path = design_loop_to_dir(
+        store,
+        out,
+        strategies=names,
+        config=config,
+        strength=strength,
+        gene_info=gene_info,
+        overwrite=overwrite,
+        command=sys.argv,
+        progress=_status,
+    )
+    out_console.print(f"wrote {path}")
+
+
 @app.command()
 def models() -> None:
     """List registered models and their parameters."""

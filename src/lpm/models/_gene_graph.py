@@ -28,6 +28,7 @@ condition = one example), with early stopping on the validation rows when given.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
@@ -36,7 +37,7 @@ import polars as pl
 from lpm._threads import one_torch_thread
 from lpm.data import schema as S
 from lpm.data.gene_graph import coexpression_graph, graph_source, normalised_adjacency
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, UnknownSymbolError
 from lpm.models._profiles import genetic_targets, profile_matrix, row_positions
 from lpm.models._torch_state import load_network_arrays, network_arrays
 from lpm.models.base import PerturbationModel
@@ -146,15 +147,18 @@ class GeneGraphModel(PerturbationModel):
 
     def _encode(self, keys: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Context index, member gene indices and member type indices (-1 padded) per condition."""
-        width = max([1, *(len(genetic_targets(p) or []) for _, p in keys)])
         ctx = np.array([self._ctx[c] for c, _ in keys], dtype=np.int64)
-        genes = np.full((len(keys), width), -1, dtype=np.int64)
-        types = np.full((len(keys), width), -1, dtype=np.int64)
-        for i, (_, p) in enumerate(keys):
+        return (ctx, *self._members([p for _, p in keys]))
+
+    def _members(self, perturbations: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        width = max([1, *(len(genetic_targets(p) or []) for p in perturbations)])
+        genes = np.full((len(perturbations), width), -1, dtype=np.int64)
+        types = np.full((len(perturbations), width), -1, dtype=np.int64)
+        for i, p in enumerate(perturbations):
             for j, (kind, gene) in enumerate(genetic_targets(p) or []):
                 genes[i, j] = self._node[gene]
                 types[i, j] = self._type[kind]
-        return ctx, genes, types
+        return genes, types
 
     def _index(self) -> None:
         self._ctx = {c: i for i, c in enumerate(self.contexts_)}
@@ -370,6 +374,24 @@ class GeneGraphModel(PerturbationModel):
                 )
                 out[s] = pred.numpy()
         return out[cond, read]
+
+    def perturbation_embedding(self, perturbations: Sequence[str]) -> np.ndarray:
+        """Each perturbation's vector after message passing and before any context is added:
+        the space in which the network places genes it never saw next to their neighbours."""
+        import torch
+
+        bad = [p for p in perturbations if not self._perturbation_ok(p)]
+        if bad:
+            raise UnknownSymbolError(S.PERTURBATION, bad)
+        genes, types = self._members(perturbations)
+        self.net_.eval()
+        with torch.no_grad(), one_torch_thread():
+            h = self.net_.genes(self._graphs()[0], torch.ones(len(self.nodes_)))
+            g, t = torch.as_tensor(genes), torch.as_tensor(types)
+            tc = t.clamp(min=0)
+            present = (g >= 0).float()[..., None]
+            member = (h[g.clamp(min=0)] * self.net_.kind_scale[tc] + self.net_.kind(tc)) * present
+            return member.sum(1).numpy().astype(np.float64)
 
     def _known(self) -> dict[str, set[str]]:
         perts = {f"{t}:{g}" for t in self.types_ for g in self.trained_genes_}

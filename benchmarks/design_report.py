@@ -1,0 +1,303 @@
+"""Collate `lpm design loop` folders into benchmarks/results/design.md with figures.
+
+Reads benchmarks/stores/design_runs/<lane>/seed<k>/ (rounds.csv, summary.csv) and runs.json;
+writes the pooled per-round panel (benchmarks/results/design/<lane>_rounds.csv), one
+learning-curve figure per lane and the Markdown report. Called by benchmarks/design.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.real_data import ROOT, STORES
+
+from lpm.design._figure import plot_learning_curves
+
+RUNS = ROOT / STORES / "design_runs"
+OUT = ROOT / "benchmarks" / "results"
+FIGS = OUT / "design"
+AUC = ("pearson_delta", "pearson_delta_vs_mean", "mse", "top_acquired")
+TITLES = {
+    "replogle": "Replogle K562 (2,000 CRISPRi knock-downs, 300 genes), gene_graph on the GO graph",
+    "sim_q1.00": "Simulator, prior = the true network (oracle graph)",
+    "sim_q0.50": "Simulator, prior = the true network with 50% of edges rewired",
+    "sim_q0.00": "Simulator, prior = a random graph (every edge rewired)",
+}
+
+
+def pooled(lane: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rounds and summaries of every seed of a lane, with a ``seed`` column."""
+    rounds, summaries = [], []
+    for folder in sorted(p for p in (RUNS / lane).glob("seed*") if p.is_dir()):
+        seed = int(folder.name[4:])
+        rounds.append(pl.read_csv(folder / "rounds.csv").with_columns(pl.lit(seed).alias("seed")))
+        summaries.append(
+            pl.read_csv(folder / "summary.csv").with_columns(pl.lit(seed).alias("seed"))
+        )
+    return pl.concat(rounds), pl.concat(summaries)
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _pm(values: np.ndarray, digits: int = 3) -> str:
+    sd = values.std(ddof=1) if len(values) > 1 else 0.0
+    return f"{_fmt(values.mean(), digits)} ± {_fmt(sd, digits)}"
+
+
+#: (column in summary.csv, label, higher is better)
+AUC_COLUMNS = (
+    ("auc_pearson_delta", "Pearson Δ", True),
+    ("auc_pearson_delta_vs_mean", "Pearson Δ vs mean", True),
+    ("auc_mse", "MSE", False),
+    ("auc_top_acquired", "strongest 5% acquired", True),
+)
+
+
+def auc_table(
+    summary: pl.DataFrame,
+) -> tuple[list[str], dict[str, dict[str, tuple[float, int, int]]]]:
+    """Markdown rows: AUC per strategy and metric, and the paired gain over random per seed
+    (positive = better, whatever the metric's direction; in brackets the seeds where it is)."""
+    random = summary.filter(pl.col("strategy") == "random").sort("seed")
+    head = " | ".join(f"AUC {label} | gain vs random" for _, label, _ in AUC_COLUMNS)
+    lines = [f"| strategy | {head} |", "|---" * (1 + 2 * len(AUC_COLUMNS)) + "|"]
+    verdict: dict[str, dict[str, tuple[float, int, int]]] = {}
+    for (strategy,), part in summary.group_by("strategy", maintain_order=True):
+        part = part.sort("seed")
+        cells = []
+        for col, _, higher in AUC_COLUMNS:
+            values = part[col].to_numpy()
+            gain = (values - random[col].to_numpy()) * (1 if higher else -1)
+            digits = 5 if col == "auc_mse" else 3
+            cells.append(_pm(values, digits))
+            if strategy == "random":
+                cells.append("—")
+                continue
+            verdict.setdefault(str(strategy), {})[col] = (
+                float(gain.mean()),
+                int((gain > 0).sum()),
+                len(gain),
+            )
+            cells.append(f"{gain.mean():+.{digits + 1}f} ({int((gain > 0).sum())}/{len(gain)})")
+        lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    return lines, verdict
+
+
+def round_table(rounds: pl.DataFrame, metric: str, digits: int = 3) -> list[str]:
+    """Mean of a panel metric per strategy (rows) and round (columns)."""
+    agg = (
+        rounds.group_by("strategy", "round", maintain_order=True)
+        .agg(pl.col(metric).mean(), pl.col("n_labelled").mean())
+        .sort("round")
+    )
+    labelled = agg.group_by("round").agg(pl.col("n_labelled").first()).sort("round")
+    head = " | ".join(str(int(n)) for n in labelled["n_labelled"])
+    lines = [f"| {metric} \\ labelled | {head} |", "|---" * (labelled.height + 1) + "|"]
+    for strategy in dict.fromkeys(rounds["strategy"].to_list()):
+        vals = agg.filter(pl.col("strategy") == strategy).sort("round")[metric].to_numpy()
+        lines.append(f"| {strategy} | " + " | ".join(_fmt(v, digits) for v in vals) + " |")
+    return lines
+
+
+STORE_OF = {"replogle": STORES / "replogle"}
+
+
+def mean_reference(lane: str) -> pl.DataFrame:
+    """``context_mean`` fitted on each round's labelled set and scored on the same held-out
+    perturbations: how much of a learning curve is only a better estimate of the mean profile."""
+    from lpm.data.store import open_store
+    from lpm.evaluation.panel import evaluate
+    from lpm.models.registry import get_model
+
+    store = ROOT / STORE_OF.get(lane, STORES / "design_sim" / "store")
+    rows = open_store(store).read()
+    out = []
+    for folder in sorted(p for p in (RUNS / lane).glob("seed*") if p.is_dir()):
+        if not (folder / "acquired.csv").is_file():
+            continue
+        seed = int(folder.name[4:])
+        universe = pl.read_csv(folder / "universe.csv")
+        test = rows.filter(
+            pl.col("perturbation").is_in(universe.filter(pl.col("part") == "test")["perturbation"])
+        )
+        acquired = pl.read_csv(folder / "acquired.csv")
+        for (strategy,), part in acquired.group_by("strategy", maintain_order=True):
+            for r in sorted(part["round"].unique().to_list()):
+                labelled = part.filter(pl.col("round") <= r)["perturbation"]
+                train = rows.filter(pl.col("perturbation").is_in(labelled))
+                pred = get_model("context_mean").fit(train).predict(test)
+                res = evaluate(test, pred, train=train, n_boot=0)
+                values = dict(zip(res.summary["metric"], res.summary["mean"], strict=True))
+                out.append(
+                    {
+                        "seed": seed,
+                        "strategy": strategy,
+                        "round": r,
+                        "n_labelled": labelled.len(),
+                        "mean_pearson_delta": values["pearson_delta"],
+                        "mean_mse": values["mse"],
+                    }
+                )
+    return pl.DataFrame(out)
+
+
+def reference_lines(rounds: pl.DataFrame, reference: pl.DataFrame) -> list[str]:
+    """Model's AUC beside the AUC of context_mean on the same labelled sets."""
+    from lpm.design.loop import area_under_curve
+
+    both = rounds.join(reference, on=["seed", "strategy", "round"], how="inner")
+    lines = [
+        "| strategy | AUC Pearson Δ, gene_graph | AUC Pearson Δ, context_mean on the same "
+        "labelled sets | gene_graph − context_mean |",
+        "|---|---|---|---|",
+    ]
+    for (strategy,), part in both.group_by("strategy", maintain_order=True):
+        model, mean = [], []
+        for (_,), seed_part in part.sort("round").group_by("seed", maintain_order=True):
+            x = seed_part["n_labelled"].to_list()
+            model.append(area_under_curve(x, seed_part["pearson_delta"].to_list()))
+            mean.append(area_under_curve(x, seed_part["mean_pearson_delta"].to_list()))
+        a, b = np.array(model), np.array(mean)
+        lines.append(f"| {strategy} | {_pm(a)} | {_pm(b)} | {_pm(a - b, 4)} |")
+    return lines
+
+
+def _verdict_lines(verdict: dict[str, dict[str, tuple[float, int, int]]]) -> list[str]:
+    """Per metric: the informed strategies whose mean paired gain is positive and that beat
+    random on all seeds but at most one; or a plain statement that none does."""
+    out = []
+    for col, label, _ in AUC_COLUMNS:
+        winners = [
+            f"{s} ({v[col][0]:+.4g}, {v[col][1]}/{v[col][2]} seeds)"
+            for s, v in verdict.items()
+            if v[col][0] > 0 and v[col][1] >= v[col][2] - 1
+        ]
+        if winners:
+            out.append(f"- AUC of {label}: above random: {', '.join(winners)}.")
+        else:
+            out.append(f"- AUC of {label}: **no informed strategy beats random**.")
+    return [
+        "Verdict (a strategy beats random when its mean paired gain is positive and it is "
+        "better on all seeds but at most one):",
+        "",
+        *out,
+    ]
+
+
+def lane_section(lane: str, runs: dict[str, dict[str, object]]) -> list[str]:
+    rounds, summary = pooled(lane)
+    FIGS.mkdir(parents=True, exist_ok=True)
+    rounds.write_csv(FIGS / f"{lane}_rounds.csv")
+    fig = plot_learning_curves(rounds, FIGS / f"{lane}.png", title=TITLES.get(lane, lane))
+    lines, verdict = auc_table(summary)
+    seeds = sorted(rounds["seed"].unique().to_list())
+    out = [f"## {TITLES.get(lane, lane)}", "", f"![{lane}](design/{fig.name})", ""]
+    out += [
+        f"{len(seeds)} seeds. Areas are the trapezoid area over 100–600 labelled divided by the range (the curve's mean level).",
+        "",
+    ]
+    out += [*lines, "", *_verdict_lines(verdict), ""]
+    reference = mean_reference(lane)
+    reference.write_csv(FIGS / f"{lane}_context_mean.csv")
+    out += [
+        "How much of each curve is the mean profile: `context_mean` refitted on the same labelled "
+        "perturbations each round and scored on the same held-out ones "
+        f"(`design/{lane}_context_mean.csv`):",
+        "",
+        *reference_lines(rounds, reference),
+        "",
+    ]
+    out += [
+        "Panel after each round (mean over seeds; every metric per seed in "
+        f"`design/{lane}_rounds.csv`):",
+        "",
+    ]
+    out += [*round_table(rounds, "pearson_delta"), ""]
+    out += [*round_table(rounds, "pearson_delta_vs_mean"), ""]
+    out += [*round_table(rounds, "mse", 5), ""]
+    out += [*round_table(rounds, "top_acquired", 2), ""]
+    fit = rounds.group_by("strategy").agg(
+        pl.col("fit_seconds").mean(), pl.col("select_seconds").mean()
+    )
+    out += [
+        "Seconds per round (mean): "
+        + ", ".join(
+            f"{s} fit {f:.1f} / select {c:.1f}" for s, f, c in fit.sort("strategy").iter_rows()
+        ),
+        "",
+    ]
+    cmds = [v for k, v in runs.items() if k.startswith(f"{lane}/")]
+    if cmds:
+        out += ["```", str(cmds[0]["command"]).replace(" --seed 0 ", " --seed K "), "```", ""]
+        total = sum(float(str(v["seconds"])) for v in cmds)
+        out += [
+            f"Wall time: {total:.0f} s for {len(cmds)} seeds (2-core CPU, two lanes at once).",
+            "",
+        ]
+    return out
+
+
+def prior_quality_section(lanes: list[str]) -> list[str]:
+    sims = [lane for lane in lanes if lane.startswith("sim_q")]
+    if not sims:
+        return []
+    verdicts = {lane: auc_table(pooled(lane)[1])[1] for lane in sims}
+    strategies = list(dict.fromkeys(s for v in verdicts.values() for s in v))
+    head = " | ".join(f"prior keeps {float(lane[5:]):.0%} of true edges" for lane in sims)
+    out = ["## Advantage over random against prior quality (simulator)", ""]
+    for col, label, _ in AUC_COLUMNS:
+        out += [f"Paired gain in the AUC of {label} over random (seeds better):", ""]
+        out += [f"| strategy | {head} |", "|---" * (len(sims) + 1) + "|"]
+        for s in strategies:
+            cells = []
+            for lane in sims:
+                gain = verdicts[lane].get(s, {}).get(col)
+                cells.append("n/a" if gain is None else f"{gain[0]:+.4g} ({gain[1]}/{gain[2]})")
+            out.append(f"| {s} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out
+
+
+def write_report() -> Path:
+    runs_path = RUNS / "runs.json"
+    runs = json.loads(runs_path.read_text()) if runs_path.is_file() else {}
+    lanes = [
+        lane
+        for lane in ("replogle", "sim_q1.00", "sim_q0.50", "sim_q0.00")
+        if (RUNS / lane).is_dir() and any((RUNS / lane).glob("seed*/rounds.csv"))
+    ]
+    text = [
+        "# Which experiments to run next: design benchmark",
+        "",
+        "Made by `python benchmarks/design.py --seeds 5` (each lane also alone with "
+        "`--only replogle` / `--only sim`; `--report-only` rebuilds this page).",
+        "",
+        "Protocol: per seed a fixed held-out 20% of the designable perturbations (single genetic "
+        "ones whose gene is in the graph), 100 labelled in round 0, then 5 rounds of 100. After "
+        "each round `gene_graph` is refitted on the labelled rows and scored on the held-out "
+        "ones. Round 0 of `random`, `variance`, `coreset` and `kernel` is the same random draw; "
+        "`coverage` and `spectral` start from their own one-shot selection. "
+        '"Strongest 5%" = the 5% of the pool with the largest energy (Replogle: the data\'s '
+        "`energy`; simulator: sum of squared effects); random acquires a share equal to the "
+        "share labelled.",
+        "",
+    ]
+    for lane in lanes:
+        text += lane_section(lane, runs)
+    text += prior_quality_section(lanes)
+    speed = FIGS / "speed.md"
+    if speed.is_file():
+        text += ["## Selection speed", "", *speed.read_text().splitlines()[1:], ""]
+    path = OUT / "design.md"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(text) + "\n")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,47 @@
+"""Which experiments to run next: one-shot selection from prior knowledge and active learning.
+
+- :mod:`lpm.design.selection`: choose k perturbations before any model is trained (coverage of
+  a gene graph within L hops, lazy greedy; a spectral variant).
+- :mod:`lpm.design.loop`: an active-learning loop in PyRelationAL's five parts (pool, model
+  manager, strategy, oracle, loop), with :mod:`lpm.design.strategies` by name.
+"""
+
+from lpm.design.kernels import cosine_kernel, feature_kernel, graph_kernel, prior_kernel
+from lpm.design.loop import (
+    DesignResult,
+    LoopConfig,
+    area_under_curve,
+    perturbation_graph,
+    run_design,
+    run_strategy,
+)
+from lpm.design.models import ModelManager
+from lpm.design.pool import DesignUniverse, LabelledPool, Oracle, design_universe
+from lpm.design.selection import coverage_selection, reach_matrix, spectral_selection
+from lpm.design.strategies import STRATEGIES, get_strategy
+from lpm.design.workflow import design_loop_to_dir, select_to_file
+
+__all__ = [
+    "STRATEGIES",
+    "DesignResult",
+    "DesignUniverse",
+    "LabelledPool",
+    "LoopConfig",
+    "ModelManager",
+    "Oracle",
+    "area_under_curve",
+    "cosine_kernel",
+    "coverage_selection",
+    "design_loop_to_dir",
+    "design_universe",
+    "feature_kernel",
+    "get_strategy",
+    "graph_kernel",
+    "perturbation_graph",
+    "prior_kernel",
+    "reach_matrix",
+    "run_design",
+    "run_strategy",
+    "select_to_file",
+    "spectral_selection",
+]
