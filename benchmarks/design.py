@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.real_data import DATA, GENE_INFO, ROOT, STORES, run
+from benchmarks.real_data import DATA, GENE2GO, GENE_INFO, ROOT, STORES, run
 
 RUNS = STORES / "design_runs"
 SIM = STORES / "design_sim"
@@ -85,11 +85,24 @@ def noisy_prior(quality: float, *, seed: int = 0) -> Path:
     return out
 
 
+def go_embedding() -> Path:
+    """The 32-dim GO embedding `linear` reads (made as benchmarks/real_data.py makes it)."""
+    go = STORES / "go_embedding.parquet"
+    if not (ROOT / go).is_file():
+        run(["prior-embedding", "--gene2go", str(GENE2GO), "--out", str(go), "--dims", "32"])
+    return go
+
+
 def loop_args(lane: str, seed: int) -> list[str]:
     out = RUNS / lane / f"seed{seed}"
     common = ["design", "loop", "--strategies", STRATEGIES, *PROTOCOL, "--seed", str(seed)]
-    if lane == "replogle":
+    if lane.startswith("replogle"):
         npz = DATA / "replogle22_k562_gw" / "replogle_k562.npz"
+        model = (
+            ["--model", "linear", "--param", f"perturbation_embeddings={go_embedding()}"]
+            if lane == "replogle_linear"
+            else REPLOGLE_PARAMS
+        )
         return [
             *common,
             "--store",
@@ -98,7 +111,7 @@ def loop_args(lane: str, seed: int) -> list[str]:
             "go",
             "--prior",
             "go,regulons",
-            *REPLOGLE_PARAMS,
+            *model,
             "--strength",
             str(npz),
             "--gene-info",
@@ -153,16 +166,18 @@ def claim(lane: str, seed: int) -> bool:
 def lanes(only: str | None) -> list[str]:
     sim = [f"sim_q{q:.2f}" for q in PRIOR_QUALITY]
     if only == "replogle":
-        return ["replogle"]
+        return ["replogle", "replogle_linear"]
+    if only == "replogle_linear":
+        return ["replogle_linear"]
     if only == "sim":
         return sim
-    return ["replogle", *sim]
+    return ["replogle", "replogle_linear", *sim]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--only", choices=["replogle", "sim"], default=None)
+    ap.add_argument("--only", choices=["replogle", "replogle_linear", "sim"], default=None)
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     (ROOT / RUNS).mkdir(parents=True, exist_ok=True)

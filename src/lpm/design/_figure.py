@@ -4,7 +4,7 @@ line every informed strategy must clear."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ def plot_learning_curves(
     metrics: Sequence[str] = ("pearson_delta", "pearson_delta_vs_mean", "mse", "top_acquired"),
     title: str | None = None,
     top_label: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Path:
     """Mean (± sd over ``seed`` if present) of each metric against the number labelled."""
     import matplotlib
@@ -62,7 +63,7 @@ def plot_learning_curves(
             if seeded:
                 sd = np.nan_to_num(part[f"{metric}_sd"].to_numpy())
                 ax.fill_between(x, y - sd, y + sd, alpha=0.12, color=style["color"])
-        label = LABELS.get(metric, metric)
+        label = (labels or {}).get(metric) or LABELS.get(metric, metric)
         if metric == "top_acquired" and top_label:
             label = top_label
         ax.set_title(label, fontsize=10)
