@@ -228,7 +228,12 @@ def lane_section(lane: str, runs: dict[str, dict[str, object]]) -> list[str]:
         paired_gain(rounds),
         FIGS / f"{lane}_gain.png",
         title="gain over random, paired by seed (same held-out set)",
-        labels={m: f"{LABELS_SHORT[m]} − random" for m in LABELS_SHORT},
+        labels={
+            m: "random − MSE (above 0: lower error)"
+            if m == "mse"
+            else f"{LABELS_SHORT[m]} − random"
+            for m in LABELS_SHORT
+        },
     )
     lines, verdict = auc_table(summary)
     seeds = sorted(rounds["seed"].unique().to_list())
@@ -289,6 +294,8 @@ def prior_quality_section(lanes: list[str]) -> list[str]:
     strategies = list(dict.fromkeys(s for v in verdicts.values() for s in v))
     head = " | ".join(f"prior keeps {float(lane[5:]):.0%} of true edges" for lane in sims)
     out = ["## Advantage over random against prior quality (simulator)", ""]
+    fig = prior_quality_figure(sims)
+    out += [f"![prior quality](design/{fig.name})", ""]
     for col, label, _ in AUC_COLUMNS:
         out += [f"Paired gain in the AUC of {label} over random (seeds better):", ""]
         out += [f"| strategy | {head} |", "|---" * (len(sims) + 1) + "|"]
@@ -300,6 +307,43 @@ def prior_quality_section(lanes: list[str]) -> list[str]:
             out.append(f"| {s} | " + " | ".join(cells) + " |")
         out.append("")
     return out
+
+
+def prior_quality_figure(sims: list[str]) -> Path:
+    """Paired AUC gain over random (mean ± sd over seeds) against the prior's share of true edges."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lpm.design.strategies import STRATEGIES
+    from lpm.reports._figures import save_png
+
+    quality = [float(lane[5:]) for lane in sims]
+    summaries = {lane: pooled(lane)[1] for lane in sims}
+    fig, axes = plt.subplots(1, len(AUC_COLUMNS), figsize=(4.2 * len(AUC_COLUMNS), 3.5))
+    strategies = [s for s in dict.fromkeys(summaries[sims[0]]["strategy"]) if s != "random"]
+    colours = plt.get_cmap("tab10")
+    for ax, (col, label, higher) in zip(axes, AUC_COLUMNS, strict=True):
+        for strategy in strategies:
+            means, sds = [], []
+            for lane in sims:
+                table = summaries[lane]
+                random = table.filter(pl.col("strategy") == "random").sort("seed")[col]
+                mine = table.filter(pl.col("strategy") == strategy).sort("seed")[col]
+                gain = (mine.to_numpy() - random.to_numpy()) * (1 if higher else -1)
+                means.append(gain.mean())
+                sds.append(gain.std(ddof=1))
+            ax.errorbar(quality, means, yerr=sds, marker="o", capsize=3, label=strategy,
+                        color=colours(list(STRATEGIES).index(strategy) % 10))  # fmt: skip
+        ax.axhline(0, color="black", linestyle="--", linewidth=1)
+        ax.set_title(f"AUC gain over random: {label}", fontsize=10)
+        ax.set_xlabel("share of true edges in the prior")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Simulator: advantage against prior quality (mean ± sd over seeds)", fontsize=11)
+    fig.tight_layout()
+    return save_png(fig, FIGS / "prior_quality.png")
 
 
 def write_report() -> Path:

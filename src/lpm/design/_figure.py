@@ -21,6 +21,14 @@ LABELS = {
 }
 
 
+def _colour_index(strategy: str, position: int) -> int:
+    """One colour per strategy name across every figure (random is drawn black)."""
+    from lpm.design.strategies import STRATEGIES
+
+    names = list(STRATEGIES)
+    return names.index(strategy) % 10 if strategy in names else (len(names) + position) % 10
+
+
 def plot_learning_curves(
     rounds: pl.DataFrame,
     out: str | Path,
@@ -57,7 +65,7 @@ def plot_learning_curves(
             style = (
                 {"color": "black", "linestyle": "--"}
                 if strategy == "random"
-                else {"color": colours(i % 10)}
+                else {"color": colours(_colour_index(strategy, i))}
             )
             ax.plot(x, y, marker="o", markersize=3, label=strategy, **style)
             if seeded:
