@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -24,7 +24,7 @@ from lpm.design.pool import (
 )
 from lpm.design.strategies import RoundState, _k_centre, get_strategy
 from lpm.errors import LpmInputError
-from lpm.models.base import PerturbationModel
+from lpm.models._baselines import NoChange
 from lpm.models.registry import _registered, register_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -157,18 +157,11 @@ def test_k_centre_picks_the_farthest_points() -> None:
 
 
 # ---- strategies with a model whose spread is known ------------------------------------------
-class SpreadModel(PerturbationModel):
+class SpreadModel(NoChange):
     """Predicts seed × (gene number): members disagree most on the highest-numbered gene."""
 
     def __init__(self, *, seed: int = 0) -> None:
         self.seed = seed
-
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
-        self.fitted_ = True
-        return self
-
-    def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        return np.ones(rows.height, dtype=bool)
 
     def _predict(self, rows: pl.DataFrame) -> np.ndarray:
         number = rows["perturbation"].str.extract(r"G(\d+)").cast(pl.Float64).to_numpy()

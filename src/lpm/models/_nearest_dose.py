@@ -17,7 +17,7 @@ import polars as pl
 from lpm.data import schema as S
 from lpm.errors import LpmInputError
 from lpm.models._baselines import _MEAN, _lookup
-from lpm.models.base import PerturbationModel
+from lpm.models.base import LookupModel
 
 #: Doses whose log10 distances to the query differ by less than this tie (float32 doses round).
 _TIE_TOL: Final = 1e-6
@@ -54,7 +54,7 @@ def _dosed(df: pl.DataFrame, what: str) -> pl.DataFrame:
     return out.with_columns(pl.col(S.DOSE).log10().alias(_LOG))
 
 
-class NearestDose(PerturbationModel):
+class NearestDose(LookupModel):
     """The same perturbation's training profile at the nearest measured dose (in log10 dose).
 
     A row with a dose gets the training mean (over replicates) of the same context,
@@ -124,12 +124,6 @@ class NearestDose(PerturbationModel):
         )
         values[nearest[_ROW].to_numpy()] = nearest[_MEAN].to_numpy()
         return values
-
-    def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        return ~np.isnan(self._values(rows))
-
-    def _predict(self, rows: pl.DataFrame) -> np.ndarray:
-        return self._values(rows)
 
     def _known(self) -> dict[str, set[str]]:
         return {k: set(self.pooled_[k].unique().to_list()) for k in _POOLED_KEYS}

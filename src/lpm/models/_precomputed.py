@@ -18,12 +18,12 @@ import polars as pl
 from lpm.data import schema as S
 from lpm.data._files import read_table
 from lpm.errors import LpmInputError
-from lpm.models.base import PerturbationModel
+from lpm.models.base import LookupModel
 
 _KEYS = [S.CONTEXT, S.PERTURBATION, S.READOUT]
 
 
-class PrecomputedModel(PerturbationModel):
+class PrecomputedModel(LookupModel):
     """Predictions read from a file (made by another tool on the same split), looked up by row."""
 
     def __init__(self, *, path: str = "", seed: int = 0) -> None:
@@ -52,12 +52,6 @@ class PrecomputedModel(PerturbationModel):
         keys = rows.select(pl.col(k).cast(pl.String) for k in _KEYS)
         joined = keys.join(self.table_, on=_KEYS, how="left", maintain_order="left")
         return joined[S.VALUE].fill_null(np.nan).to_numpy().astype(np.float64)
-
-    def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        return ~np.isnan(self._values(rows))
-
-    def _predict(self, rows: pl.DataFrame) -> np.ndarray:
-        return self._values(rows)
 
     def _known(self) -> dict[str, set[str]]:
         return {k: set(self.table_[k].unique().to_list()) for k in _KEYS}

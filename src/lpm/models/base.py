@@ -133,6 +133,21 @@ class PerturbationModel(ABC):
         return model
 
 
+class LookupModel(PerturbationModel):
+    """A model that looks values up in what it stored: a row is supported exactly when a value
+    is found, so an unknown row can never come back as a default."""
+
+    @abstractmethod
+    def _values(self, rows: pl.DataFrame) -> np.ndarray:
+        """The stored value of each row, NaN where there is none."""
+
+    def _supported(self, rows: pl.DataFrame) -> np.ndarray:
+        return ~np.isnan(self._values(rows))
+
+    def _predict(self, rows: pl.DataFrame) -> np.ndarray:
+        return self._values(rows)
+
+
 def _json_default(obj: object) -> object:
     if isinstance(obj, Path):
         return str(obj)
