@@ -30,3 +30,12 @@ def test_models_saved_by_0_1_0_load_and_predict() -> None:
         assert pred.shape == (rows.height,) and np.isfinite(pred).all()
         # both fit the data they were saved from well
         assert np.corrcoef(pred, rows["value"].to_numpy())[0, 1] > 0.8
+
+
+def test_lpm_saved_by_0_1_0_with_hardware_params_loads_and_predicts_the_same() -> None:
+    """0.1.0 saved the run's hardware (devices, strategy, accelerator, checkpoint_dir, progress)
+    among an LPM's parameters; such a folder still loads and gives the same numbers."""
+    rows = boring_rows().filter(pl.col("context") == "toy/A")
+    model = load_model(FIXTURES / "lpm_fast_v0.1.0")
+    expected = np.load(FIXTURES / "lpm_fast_v0.1.0_toy_A_predictions.npy")
+    np.testing.assert_allclose(model.predict(rows), expected, rtol=1e-5, atol=1e-6)

@@ -356,7 +356,10 @@ def benchmark(
     ],
     out: Annotated[Path, typer.Option(help="Output folder (results.md, results.csv, figure).")],
     models: Annotated[
-        str, typer.Option(help="Comma-separated model names.")
+        str,
+        typer.Option(
+            help="Comma-separated model names; 'all' is every model that runs without user inputs."
+        ),
     ] = "no_change,context_mean,perturbation_mean,additive,linear",
     seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
     param: Annotated[
@@ -384,9 +387,9 @@ def benchmark(
     (``--param lpm_fast@anchored.anchor_controls=8``)."""
     from lpm._params import parse_model_params, parse_params
     from lpm.evaluation.workflow import benchmark_to_dir
-    from lpm.models.registry import get_model_class
+    from lpm.models.registry import expand_model_names, get_model_class
 
-    model_list = [m.strip() for m in models.split(",") if m.strip()]
+    model_list = expand_model_names([m.strip() for m in models.split(",") if m.strip()])
     model_params = parse_model_params(param or [])
     featured = _feature_params(
         perturbation_features, context_features, readout_features, anchor_controls

@@ -10,9 +10,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lpm.errors import UnknownSymbolError
+from lpm.errors import LpmInputError, UnknownSymbolError
 from lpm.models.base import NotFittedError, PerturbationModel
-from lpm.models.registry import get_model, list_models, load_model
+from lpm.models.registry import (
+    expand_model_names,
+    get_model,
+    get_model_class,
+    list_models,
+    load_model,
+    runnable_models,
+)
 
 MODELS = list_models()
 
@@ -101,3 +108,22 @@ def test_unknown_perturbation_is_an_error_not_no_effect(
         novel = novel.with_columns(pl.lit("toy/NEW").alias("context"))
     with pytest.raises(UnknownSymbolError, match="unknown"):
         model.predict(novel)
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if get_model_class(m).needs_inputs])
+def test_model_that_needs_inputs_says_which_when_they_are_missing(
+    name: str, toy_rows: pl.DataFrame
+) -> None:
+    needs = get_model_class(name).needs_inputs
+    with pytest.raises(LpmInputError, match="|".join(needs)):
+        get_model(name).fit(toy_rows)
+
+
+def test_all_means_every_model_that_runs_without_user_inputs() -> None:
+    runnable = runnable_models()
+    assert "precomputed" not in runnable and "precomputed" in MODELS
+    assert set(runnable) == {m for m in MODELS if not get_model_class(m).needs_inputs}
+    assert expand_model_names(["linear", "all"]) == [
+        "linear",
+        *[m for m in runnable if m != "linear"],
+    ]

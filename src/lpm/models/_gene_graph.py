@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
 from lpm._threads import one_torch_thread
 from lpm.data import schema as S
@@ -86,16 +88,24 @@ def _network(
             nn.init.zeros_(self.kind.weight)
             nn.init.zeros_(self.context.weight)
 
-        def genes(self, adj: Any, keep: Any) -> Any:
-            h = self.node * keep[:, None]
+        def genes(self, adj: Any, keep: Any, nodes: Any) -> Any:
+            """Vectors of ``nodes`` (a neighbourhood, see ``_Neighbourhood``) after message passing."""
+            h = self.node.index_select(0, nodes) * keep.index_select(0, nodes)[:, None]
             for w_nbr in self.nbr_w:
                 h = h + w_nbr(torch.sparse.mm(adj, h))
             return h
 
         def forward(
-            self, adj: Any, readout_adj: Any, keep: Any, ctx: Any, genes: Any, types: Any, base: Any
+            self,
+            hood: _Neighbourhood,
+            readout_adj: Any,
+            keep: Any,
+            ctx: Any,
+            genes: Any,
+            types: Any,
+            base: Any,
         ) -> Any:
-            h = self.genes(adj, keep)
+            h = self.genes(hood.adj, keep, hood.nodes)
             t = types.clamp(min=0)
             present = (genes >= 0).float()[..., None]
             member = (h[genes.clamp(min=0)] * self.kind_scale[t] + self.kind(t)) * present
@@ -105,6 +115,43 @@ def _network(
             return base + pert @ r.T + self.out_b[None]
 
     return GeneGraphNet()
+
+
+@dataclass(frozen=True)
+class _Neighbourhood:
+    """The nodes within ``layers`` hops of some genes and the adjacency among them.
+
+    After L rounds of message passing a node's vector depends on the nodes within L hops only,
+    so passing messages over this neighbourhood (with the rows of the whole graph's normalised
+    adjacency) gives the genes the same vectors as the whole graph, at a fraction of the cost
+    when the graph is large (GO: 19,000 genes) and the perturbed genes are few. Nodes outside
+    it get no gradient either way.
+    """
+
+    nodes: Any  # positions in the whole graph (torch.long)
+    adj: Any  # sparse adjacency among ``nodes``
+    position: np.ndarray  # whole-graph position -> position in ``nodes`` (-1: outside)
+
+    @classmethod
+    def around(cls, adj: sp.csr_matrix, genes: np.ndarray, layers: int) -> _Neighbourhood:
+        import torch
+
+        inside = np.zeros(adj.shape[0], dtype=bool)
+        inside[genes[genes >= 0]] = True
+        for _ in range(layers):
+            inside[adj[np.flatnonzero(inside)].indices] = True
+        nodes = np.flatnonzero(inside)
+        position = np.full(adj.shape[0], -1, dtype=np.int64)
+        position[nodes] = np.arange(len(nodes))
+        sub = adj[nodes][:, nodes]
+        return cls(torch.as_tensor(nodes, dtype=torch.long), _sparse(sub), position)
+
+    def local(self, genes: Any) -> Any:
+        """Member gene positions (-1 padded) mapped into the neighbourhood."""
+        import torch
+
+        g = genes.numpy()
+        return torch.as_tensor(np.where(g >= 0, self.position[np.maximum(g, 0)], -1))
 
 
 class GeneGraphModel(PerturbationModel):
@@ -206,10 +253,12 @@ class GeneGraphModel(PerturbationModel):
                 torch.as_tensor(np.repeat(signs[:, None], self.hidden, 1), dtype=torch.float32)
             )
 
-    def _graphs(self) -> tuple[Any, Any]:
+    def _graphs(self) -> tuple[sp.csr_matrix, Any]:
+        """The gene graph's normalised adjacency (scipy, cut to neighbourhoods as needed) and the
+        readout graph's (torch)."""
         gene_adj = normalised_adjacency(self.gene_edges_, self.nodes_)
         readout_adj = normalised_adjacency(self.readout_edges_, self.readouts_)
-        return _sparse(gene_adj), _sparse(readout_adj)
+        return gene_adj, _sparse(readout_adj)
 
     # ---- fitting ------------------------------------------------------------------------------
     def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
@@ -259,10 +308,12 @@ class GeneGraphModel(PerturbationModel):
 
         adj, readout_adj = self._graphs()
         ctx, genes, types = (torch.as_tensor(a) for a in self._encode(keys))
+        hood = _Neighbourhood.around(adj, genes.numpy().ravel(), self.layers)
+        local = hood.local(genes)
         target = torch.as_tensor(np.nan_to_num(y), dtype=torch.float32)
         mask = torch.as_tensor(np.isfinite(y), dtype=torch.float32)
         base = torch.as_tensor(self.base_)
-        val_data = self._val_data(val)
+        val_data = self._val_data(val, adj)
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(self.seed)
         trained = torch.zeros(len(self.nodes_), dtype=torch.bool)
@@ -278,7 +329,7 @@ class GeneGraphModel(PerturbationModel):
                 batch_genes = genes[b][genes[b] >= 0]
                 drop = torch.rand(len(batch_genes), generator=gen) < self.self_dropout
                 keep[batch_genes[drop]] = 0.0
-                pred = self.net_(adj, readout_adj, keep, ctx[b], genes[b], types[b], base[ctx[b]])
+                pred = self.net_(hood, readout_adj, keep, ctx[b], local[b], types[b], base[ctx[b]])
                 loss = ((pred - target[b]) ** 2 * mask[b]).sum() / mask[b].sum().clamp(min=1)
                 opt.zero_grad()
                 loss.backward()
@@ -286,7 +337,7 @@ class GeneGraphModel(PerturbationModel):
                 total += loss.item() * len(b)
             record = {"epoch": epoch, "train_mse": total / len(keys)}
             if val_data is not None:
-                record["val_mse"] = self._val_mse(val_data, adj, readout_adj)
+                record["val_mse"] = self._val_mse(val_data, readout_adj)
                 if record["val_mse"] < best:
                     best = record["val_mse"]
                     best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
@@ -296,7 +347,7 @@ class GeneGraphModel(PerturbationModel):
             self.net_.load_state_dict(best_state)
         self.history_ = history
 
-    def _val_data(self, val: pl.DataFrame | None) -> tuple[Any, ...] | None:
+    def _val_data(self, val: pl.DataFrame | None, adj: sp.csr_matrix) -> tuple[Any, ...] | None:
         if val is None or val.height == 0:
             return None
         val = self._genetic(val)
@@ -307,23 +358,25 @@ class GeneGraphModel(PerturbationModel):
 
         keys, y = profile_matrix(val, self.readouts_)
         ctx, genes, types = (torch.as_tensor(a) for a in self._encode(keys))
+        hood = _Neighbourhood.around(adj, genes.numpy().ravel(), self.layers)
         return (
+            hood,
             ctx,
-            genes,
+            hood.local(genes),
             types,
             torch.as_tensor(np.nan_to_num(y), dtype=torch.float32),
             torch.as_tensor(np.isfinite(y), dtype=torch.float32),
         )
 
-    def _val_mse(self, data: tuple[Any, ...], adj: Any, readout_adj: Any) -> float:
+    def _val_mse(self, data: tuple[Any, ...], readout_adj: Any) -> float:
         import torch
 
-        ctx, genes, types, y, mask = data
+        hood, ctx, genes, types, y, mask = data
         self.net_.eval()
         with torch.no_grad():
             keep = torch.ones(len(self.nodes_))
             pred = self.net_(
-                adj, readout_adj, keep, ctx, genes, types, torch.as_tensor(self.base_)[ctx]
+                hood, readout_adj, keep, ctx, genes, types, torch.as_tensor(self.base_)[ctx]
             )
         return float(((pred - y) ** 2 * mask).sum() / mask.sum().clamp(min=1))
 
@@ -357,6 +410,8 @@ class GeneGraphModel(PerturbationModel):
         cond, read = row_positions(rows, uniq, self.readouts_)
         adj, readout_adj = self._graphs()
         ctx, genes, types = (torch.as_tensor(a) for a in self._encode(uniq))
+        hood = _Neighbourhood.around(adj, genes.numpy().ravel(), self.layers)
+        genes = hood.local(genes)
         self.net_.eval()
         out = np.empty((len(uniq), len(self.readouts_)), dtype=np.float32)
         with torch.no_grad(), one_torch_thread():
@@ -364,7 +419,7 @@ class GeneGraphModel(PerturbationModel):
             for start in range(0, len(uniq), 256):
                 s = slice(start, start + 256)
                 pred = self.net_(
-                    adj,
+                    hood,
                     readout_adj,
                     keep,
                     ctx[s],
@@ -384,10 +439,11 @@ class GeneGraphModel(PerturbationModel):
         if bad:
             raise UnknownSymbolError(S.PERTURBATION, bad)
         genes, types = self._members(perturbations)
+        hood = _Neighbourhood.around(self._graphs()[0], genes.ravel(), self.layers)
         self.net_.eval()
         with torch.no_grad(), one_torch_thread():
-            h = self.net_.genes(self._graphs()[0], torch.ones(len(self.nodes_)))
-            g, t = torch.as_tensor(genes), torch.as_tensor(types)
+            h = self.net_.genes(hood.adj, torch.ones(len(self.nodes_)), hood.nodes)
+            g, t = hood.local(torch.as_tensor(genes)), torch.as_tensor(types)
             tc = t.clamp(min=0)
             present = (g >= 0).float()[..., None]
             member = (h[g.clamp(min=0)] * self.net_.kind_scale[tc] + self.net_.kind(tc)) * present

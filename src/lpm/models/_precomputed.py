@@ -10,7 +10,7 @@ benchmark's coverage table says exactly what the other tool predicted.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import polars as pl
@@ -25,6 +25,8 @@ _KEYS = [S.CONTEXT, S.PERTURBATION, S.READOUT]
 
 class PrecomputedModel(LookupModel):
     """Predictions read from a file (made by another tool on the same split), looked up by row."""
+
+    needs_inputs: ClassVar[tuple[str, ...]] = ("path",)
 
     def __init__(self, *, path: str = "", seed: int = 0) -> None:
         self.path = path

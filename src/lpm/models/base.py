@@ -35,6 +35,10 @@ class PerturbationModel(ABC):
 
     #: Registry name, set by the registry when the class is looked up.
     name: ClassVar[str] = ""
+    #: Parameters without a usable default: the model cannot run until the user gives them
+    #: (``precomputed`` needs the file of another tool's predictions). Runs over "every model"
+    #: (the demo, ``lpm benchmark --models all``) leave such models out by this flag.
+    needs_inputs: ClassVar[tuple[str, ...]] = ()
 
     # ---- parameters -------------------------------------------------------------------------
     @classmethod

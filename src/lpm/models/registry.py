@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,21 @@ def list_models() -> list[str]:
     return sorted({*_BUILTINS, *_registered, *_plugins()})
 
 
+def runnable_models() -> list[str]:
+    """Models that run with their defaults alone: every model but those that need user inputs."""
+    return [m for m in list_models() if not get_model_class(m).needs_inputs]
+
+
+def expand_model_names(names: Sequence[str]) -> list[str]:
+    """``all`` stands for every runnable model; other names are kept in order, once each."""
+    out: list[str] = []
+    for name in names:
+        for m in runnable_models() if name == "all" else [name]:
+            if m not in out:
+                out.append(m)
+    return out
+
+
 def get_model_class(name: str) -> type[PerturbationModel]:
     if name in _registered:
         cls = _registered[name]
@@ -108,6 +124,7 @@ def describe_model(name: str) -> dict[str, Any]:
         "summary": doc[0] if doc else "",
         "params": cls().get_params(),
         "baseline": name in BASELINES,
+        "needs_inputs": list(cls.needs_inputs),
     }
 
 

@@ -14,7 +14,7 @@ from lpm.data._atomic import write_text_atomic
 from lpm.data.info import format_info, store_info
 from lpm.data.store import open_store
 from lpm.evaluation.workflow import benchmark_to_dir
-from lpm.models.registry import list_models
+from lpm.models.registry import runnable_models
 from lpm.reports.discovery import discovery_section
 
 #: Small enough to finish in well under three minutes on two cores.
@@ -51,7 +51,7 @@ def run_demo(
     )
     store_path = out / "sim" / "store"
     t_sim = time.perf_counter() - t0
-    models = [m for m in list_models() if m not in DEMO_EXCLUDED]
+    models = [m for m in runnable_models() if m not in DEMO_EXCLUDED]
     sections = []
     for split in DEMO_SPLITS:
         say(f"benchmarking {len(models)} models on split {split}")
@@ -84,7 +84,9 @@ def run_demo(
                 "",
                 f"Simulated world of {world}, seed {seed}: {t_sim:.1f} s; whole demo {elapsed:.1f} s.",
                 "Ground truth (network edges, compound targets, pair interaction types) is in `sim/truth/`.",
-                f"Models: every registered model except {', '.join(DEMO_EXCLUDED)} (exact-mode LPM is too slow for a "
+                "Models: every registered model that runs without user inputs (models that need them, "
+                "such as precomputed, are left out by their class's needs_inputs), "
+                f"except {', '.join(DEMO_EXCLUDED)} (exact-mode LPM is too slow for a "
                 "three-minute demo on two cores; lpm_fast, up to 30 epochs with early stopping, stands in "
                 "for it: the same inputs and embeddings, the readout scored late; lpm_ame, the attentive mixture "
                 "of experts, is an explanation model and appears in the discovery section).",
