@@ -17,7 +17,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.real_data import ROOT, STORES
 
-from lpm.design._figure import plot_learning_curves
+from lpm.pl.design import plot_learning_curves
 
 RUNS = ROOT / STORES / "design_runs"
 OUT = ROOT / "benchmarks" / "results"
@@ -317,7 +317,7 @@ def prior_quality_figure(sims: list[str]) -> Path:
     import matplotlib.pyplot as plt
 
     from lpm.design.strategies import STRATEGIES
-    from lpm.reports._figures import save_png
+    from lpm.pl.save import save_png
 
     quality = [float(lane[5:]) for lane in sims]
     summaries = {lane: pooled(lane)[1] for lane in sims}

@@ -56,9 +56,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/design/speed.md")
     args = ap.parse_args()
 
-    from lpm.data.gene_graph import graph_source
     from lpm.design.selection import coverage_selection, reach_matrix, spectral_selection
     from lpm.errors import LpmInputError
+    from lpm.priors.gene_graph import graph_source
 
     try:
         edges, t_graph = _timed(graph_source, "go")

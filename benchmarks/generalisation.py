@@ -49,16 +49,16 @@ os.environ.setdefault("LPM_PRIORS", str(DATA.resolve()))
 
 # ---- feature tables -------------------------------------------------------------------------------
 def prepare() -> dict[str, Path]:
-    from lpm.data._gct import parse_gct
-    from lpm.data.compound_features import compound_features
-    from lpm.data.context_features import (
+    from lpm.data.io.gct import parse_gct
+    from lpm.priors.compound_features import compound_features
+    from lpm.priors.context_features import (
         mcfaline_control_samples,
         measured_readout_samples,
         simulation_control_samples,
         subtab_embeddings,
         write_feature_table,
     )
-    from lpm.models._features import feature_table
+    from lpm.priors.features import feature_table
 
     FEATURES.mkdir(parents=True, exist_ok=True)
     out = {
@@ -106,7 +106,7 @@ def _simulator_priors(genes_out: Path, members_out: Path, k: int = 32) -> None:
     Compound c: the sum of its targets' out-edge factors weighted by each target's ``emax``
     (what a structure-to-target model would know). Member symbols, so types are explicit.
     """
-    from lpm.data.context_features import write_feature_table
+    from lpm.priors.context_features import write_feature_table
 
     truth = SIM / "truth"
     genes = pl.read_parquet(truth / "genes.parquet")["gene"].to_list()

@@ -159,9 +159,9 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     import lightning as L
     import polars as pl
 
-    import lpm.models._lpm as lpm_module
+    import lpm.models.lpm.model as lpm_module
     from lpm.data.store import open_store
-    from lpm.models._lpm_data import RowSource
+    from lpm.models.lpm.rows import RowSource
     from lpm.models.registry import get_model
 
     class EpochTimer(L.Callback):

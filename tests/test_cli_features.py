@@ -9,9 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import shared_data
 from lpm.data.store import write_store
-from test_cli import _error_line, lpm
+from tests.conftest import shared_data
+from tests.test_cli import _error_line, lpm
 
 pytest.importorskip("lightning")
 FAST = ["--param", "max_epochs=5", "--param", "embedding_dim=8", "--param", "hidden=[16]"]

@@ -8,10 +8,10 @@ import importlib
 import pytest
 
 MODULES = [
-    "lpm.evaluation._metrics",
+    "lpm.evaluation.metrics",
     "lpm.evaluation.panel",
     "lpm.evaluation.ranking",
-    "lpm.tasks._networks",
+    "lpm.priors.networks",
 ]
 
 

@@ -63,7 +63,7 @@ def simulate(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
 ) -> None:
     """Simulate a perturbation world with known ground truth (the embedded default data)."""
-    from lpm.data.simulate import simulate as run
+    from lpm.sim.simulate import simulate as run
 
     result = run(
         out,
@@ -129,8 +129,8 @@ def ingest(
 ) -> None:
     """Read real files in the format they come in (h5ad, GCT/GCTX, NPZ, CSV/TSV/Parquet) into a store."""
     from lpm.data.info import format_info, store_info
-    from lpm.data.ingest import IngestOptions
-    from lpm.data.ingest import ingest as run
+    from lpm.data.io.base import IngestOptions
+    from lpm.data.io.ingest import ingest as run
 
     options = IngestOptions(
         dataset=dataset,
@@ -243,9 +243,9 @@ def train(
     anchor_controls: AnchorControls = None,
 ) -> None:
     """Fit a registered model on one or several stores and save it."""
-    from lpm._params import parse_params
+    from lpm._utils.params import parse_params
     from lpm.models.registry import get_model_class
-    from lpm.models.workflow import train_model
+    from lpm.runs.train import train_model
 
     params = parse_params(param or [], option="--param")
     flags = {
@@ -301,7 +301,7 @@ def predict(
 ) -> None:
     """Predict values for rows; symbols the model never saw are an error, never 'no effect'."""
     from lpm.errors import LpmInputError
-    from lpm.models.workflow import predict_to_file, read_rows, rows_from_store
+    from lpm.runs.predict import predict_to_file, read_rows, rows_from_store
 
     if rows is not None and store is None:
         table = read_rows(rows)
@@ -333,7 +333,7 @@ def evaluate(
     """Score predictions on the evaluation panel, with bootstrap intervals."""
     import polars as pl
 
-    from lpm.evaluation.workflow import evaluate_file
+    from lpm.runs.evaluate import evaluate_file
 
     summary = evaluate_file(predictions, store=store, out=out, seed=seed).filter(pl.col("n") > 0)
     with pl.Config(
@@ -385,9 +385,9 @@ def benchmark(
 
     ``NAME@LABEL`` runs a variant of model NAME with NAME's parameters plus its own
     (``--param lpm_fast@anchored.anchor_controls=8``)."""
-    from lpm._params import parse_model_params, parse_params
-    from lpm.evaluation.workflow import benchmark_to_dir
+    from lpm._utils.params import parse_model_params, parse_params
     from lpm.models.registry import expand_model_names, get_model_class
+    from lpm.runs.benchmark import benchmark_to_dir
 
     model_list = expand_model_names([m.strip() for m in models.split(",") if m.strip()])
     model_params = parse_model_params(param or [])
@@ -462,7 +462,7 @@ def embed(
     ] = "auto",
 ) -> None:
     """Write a trained LPM's learned embeddings as AnnData (h5ad), with an optional UMAP figure."""
-    from lpm.tasks._mechanisms import load_mechanism_annotations, simulator_mechanisms
+    from lpm.priors.mechanisms import load_mechanism_annotations, simulator_mechanisms
     from lpm.tasks.embeddings import write_embeddings
 
     labels: Path | dict[str, str] | None = annotations
@@ -470,7 +470,7 @@ def embed(
         labels = simulator_mechanisms(truth)
         if annotations is not None:
             labels.update(load_mechanism_annotations(annotations))
-    from lpm.models.workflow import read_stores
+    from lpm.data.store import read_stores
 
     result = write_embeddings(
         model,
@@ -527,7 +527,7 @@ def moa(
     k: Annotated[int, typer.Option(help="Cut-off of recall@k.")] = 10,
 ) -> None:
     """Rank genetic perturbations and compounds for every compound by learned and measured similarity, and score it."""
-    from lpm.models.workflow import read_stores
+    from lpm.data.store import read_stores
     from lpm.tasks.moa import run_moa
 
     _status(f"ranking mechanisms on {', '.join(map(str, store))}")
@@ -592,7 +592,7 @@ def grn(
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Infer gene→gene networks from knock-downs, embeddings or an LPM-imputed matrix, and score them."""
-    from lpm.models.workflow import read_stores
+    from lpm.data.store import read_stores
     from lpm.tasks.grn import run_grn
 
     _status(f"inferring gene networks ({method}) on {', '.join(map(str, store))}")
@@ -706,9 +706,9 @@ def explain(
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Which input (perturbation, context, readout, dose) drives the predictions: input swaps and a trained AME."""
-    from lpm._params import parse_model_params
+    from lpm._utils.params import parse_model_params
+    from lpm.data.store import read_stores
     from lpm.errors import LpmInputError
-    from lpm.models.workflow import read_stores
     from lpm.tasks.explain import run_explain
 
     params = parse_model_params(param or [])
@@ -744,7 +744,7 @@ def prior_embedding(
     seed: Annotated[int, typer.Option(help="Random seed of the SVD.")] = 0,
 ) -> None:
     """Gene embeddings from GO annotations, e.g. for `--param linear.perturbation_embeddings=FILE`."""
-    from lpm.data.priors import go_gene_embedding, write_embedding
+    from lpm.priors.go_embedding import go_gene_embedding, write_embedding
 
     table = go_gene_embedding(gene2go, n_components=dims, seed=seed)
     write_embedding(table, out)
@@ -766,8 +766,8 @@ def features_genes(
     ] = "go",
 ) -> None:
     """Gene features from the priors folder ($LPM_PRIORS or shared/data beside the work)."""
-    from lpm.data.context_features import write_feature_table
-    from lpm.models._features import feature_table
+    from lpm.priors.context_features import write_feature_table
+    from lpm.priors.features import feature_table
 
     table = feature_table(source, "readout")
     write_feature_table(table, out)
@@ -783,10 +783,10 @@ def features_compounds(
     ] = None,
 ) -> None:
     """Morgan fingerprints (RDKit) of the store's compounds whose SMILES resolve by name."""
-    from lpm.data.compound_features import compound_features
-    from lpm.data.context_features import write_feature_table
     from lpm.data.store import open_store
-    from lpm.models._features import priors_folder
+    from lpm.priors.compound_features import compound_features
+    from lpm.priors.context_features import write_feature_table
+    from lpm.priors.locations import priors_folder
 
     names = [p for p in open_store(store).perturbations if p.startswith("compound:")]
     if not names:
@@ -818,7 +818,7 @@ def features_contexts(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Context features by a SubTab encoder (reconstruct the profile from feature subsets)."""
-    from lpm.data import context_features as cf
+    from lpm.priors import context_features as cf
 
     if sum(x is not None for x in (h5ad, truth, store)) != 1:
         raise LpmInputError(None, "give exactly one of --h5ad, --truth, --store")
@@ -868,7 +868,7 @@ def design_select(
     """Choose k perturbations before any model is trained, from the gene graph alone."""
     import time
 
-    from lpm.design.workflow import select_to_file
+    from lpm.runs.design import select_to_file
 
     start = time.perf_counter()
     table = select_to_file(
@@ -947,9 +947,9 @@ def design_loop(
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Active learning: choose, reveal, refit and score each round, for every strategy."""
-    from lpm._params import parse_params
+    from lpm._utils.params import parse_params
     from lpm.design.loop import LoopConfig
-    from lpm.design.workflow import design_loop_to_dir
+    from lpm.runs.design import design_loop_to_dir
 
     config = LoopConfig(
         model=model,
@@ -998,7 +998,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Simulate, benchmark every registered model on two splits and write a short report."""
-    from lpm.reports.demo import run_demo
+    from lpm.runs.demo import run_demo
 
     report = run_demo(out, seed=seed, progress=_status)
     out_console.print(f"report: {report}")

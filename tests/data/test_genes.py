@@ -7,12 +7,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.conftest import shared_data as _real
 
 from lpm.data.genes import harmonise_frame, load_gene_aliases
-from lpm.data.ingest import IngestOptions
+from lpm.data.io.base import IngestOptions
 from lpm.data.store import write_store
 from lpm.errors import LpmInputError
+from tests.conftest import shared_data as _real
 
 HEADER = "entrez\tsymbol\tgene_name\tgene_type\tchromosome\tensembl_id\talias_symbol"
 ROWS = [
@@ -172,8 +172,8 @@ def test_combination_members_merging_raises(gene_info: Path) -> None:
 
 @pytest.mark.realdata
 def test_real_gene_info_and_sources() -> None:
-    from lpm.data._h5ad import read_h5ad_pseudobulk
-    from lpm.data._tables import read_effect_matrix_npz, read_table
+    from lpm.data.io.h5ad import read_h5ad_pseudobulk
+    from lpm.data.io.tables import read_effect_matrix_npz, read_table
 
     info = _real("gene_ontology/human_gene_info_orgHsEgDb_3.16.tsv.gz")
     aliases = load_gene_aliases(info)

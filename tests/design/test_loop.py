@@ -11,7 +11,7 @@ import pytest
 
 from lpm.design.kernels import cosine_kernel, feature_kernel, graph_kernel, prior_kernel
 from lpm.design.loop import LoopConfig, area_under_curve, perturbation_graph, run_design
-from lpm.design.models import ModelManager
+from lpm.design.manager import ModelManager
 from lpm.design.pool import (
     NOT_IN_GRAPH,
     NOT_SINGLE,
@@ -24,7 +24,7 @@ from lpm.design.pool import (
 )
 from lpm.design.strategies import RoundState, _k_centre, get_strategy
 from lpm.errors import LpmInputError
-from lpm.models._baselines import NoChange
+from lpm.models.baselines import NoChange
 from lpm.models.registry import _registered, register_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import lpm.models._linear as linear
+import lpm.models.linear as linear
 
 
 def test_large_matrices_take_the_top_components_of_the_full_svd(

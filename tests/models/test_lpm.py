@@ -17,11 +17,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import boring_rows
 from lpm.data.store import write_store
 from lpm.errors import LpmInputError, UnknownSymbolError
 from lpm.models.registry import get_model, load_model
-from lpm.models.workflow import train_model
+from lpm.runs.train import train_model
+from tests.conftest import boring_rows
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
@@ -288,8 +288,8 @@ def test_a_run_first_batches_are_its_own_epoch_and_share(tmp_path: Path) -> None
     validation is scored whole by every process (a share of a small set can be empty)."""
     from types import SimpleNamespace
 
-    from lpm.models._lpm import _data_module
-    from lpm.models._lpm_data import RowSource, StreamingRows, Vocab
+    from lpm.models.lpm.model import _data_module
+    from lpm.models.lpm.rows import RowSource, StreamingRows, Vocab
 
     rows = boring_rows()
     train, val = RowSource(frame=rows), RowSource(frame=rows.head(24))

@@ -14,7 +14,7 @@ from lpm.data import schema as S
 from lpm.data.store import open_store, write_store
 
 pytest.importorskip("torch")
-from lpm.models._lpm_data import RowSource, StreamingRows, Vocab
+from lpm.models.lpm.rows import RowSource, StreamingRows, Vocab
 
 
 def _rows(seed: int = 3) -> pl.DataFrame:
@@ -90,9 +90,9 @@ def test_fast_mode_scores_a_sparse_panel_as_the_dense_product_does(
 ) -> None:
     import torch
 
-    import lpm.models._lpm_net as net_module
-    from lpm.models._lpm_data import code_rows, profile_batches
-    from lpm.models._lpm_net import LPMNetwork, NetworkConfig
+    import lpm.models.lpm.network as net_module
+    from lpm.models.lpm.network import LPMNetwork, NetworkConfig
+    from lpm.models.lpm.rows import code_rows, profile_batches
 
     rows = open_store(store_path).read()
     vocab = Vocab.build(RowSource(frame=rows))

@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import shared_data
 from lpm.errors import LpmInputError, UnknownSymbolError
 from lpm.models.registry import get_model, load_model
+from tests.conftest import shared_data
 
 pytest.importorskip("torch")
 pytest.importorskip("lightning")
@@ -168,7 +168,7 @@ def test_feature_sources_errors(tmp_path: Path) -> None:
 
 @pytest.mark.realdata
 def test_go_keyword_resolves_genetic_targets_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lpm.models._features import FeatureSource
+    from lpm.priors.features import FeatureSource
 
     monkeypatch.setenv("LPM_PRIORS", str(shared_data("gene_ontology").parent))
     src = FeatureSource.of("go", "member")

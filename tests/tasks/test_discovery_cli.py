@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lpm.data.simulate import SimulationResult, simulate
+from lpm.sim.simulate import SimulationResult, simulate
 
 pytest.importorskip("torch")
 pytest.importorskip("lightning")

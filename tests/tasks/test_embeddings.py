@@ -1,5 +1,5 @@
 """Learned LPM embeddings as AnnData (``lpm.tasks.embeddings``) and their layout and figure
-(``lpm.tasks._embedding_plot``): shapes and obs, combinations as the network combines them,
+(``lpm.pl.embedding``): shapes and obs, combinations as the network combines them,
 one ensemble member at a time, a clear error for other models, the ``lpm embed`` command, and
 seeded layouts (t-SNE and UMAP)."""
 
@@ -18,7 +18,8 @@ import pytest
 
 from lpm.errors import LpmInputError
 from lpm.models.registry import get_model
-from lpm.tasks import _embedding_plot, embeddings
+from lpm.pl import embedding as _embedding_plot
+from lpm.tasks import embeddings
 from lpm.tasks.embeddings import (
     context_embeddings,
     embedding_layout,

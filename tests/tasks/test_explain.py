@@ -1,4 +1,4 @@
-"""Which input drives a prediction (``lpm.tasks.explain``, ``lpm.models._ame``): post-hoc
+"""Which input drives a prediction (``lpm.tasks.explain``, ``lpm.models.ame``): post-hoc
 importance of an LPM and the attention of a Granger-causal attentive mixture on tables whose
 values depend only on the context or only on the perturbation; the Granger loss numerics; the
 AME's model contract; ``run_explain``'s files and its refusal of bad input."""
@@ -20,7 +20,7 @@ from lpm.models.registry import get_model, list_models, load_model
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 
-from lpm.models._ame import (  # noqa: E402
+from lpm.models.ame import (  # noqa: E402
     AttentiveMixtureModel,
     granger_kl,
     granger_targets,

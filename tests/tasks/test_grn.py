@@ -1,4 +1,4 @@
-"""Gene networks (``lpm.tasks.grn``, files and figure in ``lpm.tasks._grn_figure``): knock-down
+"""Gene networks (``lpm.tasks.grn``, files and figure in ``lpm.pl.grn``): knock-down
 edges find the simulator's planted network, embedding and imputed edges run on a tiny LPM,
 random rewiring keeps degrees and is seeded, files are whole and readable, bad input is named."""
 
@@ -12,10 +12,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from tests.conftest import shared_data
 
-from lpm.data.simulate import SimulationResult, simulate
 from lpm.errors import LpmInputError
+from lpm.sim.simulate import SimulationResult, simulate
 from lpm.tasks import grn
 from lpm.tasks.grn import (
     embedding_edges,
@@ -30,6 +29,7 @@ from lpm.tasks.grn import (
     strongest_module,
     write_network,
 )
+from tests.conftest import shared_data
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: Tiny network and batches, as in tests/tasks/test_embeddings.py.

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tests.conftest import shared_data
 from typer.testing import CliRunner
 
 from lpm.cli import app
@@ -29,6 +28,7 @@ from lpm.tasks.interactions import (
     score_types,
     simulator_truth,
 )
+from tests.conftest import shared_data
 
 N_READOUTS = 300
 #: The double of each single pair, by the type it is built to have.
@@ -341,7 +341,7 @@ def test_cli_writes_outputs_atomically(tmp_path: Path) -> None:
 
 
 def test_cli_types_a_models_predicted_doubles(tmp_path: Path) -> None:
-    from lpm.models.workflow import train_model
+    from lpm.runs.train import train_model
 
     write_store(synthetic_rows(), tmp_path / "store")
     train_model(

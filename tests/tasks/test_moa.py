@@ -1,4 +1,4 @@
-"""Mechanism of action by similarity (``lpm.tasks.moa``, ``lpm.tasks._moa_scores``): the measured
+"""Mechanism of action by similarity (``lpm.tasks.moa``, ``lpm.tasks.moa_scores``): the measured
 baseline ranks a compound's own target first, orientation of gain-of-function candidates, the
 model's embedding and predicted-profile rankings (mechanics), scores on known examples with
 unscored pairs ranked last, a tiny simulated ``run_moa``, the real L1000 A375 plate, bad input."""
@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from tests.conftest import shared_data
 
 from lpm.errors import LpmInputError
 from lpm.models.registry import get_model
-from lpm.tasks import _moa_scores, moa
+from lpm.tasks import moa
+from lpm.tasks import moa_scores as _moa_scores
 from lpm.tasks.moa import (
     FIGURE_FILE,
     METHODS,
@@ -36,6 +36,7 @@ from lpm.tasks.moa import (
     score_shared_annotation,
     score_targets,
 )
+from tests.conftest import shared_data
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
@@ -266,7 +267,7 @@ def test_cross_dataset_reports_zero_pairs(frame: pl.DataFrame) -> None:
 
 # ---- the whole task -----------------------------------------------------------------------------
 def test_run_moa_on_a_tiny_simulation(tmp_path: Path) -> None:
-    from lpm.data.simulate import simulate
+    from lpm.sim.simulate import simulate
 
     sim = simulate(tmp_path / "sim", n_genes=60, n_perturbations=30, n_contexts=2, seed=0)
     data = sim.open().read()
@@ -305,7 +306,8 @@ def test_doctests() -> None:
 # ---- real data ----------------------------------------------------------------------------------
 @pytest.mark.realdata
 def test_real_a375_measured_baseline_mechanisms() -> None:
-    from lpm.data.ingest import IngestOptions, read_source
+    from lpm.data.io.base import IngestOptions
+    from lpm.data.io.ingest import read_source
 
     plate = shared_data("lincs_l1000_a375") / "test_l1000.gct"
     folder = shared_data("compounds")

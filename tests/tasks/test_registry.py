@@ -9,9 +9,9 @@ import doctest
 import polars as pl
 import pytest
 
-from lpm.data.simulate import simulate
 from lpm.errors import LpmInputError
 from lpm.models.registry import get_model
+from lpm.sim.simulate import simulate
 from lpm.tasks import registry
 from lpm.tasks.registry import DiscoveryTask, get_task, list_tasks
 

@@ -63,3 +63,14 @@ def condition_columns(columns: Iterable[str]) -> list[str]:
     """The columns among ``columns`` that identify one profile: context, perturbation, dose/time/replicate."""
     present = set(columns)
     return [c for c in CONDITION_COLUMNS if c in present]
+
+
+PREDICTION = "prediction"
+
+
+#: Spread of an ensemble's members (standard deviation), where the model has one.
+PREDICTION_SD = "prediction_sd"
+
+
+#: True where a combination model returned its fallback (Peper: Salt's sum of the singles).
+FALLBACK = "fallback"

@@ -18,8 +18,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lpm._utils.atomic import atomic_dir
 from lpm.data import schema as S
-from lpm.data._atomic import atomic_dir
 from lpm.data.symbols import parse
 from lpm.errors import LpmInputError
 
@@ -339,3 +339,11 @@ def value_summary(store: PerturbationStore) -> pl.DataFrame:
     if group:
         return lf.group_by(group).agg(aggs).sort(group).collect()
     return lf.select(aggs).collect()
+
+
+def read_stores(paths: Sequence[str | Path]) -> pl.DataFrame:
+    """All rows of one or several stores as one table (joint training reads several)."""
+    if not paths:
+        raise LpmInputError(None, "no store given (--store)")
+    frames = [open_store(p).read() for p in paths]
+    return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]

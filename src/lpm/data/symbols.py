@@ -79,3 +79,14 @@ def perturbation_type(symbol: str) -> str:
     if is_combination(symbol):
         return "combination"
     return symbol.partition(TYPE_SEPARATOR)[0]
+
+
+def genetic_targets(symbol: str) -> list[tuple[str, str]] | None:
+    """(type, gene) of each member of a genetic perturbation; None if any member is not genetic."""
+    out = []
+    for member in members(symbol):
+        kind, sep, target = member.partition(TYPE_SEPARATOR)
+        if not sep or kind not in GENETIC_TYPES:
+            return None
+        out.append((kind, target))
+    return out

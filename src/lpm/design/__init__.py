@@ -15,11 +15,10 @@ from lpm.design.loop import (
     run_design,
     run_strategy,
 )
-from lpm.design.models import ModelManager
+from lpm.design.manager import ModelManager
 from lpm.design.pool import DesignUniverse, LabelledPool, Oracle, design_universe
 from lpm.design.selection import coverage_selection, reach_matrix, spectral_selection
 from lpm.design.strategies import STRATEGIES, get_strategy
-from lpm.design.workflow import design_loop_to_dir, select_to_file
 
 __all__ = [
     "STRATEGIES",
@@ -32,7 +31,6 @@ __all__ = [
     "area_under_curve",
     "cosine_kernel",
     "coverage_selection",
-    "design_loop_to_dir",
     "design_universe",
     "feature_kernel",
     "get_strategy",
@@ -42,6 +40,5 @@ __all__ = [
     "reach_matrix",
     "run_design",
     "run_strategy",
-    "select_to_file",
     "spectral_selection",
 ]

@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lpm.data.gene_graph import edge_table_graph, normalised_adjacency
 from lpm.errors import LpmInputError
+from lpm.priors.gene_graph import edge_table_graph, normalised_adjacency
 
 #: Prior spec naming the loop's own gene graph (``--graph``).
 GRAPH = "graph"
@@ -81,10 +81,10 @@ def _one_prior(
             raise LpmInputError(None, "prior 'graph' needs a gene graph (--graph)")
         return graph_kernel(graph, genes, hops=hops)
     if spec in ("go", "regulons"):
-        from lpm.models._features import feature_table
+        from lpm.priors.features import feature_table
 
         return feature_kernel(feature_table(spec, kind="member"), genes, source=spec)
-    from lpm.data._files import read_table
+    from lpm._utils.files import read_table
 
     table = read_table(Path(spec), "prior table", hint=" (or a keyword: graph, go, regulons)")
     if "symbol" in table.columns:

@@ -1,7 +1,7 @@
 """The active-learning loop: choose, reveal, refit, score, round after round.
 
 PyRelationAL's five parts, one module each: the data manager (:mod:`lpm.design.pool`), the
-model manager (:mod:`lpm.design.models`), the strategy (:mod:`lpm.design.strategies`), the oracle
+model manager (:mod:`lpm.design.manager`), the strategy (:mod:`lpm.design.strategies`), the oracle
 (:class:`lpm.design.pool.Oracle`, held-out measured data in benchmarks) and this loop.
 
 Round 0 labels ``initial`` perturbations chosen without a model (``first``: random, coverage or
@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
-from lpm.design.models import ModelManager
+from lpm.design.manager import ModelManager
 from lpm.design.pool import (
     DesignUniverse,
     LabelledPool,
@@ -269,7 +269,7 @@ def run_design(
         get_strategy(name)
     graph = None
     if config.graph is not None:
-        from lpm.data.gene_graph import graph_source
+        from lpm.priors.gene_graph import graph_source
 
         graph = graph_source(config.graph)
     params = dict(config.model_params)

@@ -19,8 +19,8 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.symbols import genetic_targets
 from lpm.errors import LpmInputError
-from lpm.models._profiles import genetic_targets
 
 NOT_SINGLE = "not a single genetic perturbation"
 NOT_IN_GRAPH = "target gene not in the prior graph"
@@ -158,11 +158,11 @@ def read_strength(path: str | Path, *, gene_info: str | Path | None = None) -> d
     """Per-perturbation strength from a table (``perturbation, energy``) or a Replogle-style NPZ
     (its ``energy`` array, read as annotations); ``gene_info`` maps targets to official symbols
     as ingest did, so the names match the store's."""
-    from lpm.data._files import read_table
+    from lpm._utils.files import read_table
 
     path = Path(path)
     if path.suffix == ".npz":
-        from lpm.data._tables import read_npz_perturbation_annotations
+        from lpm.data.io.tables import read_npz_perturbation_annotations
 
         table = read_npz_perturbation_annotations(path)
     else:

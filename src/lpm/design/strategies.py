@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from lpm.design.kernels import cosine_kernel, kernel_distance, prior_kernel
-from lpm.design.models import ModelManager, predicted_profiles
+from lpm.design.manager import ModelManager, predicted_profiles
 from lpm.design.pool import Oracle
 from lpm.design.selection import coverage_selection, spectral_selection
 from lpm.errors import LpmInputError

@@ -48,8 +48,8 @@ import polars as pl
 from lpm.data import schema as S
 from lpm.data.schema import condition_columns
 from lpm.errors import LpmInputError
-from lpm.evaluation import _metrics as M
-from lpm.evaluation._metrics import (
+from lpm.evaluation import metrics as M
+from lpm.evaluation.metrics import (
     HIGHER_IS_BETTER,
     METRICS,
     PER_CONDITION_METRICS,

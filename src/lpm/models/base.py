@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 
 from lpm import __version__
+from lpm._utils.atomic import atomic_dir
 from lpm.data import schema as S
-from lpm.data._atomic import atomic_dir
 from lpm.errors import LpmError, LpmInputError, UnknownSymbolError
 
 CONFIG_FILE = "model.json"

@@ -18,19 +18,19 @@ from lpm.models.base import CONFIG_FILE, PerturbationModel
 
 #: Built-in models: name -> "module:Class". Baselines are models like any other.
 _BUILTINS: dict[str, str] = {
-    "no_change": "lpm.models._baselines:NoChange",
-    "context_mean": "lpm.models._baselines:ContextMean",
-    "perturbation_mean": "lpm.models._baselines:PerturbationMean",
-    "additive": "lpm.models._baselines:Additive",
-    "salt": "lpm.models._baselines:Salt",
-    "peper": "lpm.models._peper:PeperModel",
-    "gene_graph": "lpm.models._gene_graph:GeneGraphModel",
-    "precomputed": "lpm.models._precomputed:PrecomputedModel",
-    "nearest_dose": "lpm.models._nearest_dose:NearestDose",
-    "linear": "lpm.models._linear:LinearModel",
-    "lpm": "lpm.models._lpm:LPMModel",
-    "lpm_fast": "lpm.models._lpm:LPMFastModel",
-    "lpm_ame": "lpm.models._ame:AttentiveMixtureModel",
+    "no_change": "lpm.models.baselines:NoChange",
+    "context_mean": "lpm.models.baselines:ContextMean",
+    "perturbation_mean": "lpm.models.baselines:PerturbationMean",
+    "additive": "lpm.models.baselines:Additive",
+    "salt": "lpm.models.baselines:Salt",
+    "peper": "lpm.models.peper:PeperModel",
+    "gene_graph": "lpm.models.gene_graph:GeneGraphModel",
+    "precomputed": "lpm.models.precomputed:PrecomputedModel",
+    "nearest_dose": "lpm.models.nearest_dose:NearestDose",
+    "linear": "lpm.models.linear:LinearModel",
+    "lpm": "lpm.models.lpm.model:LPMModel",
+    "lpm_fast": "lpm.models.lpm.model:LPMFastModel",
+    "lpm_ame": "lpm.models.ame:AttentiveMixtureModel",
 }
 
 #: Names counted as baselines when tables show each model's ratio to the best baseline.

@@ -8,6 +8,14 @@
 - :mod:`lpm.tasks.explain`: which input drives a prediction (``lpm explain``).
 """
 
+from lpm.priors import (
+    compound_mechanisms,
+    compound_targets,
+    load_compound_annotations,
+    load_compound_ids,
+    load_gene_network,
+    match_compounds,
+)
 from lpm.tasks.embeddings import (
     context_embeddings,
     embedding_layout,
@@ -24,14 +32,6 @@ from lpm.tasks.moa import (
     measured_profile_similarity,
     predicted_profile_similarity,
     run_moa,
-)
-from lpm.tasks.references import (
-    compound_mechanisms,
-    compound_targets,
-    load_compound_annotations,
-    load_compound_ids,
-    load_gene_network,
-    match_compounds,
 )
 
 __all__ = [

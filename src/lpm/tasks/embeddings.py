@@ -16,8 +16,8 @@ in ``uns["lpm_embedding"]``. Distances and neighbourhoods can be compared across
 coordinates cannot.
 
 The layout and figure (UMAP, or PCA + t-SNE without ``umap-learn``) are in
-:mod:`lpm.tasks._embedding_plot`; mechanism labels and how names match them in
-:mod:`lpm.tasks._mechanisms`.
+:mod:`lpm.pl.embedding`; mechanism labels and how names match them in
+:mod:`lpm.priors.mechanisms`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import numpy as np
 from lpm.data import schema as S
 from lpm.data import symbols as Y
 from lpm.errors import LpmInputError
-from lpm.tasks._embedding_plot import LAYOUT_METHODS, embedding_layout, plot_embedding_umap
-from lpm.tasks._mechanisms import Annotations, load_mechanism_annotations
+from lpm.pl.embedding import LAYOUT_METHODS, embedding_layout, plot_embedding_umap
+from lpm.priors.mechanisms import Annotations, load_mechanism_annotations
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -71,7 +71,7 @@ def _lpm(model: PerturbationModel | str | Path) -> _Source:
         path = str(model)
         model = load_model(model)
     # an LPM instance means its module is loaded: other models never pay for importing torch
-    lpm_module = sys.modules.get("lpm.models._lpm")
+    lpm_module = sys.modules.get("lpm.models.lpm.model")
     if lpm_module is None or not isinstance(model, lpm_module.LPMModel):
         name = getattr(model, "name", "") or type(model).__name__
         raise LpmInputError(
@@ -422,7 +422,7 @@ def write_embeddings(
         The paths written (``paths()``), the number of rows of each kind, the dimension, the
         member and the layout used (empty without a figure).
     """
-    from lpm.data._atomic import atomic_file
+    from lpm._utils.atomic import atomic_file
 
     paths = embedding_paths(out_h5ad)
     if figure is not None and method not in LAYOUT_METHODS:

@@ -14,7 +14,7 @@ matters as much as the prediction error grows when it is left out. Two forms:
   an input is left out by dropping its expert and re-normalising the attention (the loss's
   own quantity).
 - trained, :func:`trained_importance`: the gate weights of an :class:`AttentiveMixtureModel`
-  (``lpm.models._ame``), trained with a Granger-causal loss so that they match each expert's
+  (``lpm.models.ame``), trained with a Granger-causal loss so that they match each expert's
   normalised leave-one-out error increase.
 
 Per-row tables share one layout (key columns, ``value``, ``prediction``, ``error`` and one
@@ -73,8 +73,8 @@ def check_rows(rows: pl.DataFrame, *, where: str | None = None) -> None:
 def _kind(model: Any) -> str:
     """'lpm' or 'ame' for the models that can be explained; anything else is an error."""
     for module, cls, kind in (
-        ("lpm.models._lpm", "LPMModel", "lpm"),
-        ("lpm.models._ame", "AttentiveMixtureModel", "ame"),
+        ("lpm.models.lpm.model", "LPMModel", "lpm"),
+        ("lpm.models.ame", "AttentiveMixtureModel", "ame"),
     ):
         mod = sys.modules.get(module)  # loaded whenever such a model exists
         if mod is not None and isinstance(model, getattr(mod, cls)):
@@ -106,7 +106,7 @@ def _lpm_variants(model: Any, rows: pl.DataFrame) -> dict[str, np.ndarray]:
     import torch
     from scipy.special import expit
 
-    from lpm.models._lpm_data import code_rows
+    from lpm.models.lpm.rows import code_rows
 
     coded = code_rows(rows, model.vocab_)
     dosed = coded.dose[:, 1] > 0
@@ -465,7 +465,7 @@ def _load(data: pl.DataFrame | str | Path, contexts: Sequence[str] | None) -> pl
 
 def _ame(**params: Any) -> PerturbationModel:
     """A new attentive mixture (the class directly: it need not be registered to be used)."""
-    from lpm.models._ame import AttentiveMixtureModel
+    from lpm.models.ame import AttentiveMixtureModel
 
     bad = sorted(set(params) - set(AttentiveMixtureModel.param_names()))
     if bad:
@@ -535,10 +535,10 @@ def run_explain(
     ExplainResult
         Per-row table (both methods), the two aggregated tables, the summary and the files.
     """
-    from lpm.data._atomic import atomic_dir
-    from lpm.models._lpm import _carve_validation
+    from lpm._utils.atomic import atomic_dir
+    from lpm.models.lpm.model import _carve_validation
     from lpm.models.registry import get_model, load_model
-    from lpm.tasks._explain_figure import plot_importance
+    from lpm.pl.explain import plot_importance
 
     out = Path(out)
     if out.exists() and not overwrite:

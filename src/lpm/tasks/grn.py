@@ -19,7 +19,7 @@ Scoring (:func:`score_edges`): AUPRC and precision@k over the universe of every 
 × every readout gene (:func:`lpm.evaluation.ranking.edge_scores_auprc`), plus the same for the
 predicted network (its ``top`` edges) rewired at random with every node's out- and in-degree
 kept (:func:`rewire_edges`), so that the lift over a network with the same hubs is visible.
-Writing files and the module figure: :mod:`lpm.tasks._grn_figure`.
+Writing files and the module figure: :mod:`lpm.pl.grn`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import polars as pl
 from lpm.data import schema as S
 from lpm.data.symbols import COMBINATION_SEPARATOR, GENETIC_TYPES, TYPE_SEPARATOR
 from lpm.errors import LpmInputError
-from lpm.tasks._grn_scores import (
+from lpm.tasks.grn_scores import (
     DEFAULT_K,
     _in_universe,
     _ranked,
@@ -379,16 +379,16 @@ def imputed_edges(
 
 
 def write_network(edges: pl.DataFrame, out_prefix: str | Path, *, top: int = 1000) -> list[Path]:
-    """CSV and GraphML of the ``top`` best edges (:func:`lpm.tasks._grn_figure.write_network`)."""
-    from lpm.tasks import _grn_figure
+    """CSV and GraphML of the ``top`` best edges (:func:`lpm.pl.grn.write_network`)."""
+    from lpm.pl import grn as _grn_figure
 
     return _grn_figure.write_network(edges, out_prefix, top=top)
 
 
 def strongest_module(edges: pl.DataFrame, *, top: int = 1000) -> list[str]:
     """Genes of the strongest module of the ``top`` edges
-    (:func:`lpm.tasks._grn_figure.strongest_module`)."""
-    from lpm.tasks import _grn_figure
+    (:func:`lpm.pl.grn.strongest_module`)."""
+    from lpm.pl import grn as _grn_figure
 
     return _grn_figure.strongest_module(edges, top=top)
 
@@ -396,9 +396,9 @@ def strongest_module(edges: pl.DataFrame, *, top: int = 1000) -> list[str]:
 def plot_strongest_module(
     edges: pl.DataFrame, path: str | Path, *, top: int = 1000, seed: int = 0, title: str = "module"
 ) -> Path | None:
-    """PNG of the strongest module (:func:`lpm.tasks._grn_figure.plot_strongest_module`);
+    """PNG of the strongest module (:func:`lpm.pl.grn.plot_strongest_module`);
     None, and no file, when no module of three genes exists."""
-    from lpm.tasks import _grn_figure
+    from lpm.pl import grn as _grn_figure
 
     return _grn_figure.plot_strongest_module(edges, path, top=top, seed=seed, title=title)
 
@@ -520,7 +520,7 @@ def run_grn(
     GrnResult
         Edge tables, the scores table, files written and the universe size.
     """
-    from lpm.data._atomic import atomic_dir
+    from lpm._utils.atomic import atomic_dir
 
     start = time.perf_counter()
     methods: tuple[str, ...] = METHODS if method == "all" else (method,)

@@ -43,7 +43,7 @@ Default thresholds (:class:`InteractionThresholds`) and why:
   ``abs_log_ts_ratio`` is 0.17), while an epistatic pair (AB = A) drives the masked single's
   coefficient to 0 (simulator median dominance 1.2). 0.5 sits between.
 - ``magnitude_margin = 0.25``: additive is magnitude within ±25% of √2. The simulator's design
-  (:mod:`lpm.data._simulate_design`) draws synergy as (1 + s)(A + B), s ∈ [0.5, 1], and
+  (:mod:`lpm.sim.design`) draws synergy as (1 + s)(A + B), s ∈ [0.5, 1], and
   buffering as (1 − s)(A + B), s ∈ [0.4, 0.7], so ±25% lies about halfway between additive and
   the weakest designed interaction.
 - ``min_abs_z = 5``: the one default chosen by looking at the simulator's measured profiles:
@@ -823,9 +823,9 @@ def run_interactions(
     ``out`` gets interactions.csv/.parquet, skipped.csv, interactions.png and summary.json;
     with ``truth`` the accuracy and confusion matrix, with ``norman`` norman_comparison.csv.
     """
-    from lpm.data._atomic import atomic_dir
+    from lpm._utils.atomic import atomic_dir
     from lpm.data.store import open_store
-    from lpm.tasks._interaction_figure import plot_interactions
+    from lpm.pl.interactions import plot_interactions
 
     start = time.perf_counter()
     if Path(out).exists() and not overwrite:  # fail before the work, not after

@@ -23,7 +23,7 @@ compounds of one context and knock-downs of another. A pair a method could not s
 readout overlap, a symbol unknown to the model) ranks last, tied with every other such pair of
 its query, so leaving pairs out never helps; ``n_scored`` and ``n_unscored`` say how many.
 
-The figure is drawn by :mod:`lpm.tasks._moa_figure` from the written tables.
+The figure is drawn by :mod:`lpm.pl.moa` from the written tables.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import polars as pl
 
+from lpm._utils.atomic import atomic_file, write_text_atomic
 from lpm.data import schema as S
 from lpm.data import symbols as Y
-from lpm.data._atomic import atomic_file, write_text_atomic
 from lpm.errors import LpmInputError
-from lpm.tasks._moa_scores import (
+from lpm.tasks.moa_scores import (
     _COMPOUND,
     METHODS,
     _single_type,
@@ -552,7 +552,7 @@ def _read_frame(data: pl.DataFrame | str | Path) -> pl.DataFrame:
 def _annotation_truths(
     ranking: pl.DataFrame, folder: Path, gene_info: str | Path | None
 ) -> tuple[dict[str, set[str]], dict[str, set[str]], int]:
-    from lpm.tasks.references import (
+    from lpm.priors import (
         compound_mechanisms,
         compound_targets,
         load_compound_annotations,
@@ -665,7 +665,7 @@ def run_moa(
         pq_all.write_csv(tmp)
     fig_path = None
     if figure:
-        from lpm.tasks._moa_figure import plot_moa
+        from lpm.pl.moa import plot_moa
 
         fig_path = plot_moa(ranking, pq_all, target / FIGURE_FILE)
     methods = tuple(m for m in METHODS if m in set(ranking["method"].to_list()))

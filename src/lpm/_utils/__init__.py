@@ -1,0 +1,1 @@
+"""Private helpers used by every layer: atomic writes, small tables, caches, threads, options."""

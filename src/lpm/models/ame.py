@@ -1,0 +1,527 @@
+"""An attentive mixture of experts (AME) with a Granger-causal loss: registry name ``lpm_ame``.
+
+After Schwab, Miladinovic and Karlen (2019), "Granger-causal attentive mixtures of experts".
+Each input of a row is one expert:
+
+- ``perturbation``: the mean (or sum) of its members' embeddings, as in the LPM, so an unseen
+  combination of known members can be predicted;
+- ``context`` and ``readout``: one embedding each;
+- ``dose`` and ``time`` (only where the training rows have them): ``[log1p(x), has_x]``; a row
+  without one (a knock-down beside compounds) masks that expert out of its attention.
+
+Every expert maps its input by a small MLP to a hidden vector ``h_i``. The gate scores each
+expert from its own hidden vector, ``g_i(h_i)``, and a softmax over the experts gives attention
+``a``, one weight per expert and row. (A gate reading all hidden vectors at once can compute the
+answer itself; leaving an expert out then no longer removes its information.) Each expert makes a scalar contribution ``y_i`` and the prediction is ``sum_i a_i y_i``.
+A value is measured for one readout, so a contribution must be readout-specific: non-readout
+experts give ``y_i = z_i . u`` with ``z_i`` a head on ``h_i`` and ``u`` the readout expert's
+decoder vector (the readout acts as the coordinate being read, not as a competing input); the
+readout expert's own contribution is a scalar per readout (its main effect, the readout's
+typical delta). So leaving the perturbation out removes every perturbation-specific effect,
+while leaving the readout out removes only what the readout explains by itself.
+
+The Granger-causal loss: for every expert ``i`` the prediction without it (attention
+re-normalised over the others) has error ``e_-i``; ``w_i = max(e_-i - e, 0)`` normalised over the
+experts of the row (uniform when no expert helps) is the target, and the loss is
+``MSE + granger_weight * KL(w || a)`` with the targets detached. The attention then reads as
+how much each input drives the prediction.
+
+The network and its Lightning module are below; the façade (``AttentiveMixtureModel``) owns
+the data, the Trainer and early stopping on a seeded validation carve of whole profiles.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Self
+
+import lightning as L
+import numpy as np
+import polars as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lpm.data import schema as S
+from lpm.errors import LpmInputError
+from lpm.models.base import PerturbationModel
+from lpm.models.lpm.network import combine_members
+from lpm.models.lpm.rows import Vocab, code_rows
+
+#: Expert names, in the order of the attention columns (numeric ones only where present).
+SYMBOL_EXPERTS = ("perturbation", "context", "readout")
+NUMERIC_EXPERTS = (S.DOSE, S.TIME)
+#: A small table is cut into at least this many batches per epoch (batches of 16 rows at least),
+#: so the optimiser still takes steps between early-stopping checks.
+MIN_BATCHES_PER_EPOCH = 32
+
+
+@dataclass(frozen=True)
+class AMEConfig:
+    n_members: int
+    n_contexts: int
+    n_readouts: int
+    numeric: tuple[str, ...]  # numeric experts present: a subset of NUMERIC_EXPERTS
+    embedding_dim: int
+    hidden: int
+    combine: str
+
+    @property
+    def experts(self) -> tuple[str, ...]:
+        return (*SYMBOL_EXPERTS, *self.numeric)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["numeric"] = list(self.numeric)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AMEConfig:
+        return cls(**{**d, "numeric": tuple(d["numeric"])})
+
+
+def _expert(n_in: int, hidden: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+
+
+# ---- the Granger-causal pieces (pure functions, tested on their own) ----------------------------
+def mixture(y: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """``sum_i softmax(logits)_i y_i`` per row (rows × experts in, rows out)."""
+    return (torch.softmax(logits, dim=-1) * y).sum(-1)
+
+
+def leave_one_out(y: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Rows × experts: the prediction without expert ``i``, attention re-normalised over the rest.
+
+    A masked softmax (not ``(full - a_i y_i) / (1 - a_i)``), so an expert holding nearly all the
+    attention gives a finite answer.
+    """
+    n = logits.shape[-1]
+    mask = torch.eye(n, dtype=torch.bool, device=logits.device)
+    masked = logits.unsqueeze(1).expand(-1, n, n).masked_fill(mask, float("-inf"))
+    return (torch.softmax(masked, dim=-1) * y.unsqueeze(1)).sum(-1)
+
+
+def granger_targets(err_full: torch.Tensor, err_without: torch.Tensor) -> torch.Tensor:
+    """Normalised error increases ``w_i = max(e_-i - e, 0) / sum_j max(e_-j - e, 0)`` per row;
+    uniform where no expert's removal increases the error."""
+    delta = (err_without - err_full.unsqueeze(-1)).clamp(min=0.0)
+    total = delta.sum(-1, keepdim=True)
+    uniform = torch.full_like(delta, 1.0 / delta.shape[-1])
+    return torch.where(total > 0, delta / total.clamp(min=torch.finfo(delta.dtype).tiny), uniform)
+
+
+def granger_kl(omega: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of ``KL(omega || softmax(logits))`` (``0 log 0 = 0``); never negative."""
+    log_a = torch.log_softmax(logits, dim=-1)
+    # experts absent from a row (logit -inf) have omega 0: their term is 0, not 0 * -inf
+    cross = torch.where(omega > 0, omega * log_a, torch.zeros_like(log_a))
+    kl = torch.xlogy(omega, omega) - cross
+    return kl.sum(-1).mean()
+
+
+def granger_loss(
+    y: torch.Tensor, logits: torch.Tensor, value: torch.Tensor, weight: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(MSE + weight * KL(w || a), MSE)``; the targets ``w`` come from detached errors."""
+    pred = mixture(y, logits)
+    mse = F.mse_loss(pred, value)
+    if weight == 0:
+        return mse, mse
+    with torch.no_grad():
+        err = (pred - value) ** 2
+        err_without = (leave_one_out(y, logits) - value.unsqueeze(-1)) ** 2
+        omega = granger_targets(err, err_without)
+    return mse + weight * granger_kl(omega, logits), mse
+
+
+# ---- the network --------------------------------------------------------------------------------
+class AMENetwork(nn.Module):
+    """Experts, heads and the attentive gate; ``forward`` gives (contributions, gate logits)."""
+
+    def __init__(self, cfg: AMEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d, h = cfg.embedding_dim, cfg.hidden
+        self.member = nn.Embedding(cfg.n_members, d)
+        self.context = nn.Embedding(cfg.n_contexts, d)
+        self.readout = nn.Embedding(cfg.n_readouts, d)
+        for emb in (self.member, self.context, self.readout):
+            nn.init.normal_(emb.weight, std=0.1)
+        self.experts = nn.ModuleDict(
+            {name: _expert(d if name in SYMBOL_EXPERTS else 2, h) for name in cfg.experts}
+        )
+        self.heads = nn.ModuleDict(
+            {name: nn.Linear(h, d) for name in cfg.experts if name != "readout"}
+        )
+        self.decoder = nn.Linear(h, d)  # the readout's coordinate vector u
+        self.readout_out = nn.Linear(h, 1)  # the readout's own contribution
+        self.gate = nn.ModuleDict(
+            {
+                name: nn.Sequential(nn.Linear(h, h), nn.Tanh(), nn.Linear(h, 1))
+                for name in cfg.experts
+            }
+        )
+
+    def _perturbation(self, members: torch.Tensor) -> torch.Tensor:
+        return combine_members(self.member, members, self.cfg.combine)
+
+    def hidden_states(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Each expert's hidden vector per row (symbol experts run once per distinct symbol)."""
+        pert, p_row = torch.unique(batch["perturbation"], return_inverse=True)
+        ctx, c_row = torch.unique(batch["context"], return_inverse=True)
+        read, r_row = torch.unique(batch["readout"], return_inverse=True)
+        table = batch["perturbation_members"]
+        out = [
+            self.experts["perturbation"](self._perturbation(table[pert]))[p_row],
+            self.experts["context"](self.context(ctx))[c_row],
+            self.experts["readout"](self.readout(read))[r_row],
+        ]
+        out += [self.experts[name](batch[name]) for name in self.cfg.numeric]
+        return out
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        hs = self.hidden_states(batch)
+        names = self.cfg.experts
+        u = self.decoder(hs[names.index("readout")])
+        y = torch.stack(
+            [
+                self.readout_out(h).squeeze(-1)
+                if name == "readout"
+                else (self.heads[name](h) * u).sum(-1)
+                for name, h in zip(names, hs, strict=True)
+            ],
+            dim=-1,
+        )
+        logits = torch.cat([self.gate[name](h) for name, h in zip(names, hs, strict=True)], dim=-1)
+        # a row without a dose (or time) has no such input: its expert gets no attention there,
+        # so it can neither carry the prediction nor be credited with it
+        if self.cfg.numeric:
+            absent = torch.zeros_like(logits, dtype=torch.bool)
+            for name in self.cfg.numeric:
+                absent[:, names.index(name)] = batch[name][:, 1] == 0
+            logits = logits.masked_fill(absent, float("-inf"))
+        return y, logits
+
+
+class AMEModule(L.LightningModule):
+    """Network + Granger-causal loss + AdamW; keeps the weights of the best validation epoch."""
+
+    def __init__(
+        self, network: dict[str, Any], lr: float, weight_decay: float, granger_weight: float
+    ) -> None:
+        super().__init__()
+        self.net = AMENetwork(AMEConfig.from_dict(network))
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.granger_weight = granger_weight
+        self.best_loss = float("inf")
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self._val_sum = 0.0
+        self._val_n = 0
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        y, logits = self.net(batch)
+        loss, _ = granger_loss(y, logits, batch["value"], self.granger_weight)
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+
+class AMEModuleWithValidation(AMEModule):
+    """The same, with a validation MSE for early stopping and best-epoch weights."""
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sum, self._val_n = 0.0, 0
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        y, logits = self.net(batch)
+        _, mse = granger_loss(y, logits, batch["value"], 0.0)
+        n = int(batch["value"].shape[0])
+        self._val_sum += float(mse) * n
+        self._val_n += n
+
+    def on_validation_epoch_end(self) -> None:
+        loss = self._val_sum / max(self._val_n, 1)
+        self.log("val_loss", loss)
+        if loss < self.best_loss:
+            self.best_loss = loss
+            self.best_state = copy.deepcopy(self.net.state_dict())
+
+
+# ---- data ---------------------------------------------------------------------------------------
+def _numeric(rows: pl.DataFrame, name: str) -> np.ndarray:
+    """``[log1p(x), has_x]`` per row (missing, non-finite or negative: ``[0, 0]``)."""
+    out = np.zeros((rows.height, 2), np.float32)
+    if name in rows.columns:
+        x = rows[name].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        has = np.isfinite(x) & (x >= 0)
+        out[:, 0] = np.log1p(np.where(has, x, 0.0))
+        out[:, 1] = has
+    return out
+
+
+def _tensors(rows: pl.DataFrame, vocab: Vocab, numeric: tuple[str, ...]) -> dict[str, Any]:
+    coded = code_rows(rows, vocab)
+    t: dict[str, Any] = {
+        "perturbation": torch.from_numpy(coded.perturbation.astype(np.int64)),
+        "context": torch.from_numpy(coded.context.astype(np.int64)),
+        "readout": torch.from_numpy(coded.readout.astype(np.int64)),
+        "value": torch.from_numpy(coded.value.astype(np.float32)),
+    }
+    for name in numeric:
+        t[name] = torch.from_numpy(_numeric(rows, name))
+    t["perturbation_members"] = torch.from_numpy(coded.perturbation_members.astype(np.int64))
+    return t
+
+
+def _batches(t: dict[str, Any], size: int, order: np.ndarray) -> list[dict[str, torch.Tensor]]:
+    idx = torch.from_numpy(order)
+    out = []
+    for start in range(0, len(order), size):
+        part = idx[start : start + size]
+        batch = {k: v.index_select(0, part) for k, v in t.items() if k != "perturbation_members"}
+        batch["perturbation_members"] = t["perturbation_members"]
+        out.append(batch)
+    return out
+
+
+class _Rows(torch.utils.data.IterableDataset[dict[str, torch.Tensor]]):
+    """Batches of rows, reshuffled each pass from (seed, pass number): runs repeat exactly."""
+
+    def __init__(self, t: dict[str, Any], *, batch_size: int, seed: int, shuffle: bool) -> None:
+        self.t, self.batch_size, self.seed, self.shuffle = t, batch_size, seed, shuffle
+        self.passes = 0
+
+    def __iter__(self) -> Any:
+        n = int(self.t["value"].shape[0])
+        rng = np.random.default_rng([self.seed, self.passes])
+        self.passes += 1
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        yield from _batches(self.t, self.batch_size, order)
+
+
+def _present(rows: pl.DataFrame, name: str) -> bool:
+    return name in rows.columns and bool(_numeric(rows, name)[:, 1].any())
+
+
+# ---- the model ----------------------------------------------------------------------------------
+class AttentiveMixtureModel(PerturbationModel):
+    """Attentive mixture of experts (one per input) trained with a Granger-causal attention loss."""
+
+    name: ClassVar[str] = "lpm_ame"
+
+    def __init__(
+        self,
+        *,
+        embedding_dim: int = 16,
+        hidden: int = 32,
+        granger_weight: float = 1.0,
+        combine: str = "mean",
+        batch_size: int = 512,
+        lr: float = 1e-2,
+        weight_decay: float = 1e-5,
+        max_epochs: int = 60,
+        patience: int = 8,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+    ) -> None:
+        self.embedding_dim = embedding_dim
+        self.hidden = hidden
+        self.granger_weight = granger_weight
+        self.combine = combine
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.seed = seed
+
+    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
+        """Train on ``train``; early stopping on ``val`` or on a seeded ``val_fraction`` of the
+        training profiles (rows with a non-finite value are left out)."""
+        from lightning.pytorch.callbacks import EarlyStopping
+
+        from lpm.models.lpm.model import _carve_validation
+        from lpm.models.lpm.rows import RowSource
+
+        if self.combine not in ("mean", "sum"):
+            raise LpmInputError(None, f"combine must be 'mean' or 'sum', got {self.combine!r}")
+        if self.granger_weight < 0:
+            raise LpmInputError(None, f"granger_weight must be >= 0, got {self.granger_weight}")
+        train = train.filter(pl.col(S.VALUE).is_finite())
+        if train.height == 0:
+            raise LpmInputError(None, "no training rows (with a finite value)")
+        if (val is None or val.height == 0) and self.val_fraction > 0:
+            train, val = _carve_validation(train, fraction=self.val_fraction, seed=self.seed)
+        vocab = Vocab.build(RowSource(frame=train))
+        numeric = tuple(n for n in NUMERIC_EXPERTS if _present(train, n))
+        cfg = AMEConfig(
+            n_members=len(vocab.members),
+            n_contexts=len(vocab.contexts),
+            n_readouts=len(vocab.readouts),
+            numeric=numeric,
+            embedding_dim=self.embedding_dim,
+            hidden=self.hidden,
+            combine=self.combine,
+        )
+        if val is not None:
+            val = val.filter(
+                pl.col(S.VALUE).is_finite()
+                & pl.col(S.CONTEXT).is_in(vocab.contexts)
+                & pl.col(S.READOUT).is_in(vocab.readouts)
+                & pl.col(S.PERTURBATION).is_in(vocab.perturbations)
+            )
+        has_val = val is not None and val.height > 0
+        L.seed_everything(self.seed, workers=True, verbose=False)
+        module_cls = AMEModuleWithValidation if has_val else AMEModule
+        module = module_cls(
+            cfg.to_dict(),
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            granger_weight=self.granger_weight,
+        )
+        loader = torch.utils.data.DataLoader(
+            _Rows(
+                _tensors(train, vocab, numeric),
+                batch_size=min(self.batch_size, max(16, train.height // MIN_BATCHES_PER_EPOCH)),
+                seed=self.seed,
+                shuffle=True,
+            ),
+            batch_size=None,
+        )
+        val_loader = None
+        if has_val:
+            assert val is not None
+            val_loader = torch.utils.data.DataLoader(
+                _Rows(_tensors(val, vocab, numeric), batch_size=8192, seed=0, shuffle=False),
+                batch_size=None,
+            )
+        callbacks: list[Any] = (
+            [EarlyStopping(monitor="val_loss", patience=self.patience, mode="min")]
+            if has_val
+            else []
+        )
+        # Lightning's start-up chatter (accelerator, tips) is not wanted in a library call
+        logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+        trainer = L.Trainer(
+            max_epochs=self.max_epochs,
+            accelerator="cpu",
+            devices=1,
+            callbacks=callbacks,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            deterministic=True,
+        )
+        threads = torch.get_num_threads()
+        # the networks are small: more intra-op threads only add synchronisation, and stall
+        # badly when another process holds a core (as in the LPM's fast mode); restored after
+        torch.set_num_threads(1)
+        with warnings.catch_warnings():
+            # lightning 2.6 calls a torch pytree API that torch 2.13 deprecates (not ours);
+            # in-process loading is on purpose: the rows are tensors already
+            warnings.filterwarnings(
+                "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
+            )
+            warnings.filterwarnings("ignore", message=r".*does not have many workers")
+            try:
+                trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader)
+            finally:
+                torch.set_num_threads(threads)
+        state = module.best_state if module.best_state is not None else module.net.state_dict()
+        self.vocab_ = vocab
+        self.network_config_ = cfg.to_dict()
+        self.state_ = {k: v.detach().cpu().numpy().copy() for k, v in state.items()}
+        self.history_ = {
+            "epochs": int(trainer.current_epoch),
+            "best_val_mse": module.best_loss if has_val else None,
+            "train_rows": train.height,
+        }
+        return self
+
+    # ---- prediction ---------------------------------------------------------------------------
+    @property
+    def experts_(self) -> list[str]:
+        """Expert (input) names, in the order of ``attention``'s columns."""
+        self._check_fitted()
+        return list(AMEConfig.from_dict(self.network_config_).experts)
+
+    def _network(self) -> AMENetwork:
+        net = AMENetwork(AMEConfig.from_dict(self.network_config_))
+        net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in self.state_.items()})
+        net.eval()
+        return net
+
+    def _supported(self, rows: pl.DataFrame) -> np.ndarray:
+        v = self.vocab_
+        ctx = rows[S.CONTEXT].is_in(v.contexts).to_numpy()
+        read = rows[S.READOUT].is_in(v.readouts).to_numpy()
+        uniq = rows[S.PERTURBATION].unique().to_list()
+        known = [p for p in uniq if p in v.perturbation_index or v.known_members(p)]
+        return ctx & read & rows[S.PERTURBATION].is_in(known).to_numpy()
+
+    def _known(self) -> dict[str, set[str]]:
+        return {
+            S.CONTEXT: set(self.vocab_.contexts),
+            S.READOUT: set(self.vocab_.readouts),
+            S.PERTURBATION: set(self.vocab_.perturbations),
+        }
+
+    def contributions(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Per row and expert: the contribution ``y_i`` and the gate logit (rows × experts each)."""
+        self._check_fitted()
+        ok = self.supported(rows)
+        if not ok.all():
+            from lpm.models.base import unknown_symbols_error
+
+            raise unknown_symbols_error(self, rows.filter(pl.Series(~ok)))
+        cfg = AMEConfig.from_dict(self.network_config_)
+        t = _tensors(rows.with_columns(pl.lit(0.0).alias(S.VALUE)), self.vocab_, cfg.numeric)
+        net = self._network()
+        n = len(cfg.experts)
+        y = np.zeros((rows.height, n), np.float32)
+        logits = np.zeros((rows.height, n), np.float32)
+        pos = 0
+        with torch.no_grad():
+            for batch in _batches(t, 65_536, np.arange(rows.height)):
+                yb, lb = net(batch)
+                k = int(yb.shape[0])
+                y[pos : pos + k], logits[pos : pos + k] = yb.numpy(), lb.numpy()
+                pos += k
+        return y, logits
+
+    def attention(self, rows: pl.DataFrame) -> np.ndarray:
+        """The gate's weights (rows × experts, rows sum to 1); columns named by ``experts_``."""
+        _, logits = self.contributions(rows)
+        return torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
+
+    def predict_without(self, rows: pl.DataFrame) -> np.ndarray:
+        """Rows × experts: the prediction with each expert left out (attention re-normalised)."""
+        y, logits = self.contributions(rows)
+        return leave_one_out(torch.from_numpy(y), torch.from_numpy(logits)).numpy()
+
+    def _predict(self, rows: pl.DataFrame) -> np.ndarray:
+        y, logits = self.contributions(rows)
+        return mixture(torch.from_numpy(y), torch.from_numpy(logits)).numpy()
+
+    # ---- persistence --------------------------------------------------------------------------
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, pl.DataFrame], dict[str, Any]]:
+        arrays = {k: np.asarray(v) for k, v in self.state_.items()}
+        extra = {"network": self.network_config_, "history": self.history_}
+        return arrays, self.vocab_.to_tables(), extra
+
+    def _set_state(
+        self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]
+    ) -> None:
+        self.vocab_ = Vocab.from_tables(tables)
+        self.network_config_ = dict(extra["network"])
+        self.history_ = dict(extra["history"])
+        self.state_ = dict(arrays)

@@ -1,0 +1,431 @@
+"""``peper``: Salt plus a learned correction (Gaudelet et al. 2024), trained on measured doubles.
+
+Salt predicts a combination as the sum of its singles' measured deltas in the same context.
+Peper keeps that sum and adds what it misses, per readout:
+
+    pred_r = Σ_i a_ir + σ · MLP([s_r, q_r, |max−min|_r, |s_r|] / σ, readout_r, context, pair)
+
+with ``a_i`` the members' profiles, ``s = Σ a_i``, ``q`` the sum of pairwise products
+(interaction), a learned vector per readout and per context, and a pair vector encoded from the
+members' whole profiles (symmetric in the members, so A+B and B+A agree). ``σ`` is the sd of
+the training singles' values, so the network works on a unit scale. It is trained on the
+training doubles whose members were all measured in the same context, with early stopping on
+held-out doubles (the ``val`` rows' doubles, else a seeded ``val_fraction`` of them).
+
+**Fallback, flagged.** When a member was not measured in the context, Peper has no measured
+profile to correct: it returns Salt's sum over the members, taking the missing ones from
+``single_model`` (any registered model fitted on the same rows, e.g. ``gene_graph``), and
+:meth:`PeperModel.fallback` marks those rows. Without a ``single_model`` such rows are
+unsupported (an error at ``predict``), never guessed. With no training double to learn from,
+every combination is a flagged fallback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Self
+
+import numpy as np
+import polars as pl
+
+from lpm._utils.threads import one_torch_thread
+from lpm.data import schema as S
+from lpm.data.profiles import profile_matrix
+from lpm.data.symbols import is_combination, members
+from lpm.errors import LpmInputError
+from lpm.models.base import PerturbationModel
+from lpm.models.torch_state import load_network_arrays, network_arrays
+
+log = logging.getLogger(__name__)
+_N_VALUE_FEATURES = 4
+
+
+def _value_features(profiles: Any) -> Any:
+    """Symmetric per-readout features of the members' profiles (members on dim 1)."""
+    import torch
+
+    s = profiles.sum(1)
+    pairwise = (s**2 - (profiles**2).sum(1)) / 2  # Σ_{i<j} a_i a_j
+    spread = profiles.max(1).values - profiles.min(1).values
+    return torch.stack([s, pairwise, spread, s.abs()], dim=-1)
+
+
+def _network(n_readouts: int, n_contexts: int, width: int, hidden: int) -> Any:
+    import torch
+    from torch import nn
+
+    class PeperNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.readout = nn.Embedding(n_readouts, width)
+            self.context = nn.Embedding(n_contexts, width)
+            self.encode = nn.Linear(n_readouts, width)
+            last = nn.Linear(hidden, 1)
+            nn.init.zeros_(last.weight)  # start at Salt: no correction until one is learned
+            nn.init.zeros_(last.bias)
+            self.mlp = nn.Sequential(
+                nn.Linear(_N_VALUE_FEATURES + 3 * width, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(),
+                last,
+            )
+
+        def forward(self, profiles: Any, ctx: Any) -> Any:
+            """profiles (B, members, R) on the unit scale → correction (B, R)."""
+            b, _, r = profiles.shape
+            pair = self.encode(profiles).sum(1)  # (B, width)
+            x = torch.cat(
+                [
+                    _value_features(profiles),
+                    self.readout.weight[None].expand(b, r, -1),
+                    self.context(ctx)[:, None].expand(b, r, -1),
+                    pair[:, None].expand(b, r, -1),
+                ],
+                dim=-1,
+            )
+            return self.mlp(x).squeeze(-1)
+
+    return PeperNet()
+
+
+class PeperModel(PerturbationModel):
+    """Peper: Salt's sum of the singles plus a correction learned on the doubles seen in training."""
+
+    def __init__(
+        self,
+        *,
+        single_model: str | None = None,
+        single_params: dict[str, Any] | None = None,
+        width: int = 8,
+        hidden: int = 32,
+        epochs: int = 200,
+        batch_size: int = 16,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-4,
+        val_fraction: float = 0.2,
+        patience: int = 30,
+        seed: int = 0,
+    ) -> None:
+        self.single_model = single_model
+        self.single_params = single_params
+        self.width = width
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.seed = seed
+
+    # ---- fitting ------------------------------------------------------------------------------
+    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
+        data = train.filter(pl.col(S.PERTURBATION).cast(pl.String) != S.CONTROL)
+        if data.height == 0:
+            raise LpmInputError(None, "peper: no perturbed training rows")
+        self.readouts_ = sorted(data[S.READOUT].cast(pl.String).unique().to_list())
+        keys, y = profile_matrix(data, self.readouts_)
+        self.contexts_ = sorted({c for c, _ in keys})
+        singles = [i for i, (_, p) in enumerate(keys) if not is_combination(p)]
+        self.single_keys_ = [keys[i] for i in singles]
+        self.singles_ = y[singles].astype(np.float32)
+        self._index()
+        finite = self.singles_[np.isfinite(self.singles_)]
+        self.scale_ = float(finite.std()) if finite.size > 1 and finite.std() > 0 else 1.0
+        doubles = self._examples(keys, y)
+        val_doubles = (
+            self._examples(*profile_matrix(val, self.readouts_))
+            if val is not None and val.height
+            else []
+        )
+        self.sub_model_ = None
+        if self.single_model:
+            from lpm.models.registry import get_model
+
+            params = dict(self.single_params or {})
+            sub = get_model(self.single_model, **params)
+            if "seed" in sub.param_names() and "seed" not in params:
+                sub.seed = self.seed  # type: ignore[attr-defined]
+            self.sub_model_ = sub.fit(train, val)
+        import torch
+
+        torch.manual_seed(self.seed)
+        self.net_ = _network(len(self.readouts_), len(self.contexts_), self.width, self.hidden)
+        self.n_train_doubles_ = len(doubles)
+        self.history_: list[dict[str, float]] = []
+        if doubles:
+            with one_torch_thread():
+                self._train(doubles, val_doubles)
+        else:
+            log.warning(
+                "peper: no training double has all its singles measured; every combination falls back to Salt"
+            )
+        return self
+
+    def _index(self) -> None:
+        self._single = {k: i for i, k in enumerate(self.single_keys_)}
+        self._ctx = {c: i for i, c in enumerate(self.contexts_)}
+
+    def _examples(
+        self, keys: list[tuple[str, str]], y: np.ndarray
+    ) -> list[tuple[str, str, np.ndarray]]:
+        """Doubles whose members were all measured in the same context: (context, symbol, profile)."""
+        out = []
+        for (c, p), row in zip(keys, y, strict=True):
+            if (
+                is_combination(p)
+                and c in self._ctx
+                and all((c, m) in self._single for m in members(p))
+            ):
+                out.append((c, p, row))
+        return out
+
+    def _tensors(self, examples: list[tuple[str, str, np.ndarray]]) -> tuple[Any, Any, Any, Any]:
+        import torch
+
+        width = max(len(members(p)) for _, p, _ in examples)
+        prof = np.zeros((len(examples), width, len(self.readouts_)), dtype=np.float32)
+        for i, (c, p, _) in enumerate(examples):
+            for j, m in enumerate(members(p)):
+                prof[i, j] = np.nan_to_num(self.singles_[self._single[(c, m)]])
+        y = np.stack([e[2] for e in examples])
+        ctx = torch.as_tensor([self._ctx[c] for c, _, _ in examples])
+        salt = prof.sum(1)
+        resid = (np.nan_to_num(y) - salt) / self.scale_
+        mask = np.isfinite(y) & np.isfinite(prof.sum(1))
+        return (
+            torch.as_tensor(prof / self.scale_),
+            ctx,
+            torch.as_tensor(resid, dtype=torch.float32),
+            torch.as_tensor(mask, dtype=torch.float32),
+        )
+
+    def _train(
+        self,
+        doubles: list[tuple[str, str, np.ndarray]],
+        val_doubles: list[tuple[str, str, np.ndarray]],
+    ) -> None:
+        import torch
+
+        rng = np.random.default_rng(self.seed)
+        if not val_doubles and len(doubles) >= 5 and self.val_fraction > 0:
+            order = rng.permutation(len(doubles))
+            n_val = max(1, round(self.val_fraction * len(doubles)))
+            val_doubles = [doubles[i] for i in order[:n_val]]
+            doubles = [doubles[i] for i in order[n_val:]]
+        prof, ctx, resid, mask = self._tensors(doubles)
+        val = self._tensors(val_doubles) if val_doubles else None
+        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        gen = torch.Generator().manual_seed(self.seed)
+        best, best_state, since = np.inf, None, 0
+        for epoch in range(self.epochs):
+            self.net_.train()
+            perm = torch.randperm(len(doubles), generator=gen)
+            for start in range(0, len(doubles), self.batch_size):
+                batch = perm[start : start + self.batch_size]
+                err = (self.net_(prof[batch], ctx[batch]) - resid[batch]) ** 2 * mask[batch]
+                loss = err.sum() / mask[batch].sum().clamp(min=1)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            record = {"epoch": float(epoch)}
+            if val is not None:
+                self.net_.eval()
+                with torch.no_grad():
+                    v_err = (self.net_(val[0], val[1]) - val[2]) ** 2 * val[3]
+                    salt_err = val[2] ** 2 * val[3]
+                record["val_mse"] = float(v_err.sum() / val[3].sum().clamp(min=1)) * self.scale_**2
+                record["val_salt_mse"] = (
+                    float(salt_err.sum() / val[3].sum().clamp(min=1)) * self.scale_**2
+                )
+                if record["val_mse"] < best:
+                    best, since = record["val_mse"], 0
+                    best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
+                else:
+                    since += 1
+            self.history_.append(record)
+            if val is not None and since >= self.patience:
+                break
+        if best_state is not None:
+            self.net_.load_state_dict(best_state)
+
+    # ---- prediction ---------------------------------------------------------------------------
+    def _member_profiles(
+        self, rows: pl.DataFrame
+    ) -> tuple[list[tuple[str, str]], dict[tuple[str, str], np.ndarray], set[tuple[str, str]]]:
+        """Each (context, member) profile needed by ``rows``: measured, else from ``single_model``."""
+        conds = rows.select(
+            pl.col(S.CONTEXT).cast(pl.String), pl.col(S.PERTURBATION).cast(pl.String)
+        ).unique(maintain_order=True)
+        keys = [tuple(k) for k in conds.iter_rows()]
+        needed = {(c, m) for c, p in keys for m in members(p)}
+        profiles: dict[tuple[str, str], np.ndarray] = {}
+        predicted: set[tuple[str, str]] = set()
+        missing = []
+        for key in sorted(needed):
+            if key in self._single:
+                profiles[key] = self.singles_[self._single[key]]
+            else:
+                missing.append(key)
+        if missing and self.sub_model_ is not None:
+            query = pl.DataFrame(
+                {
+                    S.CONTEXT: [c for c, _ in missing for _ in self.readouts_],
+                    S.PERTURBATION: [m for _, m in missing for _ in self.readouts_],
+                    S.READOUT: self.readouts_ * len(missing),
+                }
+            )
+            ok = self.sub_model_.supported(query)
+            values = np.full(query.height, np.nan, dtype=np.float32)
+            if ok.any():
+                values[ok] = self.sub_model_.predict(query.filter(pl.Series(ok)))
+            for i, key in enumerate(missing):
+                block = values[i * len(self.readouts_) : (i + 1) * len(self.readouts_)]
+                if np.isfinite(block).any():
+                    profiles[key] = block
+                    predicted.add(key)
+        return keys, profiles, predicted
+
+    def _condition_values(
+        self, rows: pl.DataFrame
+    ) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
+        """Full readout vectors per (context, perturbation) of rows, NaN where unpredictable, and the fallback flag."""
+        import torch
+
+        keys, profiles, predicted = self._member_profiles(rows)
+        out = np.full((len(keys), len(self.readouts_)), np.nan, dtype=np.float32)
+        fallback = np.zeros(len(keys), dtype=bool)
+        to_correct = []
+        for i, (c, p) in enumerate(keys):
+            mem = members(p)
+            if not mem or any((c, m) not in profiles for m in mem):
+                continue
+            out[i] = np.sum([profiles[(c, m)] for m in mem], axis=0)
+            if not is_combination(p):
+                continue
+            if (
+                self.n_train_doubles_
+                and c in self._ctx
+                and not any((c, m) in predicted for m in mem)
+            ):
+                to_correct.append(i)
+            else:
+                fallback[i] = True
+        if to_correct:
+            width = max(len(members(keys[i][1])) for i in to_correct)
+            prof = np.zeros((len(to_correct), width, len(self.readouts_)), dtype=np.float32)
+            for j, i in enumerate(to_correct):
+                c, p = keys[i]
+                for k, m in enumerate(members(p)):
+                    prof[j, k] = np.nan_to_num(profiles[(c, m)])
+            ctx = torch.as_tensor([self._ctx[keys[i][0]] for i in to_correct])
+            self.net_.eval()
+            with torch.no_grad(), one_torch_thread():
+                corr = self.net_(torch.as_tensor(prof / self.scale_), ctx).numpy() * self.scale_
+            out[to_correct] += corr
+        return keys, out, fallback
+
+    def _lookup(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        keys, values, fallback = self._condition_values(rows)
+        k_index = {k: i for i, k in enumerate(keys)}
+        r_index = {r: i for i, r in enumerate(self.readouts_)}
+        cond = np.array(
+            [
+                k_index[(c, p)]
+                for c, p in zip(
+                    rows[S.CONTEXT].cast(pl.String),
+                    rows[S.PERTURBATION].cast(pl.String),
+                    strict=True,
+                )
+            ],
+            dtype=np.int64,
+        )
+        read = np.array(
+            [r_index.get(r, -1) for r in rows[S.READOUT].cast(pl.String)], dtype=np.int64
+        )
+        v = np.where(read >= 0, values[cond, np.maximum(read, 0)], np.nan)
+        return v, fallback[cond]
+
+    def _supported(self, rows: pl.DataFrame) -> np.ndarray:
+        return np.isfinite(self._lookup(rows)[0])
+
+    def _predict(self, rows: pl.DataFrame) -> np.ndarray:
+        return self._lookup(rows)[0]
+
+    def fallback(self, rows: pl.DataFrame) -> np.ndarray:
+        """Rows predicted by Salt's sum alone (a member unmeasured in the context, or nothing learned)."""
+        self._check_fitted()
+        return self._lookup(rows)[1]
+
+    def _known(self) -> dict[str, set[str]]:
+        return {
+            S.CONTEXT: set(self.contexts_),
+            S.READOUT: set(self.readouts_),
+            S.PERTURBATION: {p for _, p in self.single_keys_},
+        }
+
+    # ---- persistence --------------------------------------------------------------------------
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, pl.DataFrame], dict[str, Any]]:
+        arrays = network_arrays(self.net_)
+        arrays["singles"] = self.singles_
+        tables = {
+            "single_keys": pl.DataFrame(
+                {
+                    S.CONTEXT: [c for c, _ in self.single_keys_],
+                    S.PERTURBATION: [p for _, p in self.single_keys_],
+                },
+                schema={S.CONTEXT: pl.String, S.PERTURBATION: pl.String},
+            )
+        }
+        extra: dict[str, Any] = {
+            "readouts": self.readouts_,
+            "contexts": self.contexts_,
+            "scale": self.scale_,
+            "n_train_doubles": self.n_train_doubles_,
+            "history": self.history_,
+        }
+        if self.sub_model_ is not None:
+            sub_arrays, sub_tables, sub_extra = self.sub_model_._get_state()
+            arrays.update({f"single.{k}": v for k, v in sub_arrays.items()})
+            tables.update({f"single.{k}": v for k, v in sub_tables.items()})
+            extra["single"] = {"params": self.sub_model_.get_params(), "state": sub_extra}
+        return arrays, tables, extra
+
+    def _set_state(
+        self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]
+    ) -> None:
+
+        self.readouts_ = list(extra["readouts"])
+        self.contexts_ = list(extra["contexts"])
+        self.scale_ = float(extra["scale"])
+        self.n_train_doubles_ = int(extra["n_train_doubles"])
+        self.history_ = list(extra["history"])
+        self.singles_ = arrays["singles"]
+        keys = tables["single_keys"]
+        self.single_keys_ = list(
+            zip(keys[S.CONTEXT].to_list(), keys[S.PERTURBATION].to_list(), strict=True)
+        )
+        self._index()
+        self.net_ = load_network_arrays(
+            _network(len(self.readouts_), len(self.contexts_), self.width, self.hidden), arrays
+        )
+        self.sub_model_ = None
+        if "single" in extra and self.single_model:
+            from lpm.models.registry import get_model_class
+
+            sub = get_model_class(self.single_model)(**extra["single"]["params"])
+            sub._set_state(
+                {
+                    k.removeprefix("single."): v
+                    for k, v in arrays.items()
+                    if k.startswith("single.")
+                },
+                {
+                    k.removeprefix("single."): v
+                    for k, v in tables.items()
+                    if k.startswith("single.")
+                },
+                extra["single"]["state"],
+            )
+            self.sub_model_ = sub

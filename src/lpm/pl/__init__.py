@@ -1,0 +1,1 @@
+"""Figures (scanpy's ``pl``): functions that take result tables and draw them."""

@@ -1,0 +1,1 @@
+"""Running a job: read inputs, compute with the layers below, write one output folder whole."""
