@@ -8,6 +8,7 @@ import importlib
 import pytest
 
 MODULES = [
+    "lpm.data.profiles",
     "lpm.evaluation.metrics",
     "lpm.evaluation.panel",
     "lpm.evaluation.ranking",

@@ -1,4 +1,17 @@
-"""Outputs appear whole or not at all: write beside the target, then rename."""
+"""Outputs appear whole or not at all, and never replace what a user has without being asked.
+
+One policy for every file and folder lpm writes:
+
+- an existing output is refused unless ``overwrite``; with it, the new output is written beside
+  the old one and swapped in by renames, so a reader sees the old or the new, never a mixture;
+- a file never becomes a folder and a folder never becomes a file, ``overwrite`` or not;
+- two lpm processes writing one output cannot both succeed: the swap happens under a lock file
+  beside the target (``.NAME.lock``, created exclusively; a lock whose process is gone is
+  stale and taken over), and the second finds the first's output in place;
+- :func:`check_output` says all this before a run starts its work, including a parent folder
+  that cannot be written, so a long run never fails at its last step for a reason known at its
+  first.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +21,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from lpm.errors import LpmInputError
+
+Kind = Literal["file", "folder"]
 
 
 def _umask() -> int:
@@ -18,50 +34,134 @@ def _umask() -> int:
     return mask
 
 
+def _first_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(".")
+
+
+def check_output(target: str | Path, *, kind: Kind, overwrite: bool) -> Path:
+    """Refuse, before any work, an output that the run could not write at its end."""
+    target = Path(target)
+    if target.exists() or target.is_symlink():
+        if kind == "folder" and not target.is_dir():
+            raise LpmInputError(target, "is a file; an output folder cannot replace it")
+        if kind == "file" and target.is_dir():
+            raise LpmInputError(target, "is a folder; an output file cannot replace it")
+        if not overwrite:
+            raise LpmInputError(target, "already exists (pass --overwrite to replace it)")
+    parent = _first_existing(target.parent)
+    if not parent.is_dir():
+        raise LpmInputError(target, f"cannot be written: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise LpmInputError(target, f"cannot be written: no permission to write in {parent}")
+    return target
+
+
+@contextlib.contextmanager
+def _lock(target: Path) -> Iterator[None]:
+    """Hold ``.NAME.lock`` beside ``target`` for the block (re-entrant within one process)."""
+    lock = target.parent / f".{target.name}.lock"
+    mine = str(os.getpid())
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = lock.read_text().strip() if lock.is_file() else ""
+            if owner == mine:
+                yield
+                return
+            if owner.isdigit() and _alive(int(owner)):
+                raise LpmInputError(
+                    target, f"another lpm run (pid {owner}) is writing it; wait or choose another"
+                ) from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(mine)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+        return
+    raise LpmInputError(target, f"cannot take the lock {lock}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_in(tmp: Path, target: Path, *, kind: Kind, overwrite: bool) -> None:
+    check_output(target, kind=kind, overwrite=overwrite)  # again, now under the lock
+    if not (target.exists() or target.is_symlink()):
+        os.replace(tmp, target)
+        return
+    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.replace(target, trash / "old")
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(trash / "old", target)  # put the old output back
+        raise
+    finally:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _parent(target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LpmInputError(target, f"cannot be written: {exc.strerror or exc}") from None
+
+
 @contextlib.contextmanager
 def atomic_dir(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary directory that replaces ``target`` only if the block succeeds."""
+    """Yield a temporary folder beside ``target`` that becomes ``target`` if the block succeeds."""
     target = Path(target)
-    if target.exists() and not overwrite:
-        raise LpmInputError(target, "already exists (pass --overwrite to replace it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    check_output(target, kind="folder", overwrite=overwrite)
+    _parent(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; results should look like any new folder
     try:
         yield tmp
-        if target.exists():
-            trash = Path(
-                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
-            )
-            os.replace(target, trash / "old")
-            os.replace(tmp, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
+        with _lock(target):
+            _swap_in(tmp, target, kind="folder", overwrite=overwrite)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @contextlib.contextmanager
-def atomic_file(target: Path) -> Iterator[Path]:
-    """Yield a temporary file path that is renamed onto ``target`` only if the block succeeds."""
+def atomic_file(target: Path, *, overwrite: bool) -> Iterator[Path]:
+    """Yield a temporary file path that is renamed onto ``target`` if the block succeeds.
+
+    ``overwrite`` is the caller's decision every time: a user's output passes the user's flag,
+    a cache or a file inside a fresh output folder passes ``True``.
+    """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    check_output(target, kind="file", overwrite=overwrite)
+    _parent(target)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     tmp.chmod(0o666 & ~_umask())
     try:
         yield tmp
-        os.replace(tmp, target)
-    except BaseException:
+        with _lock(target):
+            check_output(target, kind="file", overwrite=overwrite)
+            os.replace(tmp, target)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
 
 
-def write_text_atomic(target: Path, text: str) -> Path:
+def write_text_atomic(target: Path, text: str, *, overwrite: bool = True) -> Path:
     """Write a text file whole or not at all."""
-    with atomic_file(Path(target)) as tmp:
+    with atomic_file(Path(target), overwrite=overwrite) as tmp:
         tmp.write_text(text)
     return Path(target)

@@ -10,6 +10,7 @@ import pandas as pd
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.profiles import profiles
 from lpm.data.schema import CONDITION_COLUMNS
 from lpm.errors import LpmInputError
 
@@ -21,15 +22,13 @@ def to_anndata(measurements: pl.DataFrame) -> ad.AnnData:
     the readout type, when constant per readout, goes to ``var``.
     """
     cond = S.condition_columns(measurements.columns)
-    obs_df = measurements.select(cond).unique(maintain_order=False).sort(cond, nulls_last=True)
-    obs_df = obs_df.with_row_index("_row")
-    readouts = sorted(measurements[S.READOUT].unique().to_list())
-    var_index = {r: i for i, r in enumerate(readouts)}
-    joined = measurements.join(obs_df, on=cond, how="left", nulls_equal=True)
-    rows = joined["_row"].to_numpy()
-    cols = joined[S.READOUT].replace_strict(var_index, return_dtype=pl.Int64).to_numpy()
-    x = np.full((obs_df.height, len(readouts)), np.nan, dtype=np.float32)
-    x[rows, cols] = joined[S.VALUE].to_numpy()
+    readouts = sorted(measurements[S.READOUT].cast(pl.String).unique().to_list())
+    keys, x = profiles(measurements, readouts, by=cond, sort=True)
+    obs_df = keys.with_row_index("_row")
+    typed = measurements.with_columns(
+        pl.col(c).cast(pl.String) for c in (S.CONTEXT, S.PERTURBATION) if c in cond
+    )
+    joined = typed.join(obs_df, on=cond, how="left", nulls_equal=True)
     obs = obs_df.drop("_row").to_pandas()
     for extra in (S.DATASET, S.N_CELLS):
         if extra in measurements.columns:
@@ -51,7 +50,7 @@ def to_anndata(measurements: pl.DataFrame) -> ad.AnnData:
     for col in obs.columns:
         if obs[col].dtype == object:
             obs[col] = obs[col].astype("category")
-    return ad.AnnData(X=x, obs=obs, var=var)
+    return ad.AnnData(X=x.astype(np.float32), obs=obs, var=var)
 
 
 def from_anndata(

@@ -17,12 +17,10 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.profiles import profile_matrix
 from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
 from lpm.models.registry import get_model, get_model_class
-
-_PROFILE_COLUMN = "_design_column"
-_PRED = "_design_prediction"
 
 
 class ModelManager:
@@ -90,19 +88,16 @@ def predicted_profiles(
 ) -> np.ndarray:
     """Predicted values pivoted to perturbations × (context, readout), in ``perturbations`` order;
     a readout a perturbation was not measured on is 0 (no predicted change asked for)."""
-    table = (
-        keys.select(
-            pl.col(S.PERTURBATION).cast(pl.String),
-            pl.concat_str(
-                pl.col(S.CONTEXT).cast(pl.String), pl.lit("|"), pl.col(S.READOUT).cast(pl.String)
-            ).alias(_PROFILE_COLUMN),
-        )
-        .with_columns(pl.Series(_PRED, np.asarray(values, dtype=np.float64)))
-        .group_by(S.PERTURBATION, _PROFILE_COLUMN)
-        .agg(pl.col(_PRED).mean())
-    )
-    wide = table.pivot(on=_PROFILE_COLUMN, index=S.PERTURBATION, values=_PRED)
-    order = pl.DataFrame({S.PERTURBATION: list(perturbations)})
-    wide = order.join(wide, on=S.PERTURBATION, how="left")
-    cols = sorted(c for c in wide.columns if c != S.PERTURBATION)
-    return np.nan_to_num(wide.select(cols).to_numpy().astype(np.float64))
+    frame = keys.select(
+        pl.col(S.PERTURBATION).cast(pl.String),
+        pl.concat_str(
+            pl.col(S.CONTEXT).cast(pl.String), pl.lit("|"), pl.col(S.READOUT).cast(pl.String)
+        ).alias(S.READOUT),
+    ).with_columns(pl.Series(S.VALUE, np.asarray(values, dtype=np.float64)))
+    found, matrix = profile_matrix(frame, by=(S.PERTURBATION,))
+    row = {k[0]: i for i, k in enumerate(found)}
+    out = np.zeros((len(perturbations), matrix.shape[1]))
+    for i, p in enumerate(perturbations):
+        if p in row:
+            out[i] = matrix[row[p]]
+    return np.nan_to_num(out)

@@ -60,9 +60,9 @@ def write_network(edges: pl.DataFrame, out_prefix: str | Path, *, top: int = 100
     prefix = Path(out_prefix)
     csv = prefix.with_name(prefix.name + ".csv")
     graphml = prefix.with_name(prefix.name + ".graphml")
-    with atomic_file(csv) as tmp:
+    with atomic_file(csv, overwrite=True) as tmp:
         best.write_csv(tmp)
-    with atomic_file(graphml) as tmp:
+    with atomic_file(graphml, overwrite=True) as tmp:
         nx.write_graphml(_graph(best), tmp)
     return [csv, graphml]
 

@@ -14,7 +14,7 @@ def save_png(fig: Any, path: str | Path, *, dpi: int = 110) -> Path:
 
     out = Path(path)
     try:
-        with atomic_file(out) as tmp:
+        with atomic_file(out, overwrite=True) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
     finally:
         plt.close(fig)

@@ -265,7 +265,7 @@ def compound_features(
         pl.exclude("compound"),
     )
     if path is not None:
-        with atomic_file(path) as tmp:
+        with atomic_file(path, overwrite=True) as tmp:
             table.write_parquet(tmp)
     return table
 

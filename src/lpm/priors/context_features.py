@@ -241,7 +241,7 @@ def context_feature_table(
 def write_feature_table(table: pl.DataFrame, out: str | Path) -> Path:
     """Write a feature table as Parquet whole or not at all (temp file beside it, then rename)."""
     target = Path(out)
-    with atomic_file(target) as tmp:
+    with atomic_file(target, overwrite=True) as tmp:
         table.write_parquet(tmp)
     return target
 

@@ -132,7 +132,7 @@ def go_similarity_graph(
     src, dst, w = (np.concatenate(p) for p in zip(*parts, strict=True))
     table = _symmetrise(genes, src, dst, w)
     if cached is not None:
-        with atomic_file(cached) as tmp:
+        with atomic_file(cached, overwrite=True) as tmp:
             table.write_parquet(tmp)
     return table
 

@@ -327,6 +327,6 @@ def unit_svd_table(
         {"symbol": genes, **{f"{prefix}{i}": factors[:, i].astype(np.float32) for i in range(k)}}
     )
     if cache_file is not None:
-        with atomic_file(cache_file) as tmp:
+        with atomic_file(cache_file, overwrite=True) as tmp:
             out.write_parquet(tmp)
     return out

@@ -64,6 +64,6 @@ def go_gene_embedding(
 
 def write_embedding(table: pl.DataFrame, out: str | Path) -> Path:
     out = Path(out)
-    with atomic_file(out) as tmp:
+    with atomic_file(out, overwrite=True) as tmp:
         table.write_parquet(tmp)
     return out

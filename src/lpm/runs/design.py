@@ -165,7 +165,7 @@ def write_selection(table: pl.DataFrame, out: str | Path) -> Path:
     out = Path(out)
     if out.suffix not in (".csv", ".parquet"):
         raise LpmInputError(out, "selection output must end in .csv or .parquet")
-    with atomic_file(out) as tmp:
+    with atomic_file(out, overwrite=True) as tmp:
         if out.suffix == ".parquet":
             table.write_parquet(tmp)
         else:

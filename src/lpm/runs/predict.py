@@ -62,7 +62,7 @@ def predict_to_file(model_dir: str | Path, rows: pl.DataFrame, out: str | Path) 
         result = rows.with_columns(pl.Series(PREDICTION, model.predict(rows)))
     if hasattr(model, "fallback"):  # Peper: rows given Salt's sum, not the learned correction
         result = result.with_columns(pl.Series(FALLBACK, model.fallback(rows)))
-    with atomic_file(out) as tmp:
+    with atomic_file(out, overwrite=True) as tmp:
         if out.suffix == ".h5ad":
             table = result.drop(S.VALUE, PREDICTION_SD, FALLBACK, strict=False).rename(
                 {PREDICTION: S.VALUE}

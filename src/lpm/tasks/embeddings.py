@@ -445,7 +445,7 @@ def write_embeddings(
         perts = embedding_layout(perts, seed=seed, method=method)
     tables = (perts, _contexts(src, member=member), _readouts(src, member=member))
     for table, path in zip(tables, paths, strict=True):
-        with atomic_file(path) as tmp:
+        with atomic_file(path, overwrite=True) as tmp:
             table.write_h5ad(tmp)
     drawn = plot_embedding_umap(perts, figure) if figure is not None else None
     return EmbeddingFiles(

@@ -81,6 +81,7 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.profiles import mean_values
 from lpm.data.store import require_finite_values
 from lpm.data.symbols import COMBINATION_SEPARATOR, TYPE_SEPARATOR, is_combination, members
 from lpm.errors import LpmInputError
@@ -367,7 +368,7 @@ def _profiles(rows: pl.DataFrame, context: str | None, source: str) -> pl.DataFr
                 f"{r[S.PERTURBATION]} in {r[S.CONTEXT]} has {r['n']} {col} levels; "
                 f"keep one {col} per perturbation before typing interactions",
             )
-    return df.group_by(S.CONTEXT, S.PERTURBATION, S.READOUT).agg(pl.col(S.VALUE).mean())
+    return mean_values(df)
 
 
 def _pairs(profiles: pl.DataFrame) -> tuple[list[tuple[str, str, str, str]], pl.DataFrame]:

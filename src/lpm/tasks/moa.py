@@ -41,6 +41,7 @@ import polars as pl
 from lpm._utils.atomic import atomic_file, write_text_atomic
 from lpm.data import schema as S
 from lpm.data import symbols as Y
+from lpm.data.profiles import mean_values
 from lpm.errors import LpmInputError
 from lpm.tasks.moa_scores import (
     _COMPOUND,
@@ -366,11 +367,7 @@ def measured_profiles(frame: pl.DataFrame, *, dose: str = "max") -> pl.DataFrame
     if dose == "max" and S.DOSE in rows.columns:
         top = pl.col(S.DOSE).max().over(S.CONTEXT, S.PERTURBATION)
         rows = rows.filter(pl.col(S.DOSE).is_null() | (pl.col(S.DOSE) == top))
-    return (
-        rows.group_by(S.PERTURBATION, S.READOUT)
-        .agg(pl.col(S.VALUE).cast(pl.Float64).mean())
-        .filter(pl.col(S.VALUE).is_finite())
-    )
+    return mean_values(rows, by=(S.PERTURBATION,)).filter(pl.col(S.VALUE).is_finite())
 
 
 def measured_profile_similarity(
@@ -652,16 +649,16 @@ def run_moa(
         except LpmInputError as err:
             notes["annotated_targets"] = str(err)
     table = pl.concat(scores, how="diagonal_relaxed") if scores else pl.DataFrame()
-    with atomic_file(target / RANKING_FILE) as tmp:
+    with atomic_file(target / RANKING_FILE, overwrite=True) as tmp:
         ranking.write_parquet(tmp)
-    with atomic_file(target / SCORES_FILE) as tmp:
+    with atomic_file(target / SCORES_FILE, overwrite=True) as tmp:
         table.write_csv(tmp)
     pq_all = (
         pl.concat([p for p in per_query if p.height], how="diagonal_relaxed")
         if any(p.height for p in per_query)
         else pl.DataFrame()
     )
-    with atomic_file(target / PER_QUERY_FILE) as tmp:
+    with atomic_file(target / PER_QUERY_FILE, overwrite=True) as tmp:
         pq_all.write_csv(tmp)
     fig_path = None
     if figure:
