@@ -461,10 +461,10 @@ class InteractionTask(DiscoveryTask):
         *,
         context: str | None = None,
         method: str = "theil_sen",
-        min_fit_dcor: float = 0.8,
-        max_dominance: float = 0.5,
-        magnitude_margin: float = 0.25,
-        min_abs_z: float | None = 5.0,
+        min_fit_dcor: float = DEFAULT_THRESHOLDS.min_fit_dcor,
+        max_dominance: float = DEFAULT_THRESHOLDS.max_dominance,
+        magnitude_margin: float = DEFAULT_THRESHOLDS.magnitude_margin,
+        min_abs_z: float | None = DEFAULT_THRESHOLDS.min_abs_z,
         seed: int = 0,
     ):
         self.context = context
