@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/lpm demo --out $(DEMO_OUT)
+	$(BIN)/lpm demo --out $(DEMO_OUT) --overwrite
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

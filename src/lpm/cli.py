@@ -460,27 +460,25 @@ def embed(
     layout: Annotated[
         str, typer.Option(help="Layout: auto (UMAP if umap-learn is installed), umap or tsne.")
     ] = "auto",
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace existing output files (the three h5ad and the figure).")
+    ] = False,
 ) -> None:
     """Write a trained LPM's learned embeddings as AnnData (h5ad), with an optional UMAP figure."""
-    from lpm.priors.mechanisms import load_mechanism_annotations, simulator_mechanisms
-    from lpm.tasks.embeddings import write_embeddings
-
-    labels: Path | dict[str, str] | None = annotations
-    if truth is not None:
-        labels = simulator_mechanisms(truth)
-        if annotations is not None:
-            labels.update(load_mechanism_annotations(annotations))
     from lpm.data.store import read_stores
+    from lpm.runs.embed import write_embeddings
 
     result = write_embeddings(
         model,
         out,
         member=member,
         data=read_stores(store) if store else None,
-        annotations=labels,
+        annotations=annotations,
+        truth=truth,
         figure=figure,
         seed=seed,
         method=layout,
+        overwrite=overwrite,
     )
     out_console.print(
         f"wrote {result.n_perturbations:,} perturbation, {result.n_contexts:,} context and "
@@ -525,10 +523,11 @@ def moa(
         Path | None, typer.Option(help="Gene-info table mapping annotated targets to symbols.")
     ] = None,
     k: Annotated[int, typer.Option(help="Cut-off of recall@k.")] = 10,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Rank genetic perturbations and compounds for every compound by learned and measured similarity, and score it."""
     from lpm.data.store import read_stores
-    from lpm.tasks.moa import run_moa
+    from lpm.runs.moa import run_moa
 
     _status(f"ranking mechanisms on {', '.join(map(str, store))}")
     data = store[0] if len(store) == 1 else read_stores(store)
@@ -541,6 +540,7 @@ def moa(
         compounds_folder=compounds,
         gene_info=gene_info,
         k=k,
+        overwrite=overwrite,
     )
     out_console.print(str(result))
     out_console.print(
@@ -593,7 +593,7 @@ def grn(
 ) -> None:
     """Infer gene→gene networks from knock-downs, embeddings or an LPM-imputed matrix, and score them."""
     from lpm.data.store import read_stores
-    from lpm.tasks.grn import run_grn
+    from lpm.runs.grn import run_grn
 
     _status(f"inferring gene networks ({method}) on {', '.join(map(str, store))}")
     data = store[0] if len(store) == 1 else read_stores(store)
@@ -652,7 +652,8 @@ def interactions(
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Genetic interaction types of double perturbations (Norman et al. 2019): AB ≈ c1·A + c2·B."""
-    from lpm.tasks.interactions import InteractionThresholds, run_interactions
+    from lpm.runs.interactions import run_interactions
+    from lpm.tasks.interactions import InteractionThresholds
 
     _status(f"typing genetic interactions on {store}")
     result = run_interactions(
@@ -709,7 +710,7 @@ def explain(
     from lpm._utils.params import parse_model_params
     from lpm.data.store import read_stores
     from lpm.errors import LpmInputError
-    from lpm.tasks.explain import run_explain
+    from lpm.runs.explain import run_explain
 
     params = parse_model_params(param or [])
     unknown = sorted(set(params) - {"lpm_fast", "lpm_ame"})
@@ -996,11 +997,12 @@ def models() -> None:
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo_out"),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Simulate, benchmark every registered model on two splits and write a short report."""
     from lpm.runs.demo import run_demo
 
-    report = run_demo(out, seed=seed, progress=_status)
+    report = run_demo(out, seed=seed, progress=_status, overwrite=overwrite)
     out_console.print(f"report: {report}")
 
 

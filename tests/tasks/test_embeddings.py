@@ -1,14 +1,12 @@
-"""Learned LPM embeddings as AnnData (``lpm.tasks.embeddings``) and their layout and figure
-(``lpm.pl.embedding``): shapes and obs, combinations as the network combines them,
-one ensemble member at a time, a clear error for other models, the ``lpm embed`` command, and
-seeded layouts (t-SNE and UMAP)."""
+"""Learned LPM embeddings (``lpm.tasks.embeddings``): shapes and obs, combinations as the
+network combines them, one ensemble member at a time, a clear error for other models, the
+registered task's tidy table and the AnnData made from it."""
 
 from __future__ import annotations
 
 import copy
 import doctest
-import subprocess
-import sys
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +16,18 @@ import pytest
 
 from lpm.errors import LpmInputError
 from lpm.models.registry import get_model
-from lpm.pl import embedding as _embedding_plot
+from lpm.priors.mechanisms import load_mechanism_annotations
 from lpm.tasks import embeddings
 from lpm.tasks.embeddings import (
+    EMBEDDING,
+    KINDS,
+    EmbeddingTask,
     context_embeddings,
-    embedding_layout,
-    load_mechanism_annotations,
+    embedding_anndata,
     perturbation_embeddings,
-    plot_embedding_umap,
     readout_embeddings,
-    write_embeddings,
 )
+from lpm.tasks.registry import get_task
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
@@ -185,132 +184,11 @@ def test_a_model_without_embeddings_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LpmInputError, match=r"'linear' has no learned embeddings.*lpm, lpm_fast"):
         perturbation_embeddings(linear)
     folder = linear.save(tmp_path / "linear")
-    with pytest.raises(LpmInputError, match="has no learned embeddings"):
-        write_embeddings(folder, tmp_path / "F.h5ad")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["linear"], "nothing written"
-    # the command line says it in one line, exit code 2, no traceback
-    proc = subprocess.run(
-        [sys.executable, "-m", "lpm.cli", "embed", "--model", str(folder), "--out", "x.h5ad"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "has no learned embeddings" in errors[0]
+    with pytest.raises(LpmInputError, match=f"{folder}: model 'linear' has no learned"):
+        get_task("embed").run(model=folder)
 
 
-# ---- files and the command ----------------------------------------------------------------------
-def test_lpm_embed_writes_three_h5ad_files_and_the_figure(saved: Path, tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from lpm.cli import app
-
-    notes = tmp_path / "moa.tsv"
-    notes.write_text("compound\tmoa\ntrametinib\tMEK inhibitor\n")
-    out, png = tmp_path / "emb" / "F.h5ad", tmp_path / "emb" / "F.png"
-    args = ["embed", "--model", str(saved), "--out", str(out), "--figure", str(png)]
-    args += ["--annotations", str(notes), "--layout", "tsne", "--member", "1"]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert "member 1 of 2" in result.output and "PCA + t-SNE" in result.output
-    assert sorted(p.name for p in out.parent.iterdir()) == [
-        "F.contexts.h5ad",
-        "F.h5ad",
-        "F.png",
-        "F.readouts.h5ad",
-    ], "no temporary files are left"
-    perts = ad.read_h5ad(out)
-    assert perts.n_obs == 10 and perts.obs.loc[COMPOUND, "mechanism"] == "MEK inhibitor"
-    assert perts.obsm["X_tsne"].shape == (10, 2), "the figure's layout is kept for scanpy"
-    info = perts.uns["lpm_embedding"]
-    assert (info["model_path"], info["member"], info["annotations"]) == (str(saved), 1, str(notes))
-    assert perts.uns["lpm_layout"]["seed"] == 0
-    assert ad.read_h5ad(out.parent / "F.contexts.h5ad").n_obs == 2
-    assert ad.read_h5ad(out.parent / "F.readouts.h5ad").n_obs == 6
-    assert png.read_bytes().startswith(PNG_MAGIC)
-
-
-def test_write_embeddings_refuses_other_suffixes_and_writes_nothing_on_a_bad_layout(
-    fitted: Any, tmp_path: Path
-) -> None:
-    with pytest.raises(LpmInputError, match=r"must end in \.h5ad"):
-        write_embeddings(fitted, tmp_path / "F.parquet")
-    with pytest.raises(LpmInputError, match="unknown layout method 'pca'"):
-        write_embeddings(fitted, tmp_path / "F.h5ad", figure=tmp_path / "F.png", method="pca")
-    assert list(tmp_path.iterdir()) == []
-
-
-# ---- layouts and figures ------------------------------------------------------------------------
-def _points(n: int, seed: int = 0) -> Any:
-    rng = np.random.default_rng(seed)
-    adata = ad.AnnData(rng.normal(size=(n, 8)).astype(np.float32))
-    adata.obs["perturbation_type"] = ["CRISPRi", "compound"] * (n // 2) + ["CRISPRi"] * (n % 2)
-    return adata
-
-
-def test_the_same_seed_gives_the_same_tsne_layout(fitted: Any) -> None:
-    emb = perturbation_embeddings(fitted)
-    a = embedding_layout(emb, seed=0, method="tsne")
-    b = embedding_layout(emb, seed=0, method="tsne")
-    np.testing.assert_array_equal(a.obsm["X_tsne"], b.obsm["X_tsne"])
-    assert a.uns["lpm_layout"]["seed"] == 0
-    assert "X_tsne" not in emb.obsm, "the input is not changed"
-
-
-def test_without_umap_auto_falls_back_to_tsne_and_says_so(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setattr(_embedding_plot, "_import_umap", lambda: None)
-    laid = embedding_layout(_points(9), seed=0)
-    assert list(laid.obsm) == ["X_tsne"]
-    assert laid.uns["lpm_layout"]["label"] == "PCA + t-SNE (umap-learn did not import)"
-    assert _embedding_plot._title(laid, "X_tsne").startswith("PCA + t-SNE (umap-learn")
-    with pytest.raises(LpmInputError, match=r"umap-learn, which failed to import"):
-        embedding_layout(_points(9), method="umap")
-
-
-def test_tiny_sets_are_laid_out_by_pca() -> None:
-    for n in (1, 2, 3):
-        laid = embedding_layout(_points(n), method="tsne")
-        assert laid.obsm["X_pca"].shape == (n, 2)
-        assert laid.uns["lpm_layout"]["method"] == "pca"
-    assert embedding_layout(_points(4), method="tsne").obsm["X_tsne"].shape == (4, 2)
-
-
-def test_the_figure_has_a_panel_per_colour_column(tmp_path: Path) -> None:
-    points = _points(14)
-    points.obs["mechanism"] = ["a", None] * 7
-    png = plot_embedding_umap(points, tmp_path / "f.png", method="tsne")
-    assert png.read_bytes().startswith(PNG_MAGIC)
-    plain = plot_embedding_umap(_points(5), tmp_path / "g.png", color=[], method="tsne")
-    assert plain.is_file()
-    with pytest.raises(LpmInputError, match=r"no obs column.*dataset"):
-        plot_embedding_umap(points, tmp_path / "h.png", color=("dataset",), method="tsne")
-    assert not (tmp_path / "h.png").exists()
-
-
-@pytest.mark.parametrize("module", [embeddings, _embedding_plot], ids=lambda m: m.__name__)
-def test_docstring_examples(module: Any) -> None:
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
-
-
-# last: once numba's threads have run, scikit-learn's OpenMP t-SNE in the same process
-# slows down many-fold on two busy cores
-@pytest.mark.slow
-def test_the_same_seed_gives_the_same_umap_layout_on_a_small_set() -> None:
-    """UMAP, a dependency (its first fit compiles numba kernels: slow once)."""
-    points = _points(12)
-    a = embedding_layout(points, seed=0, method="umap")
-    b = embedding_layout(points, seed=0, method="auto")
-    assert a.uns["lpm_layout"]["n_neighbors"] == 11, "clamped below the number of points"
-    np.testing.assert_array_equal(a.obsm["X_umap"], b.obsm["X_umap"])
-
-
-def test_measured_contexts_and_doses_are_added_to_obs(fitted: Any) -> None:
+def test_measured_contexts_and_doses_are_added_to_the_table(fitted: Any) -> None:
     rows = _rows().with_columns(
         dose=pl.when(pl.col("perturbation") == COMPOUND)
         .then(pl.col("readout").str.len_chars().cast(pl.Float64) / 10)
@@ -319,9 +197,40 @@ def test_measured_contexts_and_doses_are_added_to_obs(fitted: Any) -> None:
     rows = pl.concat(
         [rows, rows.filter(pl.col("perturbation") == COMPOUND).with_columns(dose=pl.lit(5.0))]
     )
-    emb = embeddings.annotate_measurements(perturbation_embeddings(fitted), rows)
-    obs = emb.obs
-    assert obs.loc[COMPOUND, "n_doses"] == 2 and obs.loc[COMPOUND, "dose_max"] == 5.0
-    assert obs.loc[SINGLES[0], "n_doses"] == 0 and np.isnan(obs.loc[SINGLES[0], "dose_min"])
-    assert obs.loc[SINGLES[0], "n_contexts"] == 2
-    assert obs.loc["CRISPRi:G5", "n_values"] == 0, "only seen inside a combination"
+    table = get_task("embed").run(rows, model=fitted)
+    assert table.columns[-6:] == [
+        "n_contexts", "n_doses", "n_values", "dose_min", "dose_max", EMBEDDING
+    ]  # fmt: skip
+    obs = {r["perturbation"]: r for r in table.drop(EMBEDDING).iter_rows(named=True)}
+    assert obs[COMPOUND]["n_doses"] == 2 and obs[COMPOUND]["dose_max"] == 5.0
+    assert obs[SINGLES[0]]["n_doses"] == 0 and math.isnan(obs[SINGLES[0]]["dose_min"])
+    assert obs[SINGLES[0]]["n_contexts"] == 2
+    assert obs["CRISPRi:G5"]["n_values"] == 0, "only seen inside a combination"
+    assert table.drop(table.columns[-6:-1]).equals(get_task("embed").run(model=fitted))
+
+
+def test_the_task_table_is_the_anndata(fitted: Any) -> None:
+    labels = {"Trametinib": "MEK inhibitor"}
+    for kind, build in (
+        ("perturbation", lambda: perturbation_embeddings(fitted, member=1, annotations=labels)),
+        ("context", lambda: context_embeddings(fitted, member=1)),
+        ("readout", lambda: readout_embeddings(fitted, member=1)),
+    ):
+        task = get_task("embed", kind=kind, member=1, annotations=labels)
+        assert isinstance(task, EmbeddingTask) and not task.needs_data()
+        table = task.run(model=fitted)
+        assert table.columns[0] == KINDS[kind] and table[EMBEDDING].dtype.inner == pl.Float32
+        adata = build()
+        assert table[KINDS[kind]].to_list() == list(adata.obs_names)
+        np.testing.assert_array_equal(table[EMBEDDING].to_numpy(), adata.X)
+        again = embedding_anndata(table, uns=adata.uns)
+        assert again.obs.equals(adata.obs) and again.uns == adata.uns
+    with pytest.raises(LpmInputError, match="unknown kind 'gene'"):
+        get_task("embed", kind="gene")
+    with pytest.raises(LpmInputError, match="needs a fitted model"):
+        get_task("embed").run()
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(embeddings, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

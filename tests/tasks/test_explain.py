@@ -1,7 +1,7 @@
 """Which input drives a prediction (``lpm.tasks.explain``, ``lpm.models.ame``): post-hoc
 importance of an LPM and the attention of a Granger-causal attentive mixture on tables whose
 values depend only on the context or only on the perturbation; the Granger loss numerics; the
-AME's model contract; ``run_explain``'s files and its refusal of bad input."""
+AME's model contract; the registered task."""
 
 from __future__ import annotations
 
@@ -28,12 +28,13 @@ from lpm.models.ame import (  # noqa: E402
     mixture,
 )
 from lpm.tasks.explain import (  # noqa: E402
+    InputImportanceTask,
     importance_by,
     posthoc_importance,
-    run_explain,
     sanity_check,
     trained_importance,
 )
+from lpm.tasks.registry import get_task  # noqa: E402
 
 SMALL: dict[str, Any] = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 64, "lr": 1e-2}
 #: The AME without a validation carve, a fixed number of epochs (the tiny tables have few
@@ -226,47 +227,23 @@ def _load(path: Path) -> Any:
     return AttentiveMixtureModel._from_saved(path, config)
 
 
-# ---- the whole analysis ------------------------------------------------------------------------
-def test_run_explain_writes_its_files(perturbation_frame: pl.DataFrame, tmp_path: Path) -> None:
-    truth = tmp_path / "truth"
-    truth.mkdir()
-    perts = sorted(set(perturbation_frame["perturbation"]))
-    pl.DataFrame(
-        {"perturbation": perts, "has_downstream_effect": [i % 2 == 0 for i in range(len(perts))]}
-    ).write_parquet(truth / "perturbations.parquet")
-    res = run_explain(
-        perturbation_frame,
-        out=tmp_path / "out",
-        truth=truth,
-        lpm_params={**SMALL, "max_epochs": 3},
-        ame_params={"max_epochs": 2},
-        test_fraction=0.25,
+def test_the_registered_task_explains_posthoc_or_by_attention(
+    perturbation_frame: pl.DataFrame, ame_perturbation: AttentiveMixtureModel
+) -> None:
+    model = get_model("lpm_fast", **SMALL, max_epochs=3, val_fraction=0).fit(perturbation_frame)
+    task = get_task("explain", perturbation_neutral="control")
+    assert isinstance(task, InputImportanceTask) and task.needs_model()
+    expected = posthoc_importance(model, perturbation_frame, perturbation_neutral="control")
+    assert task.run(perturbation_frame, model=model).equals(expected)
+    attention = get_task("explain", method="attention").run(
+        perturbation_frame, model=ame_perturbation
     )
-    for f in res.files:
-        assert f.is_file() and f.stat().st_size > 0
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert set(summary["shares"]) == {"posthoc", "ame_attention"}
-    assert summary["test_mse"]["lpm"] >= 0 and summary["test_mse"]["ame"] >= 0
-    assert "auroc" in summary["sanity_check"]["posthoc_vs_control"]
-    rows = pl.read_parquet(tmp_path / "out" / "importance_rows.parquet")
-    assert set(rows["method"]) == {"posthoc", "ame_attention"}
-    assert (tmp_path / "out" / "importance.png").read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(LpmInputError, match="already exists"):
-        run_explain(perturbation_frame, out=tmp_path / "out", train_ame=False)
+    assert attention.equals(trained_importance(ame_perturbation, perturbation_frame))
+    with pytest.raises(LpmInputError, match="unknown method 'shap'"):
+        get_task("explain", method="shap")
 
 
-def test_bad_input_is_an_input_error(perturbation_frame: pl.DataFrame, tmp_path: Path) -> None:
-    with pytest.raises(LpmInputError, match="no rows"):
-        run_explain(perturbation_frame.head(0), out=tmp_path / "a")
-    nan = perturbation_frame.with_columns(
-        pl.when(pl.int_range(pl.len()) == 5)
-        .then(float("nan"))
-        .otherwise(pl.col("value"))
-        .alias("value")
-    )
-    with pytest.raises(LpmInputError, match="non-finite"):
-        run_explain(nan, out=tmp_path / "b")
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+def test_bad_input_is_an_input_error(perturbation_frame: pl.DataFrame) -> None:
     model = get_model("context_mean").fit(perturbation_frame)
     with pytest.raises(LpmInputError, match="cannot be explained"):
         posthoc_importance(model, perturbation_frame)

@@ -1,34 +1,28 @@
-"""Genetic interaction types (`lpm interactions`): profiles whose type is known by construction."""
+"""Genetic interaction types (``lpm.tasks.interactions``): profiles whose type is known by
+construction are typed right, doubles lacking a single are listed, a model's predicted doubles
+replace the measured ones, the registered task gives typed and skipped doubles in one table."""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-from typer.testing import CliRunner
 
-from lpm.cli import app
-from lpm.data.store import write_store
 from lpm.errors import LpmInputError
 from lpm.tasks.interactions import (
     TYPES,
+    InteractionTask,
     InteractionThresholds,
     classify,
-    distance_correlation,
     interaction_table,
     interaction_tables,
-    norman_comparison,
-    norman_summary,
-    pair_metrics,
     predicted_double_rows,
     score_types,
-    simulator_truth,
+    split_skipped,
 )
-from tests.conftest import shared_data
+from lpm.tasks.registry import get_task
 
 N_READOUTS = 300
 #: The double of each single pair, by the type it is built to have.
@@ -132,36 +126,6 @@ def test_replicates_are_averaged_and_ols_agrees() -> None:
     assert np.allclose(a["c1"].to_numpy()[keep], b["c1"].to_numpy()[keep], atol=0.1)
 
 
-def test_theil_sen_matches_scikit_learn() -> None:
-    from sklearn.linear_model import TheilSenRegressor
-
-    rng = np.random.default_rng(3)
-    for n in (60, 142):  # every subset, then random subsets (binom(142, 2) > 10,000)
-        x = rng.normal(size=(n, 2))
-        y = x @ np.array([0.7, 1.3]) + 0.3 * rng.standard_t(2, size=n)
-        ref = TheilSenRegressor(fit_intercept=False, random_state=5).fit(x, y).coef_
-        ours = pair_metrics(x[:, 0], x[:, 1], y, seed=5)
-        assert [ours["c1"], ours["c2"]] == pytest.approx(list(ref), abs=1e-9)
-
-
-def test_distance_correlation_matches_the_definition() -> None:
-    rng = np.random.default_rng(0)
-    x, noise = rng.normal(size=120), rng.normal(size=120)
-    y = x**2 + 0.2 * noise
-
-    def slow(u: np.ndarray, v: np.ndarray) -> float:
-        def centred(w: np.ndarray) -> np.ndarray:
-            d = np.abs(w[:, None] - w[None, :])
-            return d - d.mean(0) - d.mean(1)[:, None] + d.mean()
-
-        a, b = centred(u), centred(v)
-        return float(np.sqrt((a * b).mean() / np.sqrt((a * a).mean() * (b * b).mean())))
-
-    assert distance_correlation(x, y) == pytest.approx(slow(x, y), abs=1e-5)
-    assert distance_correlation(x, 3 * x + 1) == pytest.approx(1.0, abs=1e-5)
-    assert distance_correlation(x, np.zeros_like(x)) == 0.0
-
-
 def test_classify_order_and_thresholds() -> None:
     t = InteractionThresholds()
     assert classify(magnitude=3.0, fit_dcor=0.5, dominance=2.0) == "neomorphic"
@@ -236,131 +200,20 @@ def test_predicted_doubles_replace_measured_and_unknown_are_reported() -> None:
     assert set(table["type"]) == {"additive"}  # a sum-of-singles model predicts additivity
 
 
-def test_simulator_truth_reads_pair_types(tmp_path: Path) -> None:
-    pl.DataFrame(
-        {"perturbation": ["CRISPRi:A+CRISPRi:B"], "interaction": ["epistatic"], "strength": [0.0]}
-    ).write_parquet(tmp_path / "pair_types.parquet")
-    assert simulator_truth(tmp_path).to_dicts() == [
-        {"perturbation": "CRISPRi:A+CRISPRi:B", "type": "epistatic"}
+def test_the_registered_task_lists_typed_and_skipped_doubles() -> None:
+    rows = synthetic_rows().filter(pl.col("perturbation") != "CRISPRa:G1")
+    task = get_task("interactions", min_abs_z=None, seed=1)
+    assert isinstance(task, InteractionTask) and task.thresholds.min_abs_z is None
+    doubles = task.run(rows)
+    assert doubles.height == len(TYPES) and doubles.columns[-1] == "reason"
+    typed, skipped = split_skipped(doubles)
+    table, lacking = interaction_tables(rows, thresholds=task.thresholds, seed=1)
+    assert typed.equals(table) and skipped.equals(lacking)
+    predicted = get_task("interactions").run(synthetic_rows(), model=_HalfModel(synthetic_rows()))
+    typed, skipped = split_skipped(predicted)
+    assert skipped.rows() == [
+        ("toy/K562", "CRISPRa:G8+CRISPRa:G9", f"model cannot predict {N_READOUTS} row(s)")
     ]
-    with pytest.raises(LpmInputError, match=r"pair_types\.parquet"):
-        simulator_truth(tmp_path / "nope")
-
-
-def _norman_csv(path: Path, table: pl.DataFrame) -> Path:
-    """Norman-like fits for our pairs, the first pair named in reverse order."""
-    rows = []
-    for i, r in enumerate(table.iter_rows(named=True)):
-        g1, g2 = r["first"].split(":")[1], r["second"].split(":")[1]
-        c1, c2, d1, d2 = r["c1"], r["c2"], r["dcor_first"], r["dcor_second"]
-        name = f"{g2}_{g1}" if i == 0 else f"{g1}_{g2}"
-        if i == 0:
-            c1, c2, d1, d2 = c2, c1, d2, d1
-        rows.append(
-            {
-                "name": name,
-                "ts_coef_first": c1,
-                "ts_coef_second": c2,
-                "ts_norm": r["magnitude"],
-                "ts_linear_dcor": r["fit_dcor"],
-                "dcor_first": d1,
-                "dcor_second": d2,
-                "dcor_singles": r["dcor_singles"],
-            }
-        )
-    pl.DataFrame(rows).write_csv(path)
-    return path
-
-
-def test_norman_comparison_matches_unordered_and_swaps(table: pl.DataFrame, tmp_path: Path) -> None:
-    csv = _norman_csv(tmp_path / "regr_fits_final.csv", table)
-    comp = norman_comparison(table, csv)
-    assert comp.height == table.height
-    assert np.allclose(comp["c1"].to_numpy(), comp["norman_ts_coef_first"].to_numpy())
-    assert np.allclose(comp["dcor_first"].to_numpy(), comp["norman_dcor_first"].to_numpy())
-    assert comp["type"].to_list() == comp["norman_type"].to_list()
-    summary = norman_summary(comp)
-    assert summary["n_matched"] == table.height and summary["type_agreement"] == 1.0
-    assert summary["spearman"]["magnitude"] == pytest.approx(1.0)
-    pl.read_csv(csv).drop("ts_norm").write_csv(tmp_path / "bad.csv")
-    with pytest.raises(LpmInputError, match=r"bad\.csv: missing column\(s\) ts_norm"):
-        norman_comparison(table, tmp_path / "bad.csv")
-    with pytest.raises(LpmInputError, match="no such file"):
-        norman_comparison(table, tmp_path / "absent.csv")
-
-
-@pytest.mark.realdata
-def test_real_norman_pairs_against_their_fits() -> None:
-    csv = shared_data("norman19_gi") / "regr_fits_final.csv"
-    if not csv.is_file():
-        pytest.skip(f"real data not present: {csv}")
-    store = Path(__file__).resolve().parents[2] / "benchmarks" / "stores" / "devel"
-    if not store.is_dir():
-        pytest.skip(f"devel store not present: {store}")
-    from lpm.data.store import open_store
-
-    rows = open_store(store).read()
-    table = interaction_table(rows, context="norman19/K562")
-    comp = norman_comparison(table, csv)
-    assert comp.height == table.height >= 1  # every typed devel pair is one of Norman's
-    assert comp["norman_ts_norm"].is_finite().all()
-
-
-def test_cli_writes_outputs_atomically(tmp_path: Path) -> None:
-    rows = synthetic_rows()
-    write_store(rows, tmp_path / "store")
-    truth = tmp_path / "truth"
-    truth.mkdir()
-    built_truth().rename({"type": "interaction"}).write_parquet(truth / "pair_types.parquet")
-    out = tmp_path / "gi"
-    runner = CliRunner()
-    result = runner.invoke(
-        app, ["interactions", str(tmp_path / "store"), "--out", str(out), "--truth", str(truth)]
-    )
-    assert result.exit_code == 0, result.output
-    names = {p.name for p in out.iterdir()}
-    assert {"interactions.csv", "interactions.parquet", "interactions.png", "summary.json"} <= names
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["truth"]["accuracy"] == 1.0
-    assert summary["types"] == {t: 1 for t in TYPES}
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".gi.")]  # no temp left
-    # an existing folder is kept unless --overwrite; a failing run leaves it untouched
-    result = runner.invoke(app, ["interactions", str(tmp_path / "store"), "--out", str(out)])
-    assert isinstance(result.exception, LpmInputError)
-    assert "already exists" in str(result.exception)
-    result = runner.invoke(
-        app,
-        [
-            *("interactions", str(tmp_path / "store"), "--out", str(out), "--overwrite"),
-            *("--norman", str(tmp_path / "absent.csv")),
-        ],
-    )
-    assert isinstance(result.exception, LpmInputError)
-    assert (out / "summary.json").read_text() == json.dumps(summary, indent=2) + "\n"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".gi.")]
-
-
-def test_cli_types_a_models_predicted_doubles(tmp_path: Path) -> None:
-    from lpm.runs.train import train_model
-
-    write_store(synthetic_rows(), tmp_path / "store")
-    train_model(
-        [tmp_path / "store"], model="linear", out=tmp_path / "m", params={"n_components": 4}
-    )
-    out = tmp_path / "gi"
-    result = CliRunner().invoke(
-        app,
-        [
-            "interactions",
-            str(tmp_path / "store"),
-            "--out",
-            str(out),
-            "--model",
-            str(tmp_path / "m"),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["profiles"] == "predicted doubles, measured singles"
-    assert summary["n_unpredictable_doubles"] == 0
-    assert summary["vs_measured"]["n_pairs"] == len(TYPES)
+    assert set(typed["type"]) == {"additive"}
+    with pytest.raises(LpmInputError, match="no rows in context 'other/X'"):
+        get_task("interactions", context="other/X").run(rows)

@@ -9,11 +9,12 @@ import doctest
 import polars as pl
 import pytest
 
-from lpm.errors import LpmInputError
+from lpm.errors import LpmError, LpmInputError
 from lpm.models.registry import get_model
 from lpm.sim.simulate import simulate
 from lpm.tasks import registry
-from lpm.tasks.registry import DiscoveryTask, get_task, list_tasks
+from lpm.tasks.base import DiscoveryTask
+from lpm.tasks.registry import describe_task, get_task, list_tasks, register_task
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
@@ -25,6 +26,9 @@ CASES = [
     ("grn", {"method": "embedding"}),
     ("grn", {"method": "imputed"}),
     ("explain", {}),
+    ("embed", {}),
+    ("embed", {"kind": "context"}),
+    ("interactions", {"min_abs_z": 2.0}),
 ]
 
 
@@ -54,18 +58,63 @@ def test_every_task_gives_the_same_nonempty_table_twice(
     if task.needs_model():
         with pytest.raises(LpmInputError, match="needs a fitted model"):
             task.run(data)
+    with pytest.raises(LpmInputError, match="must be a long table"):
+        task.run(data.to_pandas(), model=model)  # type: ignore[arg-type]
 
 
 def test_every_task_builds_with_defaults_and_refuses_unknown_names() -> None:
-    assert sorted(list_tasks()) == ["explain", "grn", "moa"]
+    assert list_tasks() == ["embed", "explain", "grn", "interactions", "moa"]
     for name in list_tasks():
-        get_task(name)
+        task = get_task(name)
+        assert task.get_params() == describe_task(name)["params"]
+        assert describe_task(name)["needs_model"] == task.needs_model()
         with pytest.raises(LpmInputError, match="has no parameter"):
             get_task(name, bogus=1)
     with pytest.raises(LpmInputError, match="unknown task 'nope'"):
         get_task("nope")
     with pytest.raises(LpmInputError, match="unknown method"):
         get_task("grn", method="nope")
+
+
+class _Echo(DiscoveryTask):
+    """The data it was given."""
+
+    def __init__(self, *, n: int = 1):
+        self.n = n
+
+    def _run(self, data: pl.DataFrame | None, model: object) -> pl.DataFrame:
+        assert data is not None
+        return data.head(self.n)
+
+
+def test_a_registered_task_is_found_by_name_and_a_taken_name_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(registry, "_registered", {})
+    register_task("echo", _Echo)
+    assert "echo" in list_tasks() and describe_task("echo")["summary"] == "The data it was given."
+    rows = pl.DataFrame({"context": ["a", "b"]})
+    assert get_task("echo", n=1).run(rows).height == 1
+    with pytest.raises(LpmError, match="already registered"):
+        register_task("echo", _Echo)
+    with pytest.raises(LpmError, match="already registered"):
+        register_task("moa", _Echo)
+    with pytest.raises(LpmError, match="not a DiscoveryTask"):
+        register_task("other", dict)  # type: ignore[arg-type]
+    with pytest.raises(LpmInputError, match="needs data"):
+        get_task("echo").run()
+
+
+def test_importing_a_task_module_registers_nothing() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import lpm.tasks.moa, lpm.tasks.grn, lpm.tasks.explain, lpm.tasks.embeddings, "
+        "lpm.tasks.interactions, lpm.tasks.registry as r; print(r._registered)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "{}"
 
 
 def test_docstring_examples() -> None:

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from lpm.pl.save import save_png
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 LABELS = {
     "pearson_delta": "Pearson Δ (held-out)",
@@ -29,37 +33,37 @@ def _colour_index(strategy: str, position: int) -> int:
     return names.index(strategy) % 10 if strategy in names else (len(names) + position) % 10
 
 
-def plot_learning_curves(
+def learning_curves_figure(
     rounds: pl.DataFrame,
-    out: str | Path,
     *,
     metrics: Sequence[str] = ("pearson_delta", "pearson_delta_vs_mean", "mse", "top_acquired"),
     title: str | None = None,
     top_label: str | None = None,
     labels: Mapping[str, str] | None = None,
-) -> Path:
-    """Mean (± sd over ``seed`` if present) of each metric against the number labelled."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+) -> Figure:
+    """Mean (± sd over ``seed`` if present) of each metric against the number labelled; a metric
+    the rounds lack reads n/a."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     seeded = "seed" in rounds.columns
+    present = [m for m in metrics if m in rounds.columns]
     agg = (
         rounds.group_by("strategy", "round", maintain_order=True)
         .agg(
             pl.col("n_labelled").mean(),
-            *(pl.col(m).mean().alias(m) for m in metrics),
-            *(pl.col(m).std().alias(f"{m}_sd") for m in metrics),
+            *(pl.col(m).mean().alias(m) for m in present),
+            *(pl.col(m).std().alias(f"{m}_sd") for m in present),
             pl.len().alias("n_seeds"),
         )
         .sort("strategy", "round")
     )
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(metrics), 3.6))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     strategies = list(dict.fromkeys(rounds["strategy"].to_list()))
-    colours = plt.get_cmap("tab10")
+    colours = colormaps["tab10"]
     for ax, metric in zip(axes[0], metrics, strict=True):
-        for i, strategy in enumerate(strategies):
+        for i, strategy in enumerate(strategies if metric in present else []):
             part = agg.filter(pl.col("strategy") == strategy)
             x, y = part["n_labelled"].to_numpy(), part[metric].to_numpy()
             style = (
@@ -71,15 +75,38 @@ def plot_learning_curves(
             if seeded:
                 sd = np.nan_to_num(part[f"{metric}_sd"].to_numpy())
                 ax.fill_between(x, y - sd, y + sd, alpha=0.12, color=style["color"])
+        if metric not in present:
+            ax.text(0.5, 0.5, "n/a", ha="center", va="center", transform=ax.transAxes)
         label = (labels or {}).get(metric) or LABELS.get(metric, metric)
         if metric == "top_acquired" and top_label:
             label = top_label
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("perturbations labelled")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    if strategies and present:
+        axes[0][0].legend(fontsize=8)
     n_seeds = int(agg["n_seeds"].to_numpy().max()) if agg.height else 0
     suffix = f" (mean ± sd over {n_seeds} seeds)" if seeded and n_seeds > 1 else ""
     fig.suptitle((title or "design learning curves") + suffix, fontsize=11)
     fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(
+    rounds: pl.DataFrame,
+    out: str | Path,
+    *,
+    metrics: Sequence[str] = ("pearson_delta", "pearson_delta_vs_mean", "mse", "top_acquired"),
+    title: str | None = None,
+    top_label: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Path:
+    """Deprecated: :func:`learning_curves_figure` saved to ``out``, for callers not yet moved to
+    ``save_png(learning_curves_figure(...), out)`` (``lpm.runs.design``, ``benchmarks/``)."""
+    fig = learning_curves_figure(
+        rounds, metrics=metrics, title=title, top_label=top_label, labels=labels
+    )
     return save_png(fig, out)
+
+
+__all__ = ["LABELS", "learning_curves_figure", "plot_learning_curves"]

@@ -2,6 +2,7 @@
 
 A label file is a TSV with a name column (a compound or a gene) and a label column; the Drug
 Repurposing Hub's ``drh_repurposing_drugs_*.txt`` (``pert_iname``, ``moa``) reads as it ships.
+A simulated world's labels are :func:`lpm.sim.truth.read_target_mechanisms`.
 """
 
 from __future__ import annotations
@@ -92,41 +93,4 @@ def load_mechanism_annotations(path: str | Path) -> dict[str, str]:
     return {name: "|".join(sorted(labels)) for name, labels in found.items()}
 
 
-def simulator_mechanisms(truth: str | Path) -> dict[str, str]:
-    """Mechanism labels of a simulated world: each compound's strongest on-target, shared with
-    the genetic perturbations of that gene, so a layout shows whether compounds land beside the
-    knock-downs of their targets.
-
-    Parameters
-    ----------
-    truth
-        A simulation folder or its ``truth/`` folder (``compound_targets.parquet``).
-
-    Returns
-    -------
-    dict
-        Compound name (without ``compound:``) or gene → ``target <gene>``.
-    """
-    import polars as pl
-
-    folder = Path(truth)
-    path = folder / "compound_targets.parquet"
-    if not path.is_file():
-        path = folder / "truth" / "compound_targets.parquet"
-    try:
-        table = pl.read_parquet(path)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LpmInputError(folder, f"not a simulation truth folder: {first}") from None
-    strongest = (
-        table.filter(~pl.col("is_off_target"))
-        .sort("ic50_um", "target")
-        .group_by("perturbation", maintain_order=True)
-        .first()
-    )
-    out: dict[str, str] = {}
-    for compound, gene in strongest.select("perturbation", "target").iter_rows():
-        label = f"target {gene}"
-        out[str(compound).partition(":")[2] or str(compound)] = label
-        out[str(gene)] = label
-    return out
+__all__ = ["ANNOTATION_KEYS", "ANNOTATION_LABELS", "Annotations", "load_mechanism_annotations"]

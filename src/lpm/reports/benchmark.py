@@ -1,4 +1,5 @@
-"""Benchmark reports: Markdown tables and a metric panel figure, made only from result tables."""
+"""Benchmark reports: Markdown made only from a benchmark's written tables (``results.csv``,
+``coverage.csv``, ``run.json``); the metric panel is :func:`lpm.pl.benchmark.plot_benchmark_panel`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import polars as pl
 
-from lpm.evaluation.panel import HIGHER_IS_BETTER, METRICS, ratio_to_baseline
+from lpm.evaluation.panel import ratio_to_baseline
 from lpm.models.registry import BASELINES
+from lpm.pl.benchmark import defined_metrics, plot_benchmark_panel
 from lpm.pl.save import save_png
 
 FIGURE = "results.png"
@@ -20,14 +22,6 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     return f"{x:.{digits}f}"
-
-
-def _defined_metrics(rows: pl.DataFrame) -> list[str]:
-    """Metrics with at least one defined value (binary metrics vanish on continuous data)."""
-    defined = set(
-        rows.filter(pl.col("mean").is_not_null() & pl.col("mean").is_not_nan())["metric"].to_list()
-    )
-    return [m for m in METRICS if m in defined]
 
 
 def _table(group_rows: pl.DataFrame, coverage: pl.DataFrame, metrics: Sequence[str]) -> list[str]:
@@ -52,8 +46,8 @@ def _table(group_rows: pl.DataFrame, coverage: pl.DataFrame, metrics: Sequence[s
     return lines
 
 
-def write_benchmark_report(folder: Path, *, title: str, stores: Sequence[str] = ()) -> Path:
-    """``results.md`` and ``results.png`` from ``results.csv`` and ``coverage.csv`` in ``folder``."""
+def benchmark_markdown(folder: Path, *, title: str, stores: Sequence[str] = ()) -> str:
+    """The Markdown report of the benchmark tables in ``folder`` (it links ``results.png``)."""
     results = pl.read_csv(folder / "results.csv")
     coverage = pl.read_csv(folder / "coverage.csv")
     run = json.loads((folder / "run.json").read_text())
@@ -87,7 +81,7 @@ def write_benchmark_report(folder: Path, *, title: str, stores: Sequence[str] = 
             on=["model", "metric"],
             how="left",
         )
-        metrics = _defined_metrics(g)
+        metrics = defined_metrics(g)
         cov = coverage.filter(pl.col("group") == group)
         lines += [f"## Test group `{group}`", ""]
         lines += _table(g, cov, metrics)
@@ -106,54 +100,18 @@ def write_benchmark_report(folder: Path, *, title: str, stores: Sequence[str] = 
             )
         lines.append("")
     lines += ["", f"![metric panel]({FIGURE})", ""]
-    _figure(results, folder / FIGURE)
-    (folder / "results.md").write_text("\n".join(lines))
+    return "\n".join(lines)
+
+
+def write_benchmark_report(folder: Path, *, title: str, stores: Sequence[str] = ()) -> Path:
+    """Deprecated: ``results.md`` (:func:`benchmark_markdown`) and ``results.png``
+    (:func:`~lpm.pl.benchmark.plot_benchmark_panel`) written into ``folder``, a fresh temporary
+    output folder of ``lpm.runs.benchmark``, until it writes them itself."""
+    text = benchmark_markdown(folder, title=title, stores=stores)
+    results = pl.read_csv(folder / "results.csv")
+    save_png(plot_benchmark_panel(results), folder / FIGURE, dpi=110)
+    (folder / "results.md").write_text(text)
     return folder / "results.md"
 
 
-def _figure(results: pl.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if results.height == 0:
-        fig, ax = plt.subplots(figsize=(4, 2))
-        ax.text(0.5, 0.5, "no scores", ha="center")
-        save_png(fig, path, dpi=100)
-        return
-    metrics = _defined_metrics(results)
-    groups = sorted(results["group"].unique().to_list())
-    models = sorted(results["model"].unique().to_list())
-    colors = plt.get_cmap("tab10")
-    fig, axes = plt.subplots(
-        len(groups), len(metrics), figsize=(2.4 * len(metrics), 2.6 * len(groups)), squeeze=False
-    )
-    for gi, group in enumerate(groups):
-        for mi, metric in enumerate(metrics):
-            ax = axes[gi][mi]
-            sub = results.filter((pl.col("group") == group) & (pl.col("metric") == metric))
-            for k, m in enumerate(models):
-                r = sub.filter(pl.col("model") == m)
-                if r.height == 0:
-                    continue
-                row = r.row(0, named=True)
-                lo, hi = row["ci_low"], row["ci_high"]
-                err = (
-                    [[max(row["mean"] - lo, 0)], [max(hi - row["mean"], 0)]]
-                    if lo == lo and hi == hi
-                    else None
-                )
-                ax.bar(k, row["mean"], color=colors(k % 10), yerr=err, capsize=2, label=m)
-            ax.set_xticks([])
-            arrow = "↑" if HIGHER_IS_BETTER.get(metric, True) else "↓"
-            ax.set_title(
-                f"{metric} {arrow}" + (f"\n[{group}]" if len(groups) > 1 else ""), fontsize=8
-            )
-            ax.tick_params(labelsize=7)
-    from matplotlib.patches import Patch
-
-    handles = [Patch(color=colors(k % 10), label=m) for k, m in enumerate(models)]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(models), 6), fontsize=8)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    save_png(fig, path, dpi=110)
+__all__ = ["FIGURE", "benchmark_markdown", "write_benchmark_report"]

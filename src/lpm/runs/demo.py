@@ -1,21 +1,23 @@
 """``lpm demo``: the whole loop on the embedded simulated world, no download needed.
 
 Simulate → benchmark every registered model on two splits → discovery (embeddings, mechanisms,
-gene networks, explanations) scored against the world's truth → a short report with figures.
+gene networks, explanations) scored against the world's truth → ``report.md``, written by
+:mod:`lpm.reports.demo` from the tables the steps wrote.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lpm._utils.atomic import write_text_atomic
 from lpm.data.info import format_info, store_info
 from lpm.data.store import open_store
 from lpm.models.registry import runnable_models
+from lpm.reports.demo import REPORT_FILE, RUN_FILE, demo_report
 from lpm.runs.benchmark import benchmark_to_dir
-from lpm.runs.discovery import discovery_section
+from lpm.runs.discovery import folder_in_place, run_discovery
 
 #: Small enough to finish in well under three minutes on two cores.
 DEMO_GENES, DEMO_PERTURBATIONS, DEMO_CONTEXTS = 600, 200, 4
@@ -28,36 +30,13 @@ DEMO_MODEL_PARAMS: dict[str, dict[str, object]] = {"lpm_fast": {"max_epochs": 30
 DEMO_EXCLUDED = ("lpm", "lpm_ame")
 
 
-def run_demo(
-    out: str | Path, *, seed: int = 0, progress: Callable[[str], None] | None = None
-) -> Path:
-    """Run the demo into ``out`` and return the path of its report."""
-    from lpm.sim.simulate import simulate
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    say = progress or (lambda _: None)
-    t0 = time.perf_counter()
-    world = f"{DEMO_GENES} genes × {DEMO_PERTURBATIONS} perturbations × {DEMO_CONTEXTS} contexts"
-    say(f"simulating {world} (seed {seed})")
-    simulate(
-        out / "sim",
-        n_genes=DEMO_GENES,
-        n_perturbations=DEMO_PERTURBATIONS,
-        n_contexts=DEMO_CONTEXTS,
-        seed=seed,
-        overwrite=True,
-        progress=say,
-    )
-    store_path = out / "sim" / "store"
-    t_sim = time.perf_counter() - t0
+def _benchmarks(out: Path, store: Path, *, seed: int, say: Callable[[str], None]) -> list[str]:
     models = [m for m in runnable_models() if m not in DEMO_EXCLUDED]
-    sections = []
     for split in DEMO_SPLITS:
         say(f"benchmarking {len(models)} models on split {split}")
         params = {"holdout_singles_fraction": 0.2} if split == "combination" else {}
         benchmark_to_dir(
-            [store_path],
+            [store],
             split=split,
             models=models,
             seeds=[seed + s for s in DEMO_SEEDS],
@@ -69,40 +48,54 @@ def run_demo(
             command=["lpm", "demo", "--out", str(out), "--seed", str(seed)],
             progress=say,
         )
-        sections.append(f"- [{split}]({split}/results.md)\n\n  ![{split}]({split}/results.png)")
-    discovery = discovery_section(
-        store_path, out / "sim" / "truth", out / "discovery", seed=seed, progress=say
-    )
-    elapsed = time.perf_counter() - t0
-    info = format_info(store_info(open_store(store_path)))
-    report = out / "report.md"
-    write_text_atomic(
-        report,
-        "\n".join(
-            [
-                "# lpm demo",
-                "",
-                f"Simulated world of {world}, seed {seed}: {t_sim:.1f} s; whole demo {elapsed:.1f} s.",
-                "Ground truth (network edges, compound targets, pair interaction types) is in `sim/truth/`.",
-                "Models: every registered model that runs without user inputs (models that need them, "
-                "such as precomputed, are left out by their class's needs_inputs), "
-                f"except {', '.join(DEMO_EXCLUDED)} (exact-mode LPM is too slow for a "
-                "three-minute demo on two cores; lpm_fast, up to 30 epochs with early stopping, stands in "
-                "for it: the same inputs and embeddings, the readout scored late; lpm_ame, the attentive mixture "
-                "of experts, is an explanation model and appears in the discovery section).",
-                "",
-                "## Store",
-                "",
-                "```",
-                info,
-                "```",
-                "",
-                "## Benchmarks (all registered models)",
-                "",
-                *sections,
-                "",
-                *discovery,
-            ]
-        ),
-    )
-    return report
+    return models
+
+
+def run_demo(
+    out: str | Path,
+    *,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Run the demo into the folder ``out`` and return the path of its report.
+
+    An existing ``out`` is refused without ``overwrite`` (before any work); with it, the new
+    demo replaces it whole, and a failed run leaves the old one in place.
+    """
+    from lpm.sim.simulate import simulate
+
+    say = progress or (lambda _: None)
+    with folder_in_place(Path(out), overwrite=overwrite) as out:
+        t0 = time.perf_counter()
+        world = (
+            f"{DEMO_GENES} genes × {DEMO_PERTURBATIONS} perturbations × {DEMO_CONTEXTS} contexts"
+        )
+        say(f"simulating {world} (seed {seed})")
+        simulate(
+            out / "sim",
+            n_genes=DEMO_GENES,
+            n_perturbations=DEMO_PERTURBATIONS,
+            n_contexts=DEMO_CONTEXTS,
+            seed=seed,
+            progress=say,
+        )
+        store = out / "sim" / "store"
+        t_sim = time.perf_counter() - t0
+        _benchmarks(out, store, seed=seed, say=say)
+        run_discovery(store, out / "sim" / "truth", out / "discovery", seed=seed, progress=say)
+        record = {
+            "world": world,
+            "seed": seed,
+            "simulate_seconds": t_sim,
+            "seconds": time.perf_counter() - t0,
+            "splits": list(DEMO_SPLITS),
+            "excluded": list(DEMO_EXCLUDED),
+            "store_info": format_info(store_info(open_store(store))),
+        }
+        (out / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        (out / REPORT_FILE).write_text(demo_report(out))
+    return out / REPORT_FILE
+
+
+__all__ = ["DEMO_EXCLUDED", "DEMO_MODEL_PARAMS", "DEMO_SEEDS", "DEMO_SPLITS", "run_demo"]

@@ -1,18 +1,24 @@
 """The discovery part of ``lpm demo``: embeddings, mechanisms, gene networks and explanations of
-an LPM trained on the simulated world, each scored against the world's ground truth.
+an LPM trained on a simulated world, each scored against the world's ground truth.
 
-The same calls as ``lpm embed``, ``lpm moa``, ``lpm grn`` and ``lpm explain``; the section it
-returns puts every score beside its no-model baseline and shows the figures.
+The same runs as ``lpm embed``, ``lpm moa``, ``lpm grn`` and ``lpm explain``, into one folder;
+:func:`lpm.reports.discovery.discovery_section` turns the written tables into the report.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-import polars as pl
+from lpm._utils.atomic import check_output
+from lpm.reports.discovery import RUN_FILE
 
 #: The demo's LPM: fast mode, few epochs (early stopping may end it sooner).
 DISCOVERY_MODEL: Final = "lpm_fast"
@@ -21,136 +27,91 @@ DISCOVERY_PARAMS: Final[dict[str, Any]] = {"max_epochs": 30}
 AME_PARAMS: Final[dict[str, Any]] = {"max_epochs": 20}
 
 
-def _moa_lines(scores: pl.DataFrame) -> list[str]:
-    lines = [
-        "| method | AUROC | MAP | recall@10 | chance MAP | compounds |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in scores.iter_rows(named=True):
-        lines.append(
-            f"| {r['method']} | {r['auroc']:.3f} | {r['average_precision']:.3f} | "
-            f"{r['recall_at_k']:.3f} | {r['base_rate']:.3f} | {r['n_queries']} |"
-        )
-    return lines
+@contextlib.contextmanager
+def folder_in_place(target: Path, *, overwrite: bool) -> Iterator[Path]:
+    """Build the folder ``target`` where it will stay, whole or not at all.
+
+    The demo's outputs record their own paths (stores, truth, model folders), so they cannot be
+    built under a temporary name and renamed as :func:`lpm._utils.atomic.atomic_dir` does. An
+    existing ``target`` is refused without ``overwrite`` (before any work); with it, it is set
+    aside and put back if the build fails. A failed build leaves nothing of its own.
+    """
+    target = check_output(Path(target), kind="folder", overwrite=overwrite)
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        os.replace(target, old / "old")
+    try:
+        target.mkdir(parents=True)
+        yield target
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        if old is not None:
+            os.replace(old / "old", target)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
-def _grn_lines(scores: pl.DataFrame) -> list[str]:
-    wide = {(r["method"], r["metric"]): r["value"] for r in scores.iter_rows(named=True)}
-    methods = list(dict.fromkeys(scores["method"].to_list()))
-    lines = [
-        "| method | AUPRC | chance | precision@100 | random precision@100 | lift (AUPRC of top) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for m in methods:
-        cells = [
-            wide.get((m, k), float("nan"))
-            for k in (
-                "auprc",
-                "base_rate",
-                "precision_at_100",
-                "random_precision_at_100",
-                "lift_auprc_top",
-            )
-        ]
-        lines.append(f"| {m} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
-    return lines
-
-
-def discovery_section(
+def run_discovery(
     store: Path,
     truth: Path,
     out: Path,
     *,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
-) -> list[str]:
-    """Run the four discovery tasks on a simulated world and return the report's section."""
-    from lpm.priors.mechanisms import simulator_mechanisms
+    overwrite: bool = False,
+) -> Path:
+    """Train an LPM on ``store`` and run the four discovery tasks into the folder ``out``.
+
+    ``out`` gets ``model/``, ``embeddings*.h5ad`` and ``embeddings.png``, ``moa/``, ``grn/``,
+    ``explain/`` (each as its command writes it) and ``discovery.json`` (model, seed, seconds,
+    layout), scored against the simulation truth folder ``truth``.
+    """
+    from lpm.runs.embed import write_embeddings
+    from lpm.runs.explain import run_explain
+    from lpm.runs.grn import run_grn
+    from lpm.runs.moa import run_moa
     from lpm.runs.train import train_model
-    from lpm.tasks.embeddings import write_embeddings
-    from lpm.tasks.explain import run_explain, summary_lines
-    from lpm.tasks.grn import run_grn
-    from lpm.tasks.moa import run_moa
 
     say = progress or (lambda _: None)
-    t0 = time.perf_counter()
-    say(f"discovery: training {DISCOVERY_MODEL} on the whole simulated store")
-    model_dir = out / "model"
-    model = train_model(
-        [store],
-        model=DISCOVERY_MODEL,
-        out=model_dir,
-        params={**DISCOVERY_PARAMS, "seed": seed},
-        overwrite=True,
-    )
-    say("discovery: embeddings (UMAP)")
-    emb = write_embeddings(
-        model,
-        out / "embeddings.h5ad",
-        annotations=simulator_mechanisms(truth),
-        figure=out / "embeddings.png",
-        seed=seed,
-    )
-    say("discovery: mechanisms of action")
-    moa = run_moa(store, out=out / "moa", model=model, truth=truth)
-    say("discovery: gene networks")
-    grn = run_grn(
-        store,
-        out=out / "grn",
-        method="all",
-        model=model,
-        reference=truth,
-        seed=seed,
-        overwrite=True,
-    )
-    say("discovery: which input drives a prediction")
-    exp = run_explain(
-        store,
-        out=out / "explain",
-        truth=truth,
-        seed=seed,
-        lpm_params=DISCOVERY_PARAMS,
-        ame_params=AME_PARAMS,
-        overwrite=True,
-    )
-    rel = out.name
-    lines = [
-        "## Discovery on the simulated world",
-        "",
-        f"An `{DISCOVERY_MODEL}` trained on the whole store (seed {seed}); every score is against "
-        f"the world's truth, beside the baseline that uses no model. {time.perf_counter() - t0:.0f} s.",
-        "",
-        f"**Embeddings** ({emb.layout}; `{rel}/embeddings.h5ad`): compounds are coloured by their "
-        "strongest target, with the knock-downs of that gene.",
-        "",
-        f"![embeddings]({rel}/embeddings.png)",
-        "",
-        "**Mechanism of action**: each compound's true targets among all genetic perturbations "
-        "(`measured_profile` is the no-model baseline).",
-        "",
-        *_moa_lines(moa.scores),
-        "",
-    ]
-    if moa.figure is not None:
-        lines += [f"![moa]({rel}/moa/{moa.figure.name})", ""]
-    lines += [
-        "**Gene networks** against the true network (`knockdown` is the no-model baseline; random: "
-        "the top network rewired with degrees kept).",
-        "",
-        *_grn_lines(grn.scores),
-        "",
-    ]
-    for m in grn.methods:
-        png = out / "grn" / f"module_{m}.png"
-        if png.is_file():
-            lines += [f"![module {m}]({rel}/grn/{png.name})", ""]
-    lines += [
-        "**Which input drives a prediction** (post-hoc input swap, and the trained attentive "
-        "mixture of experts), on held-out profiles:",
-        "",
-        *(f"- {line}" for line in summary_lines(exp.summary)),
-        "",
-        f"![importance]({rel}/explain/importance.png)",
-        "",
-    ]
-    return lines
+    with folder_in_place(Path(out), overwrite=overwrite) as out:
+        t0 = time.perf_counter()
+        say(f"discovery: training {DISCOVERY_MODEL} on the whole simulated store")
+        model = train_model(
+            [store],
+            model=DISCOVERY_MODEL,
+            out=out / "model",
+            params={**DISCOVERY_PARAMS, "seed": seed},
+        )
+        say("discovery: embeddings (UMAP)")
+        emb = write_embeddings(
+            model, out / "embeddings.h5ad", truth=truth, figure=out / "embeddings.png", seed=seed
+        )
+        say("discovery: mechanisms of action")
+        run_moa(store, out=out / "moa", model=model, truth=truth)
+        say("discovery: gene networks")
+        run_grn(store, out=out / "grn", method="all", model=model, reference=truth, seed=seed)
+        say("discovery: which input drives a prediction")
+        run_explain(
+            store,
+            out=out / "explain",
+            truth=truth,
+            seed=seed,
+            lpm_params=DISCOVERY_PARAMS,
+            ame_params=AME_PARAMS,
+        )
+        record = {
+            "model": DISCOVERY_MODEL,
+            "params": DISCOVERY_PARAMS,
+            "ame_params": AME_PARAMS,
+            "seed": seed,
+            "seconds": time.perf_counter() - t0,
+            "layout": emb.layout,
+        }
+        (out / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    return out
+
+
+__all__ = ["AME_PARAMS", "DISCOVERY_MODEL", "DISCOVERY_PARAMS", "folder_in_place", "run_discovery"]

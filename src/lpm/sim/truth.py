@@ -205,3 +205,133 @@ def write_truth(w: World, folder: Path) -> None:
     _write(_pairs(w), folder / "pair_types.parquet")
     _write(_compound_targets(w), folder / "compound_targets.parquet")
     (folder / "landmarks.txt").write_text("".join(f"{w.genes[i]}\n" for i in w.landmarks))
+
+
+# ---- reading a truth folder back (the discovery tasks' ground truths) -------------------------
+def read_true_network(path: str | Path, *, context: str | None = None) -> pl.DataFrame:
+    """The simulator's true network as a reference: ``source, target, weight, sign, resource``.
+
+    Parameters
+    ----------
+    path
+        A simulation folder (``out`` of :func:`lpm.sim.simulate.simulate`), its ``truth/``
+        folder, or ``truth/edges.parquet``.
+    context
+        One context's network; default the union over contexts (an edge true anywhere; weight
+        and sign from the largest-weight instance).
+
+    Raises
+    ------
+    LpmInputError
+        No ``edges.parquet`` found, or no edge in ``context``.
+    """
+    from lpm.errors import LpmInputError
+
+    path = Path(path)
+    candidates = [path, path / "edges.parquet", path / "truth" / "edges.parquet"]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise LpmInputError(path, "no simulator truth here (expected truth/edges.parquet)")
+    edges = pl.read_parquet(found)
+    if context is not None:
+        edges = edges.filter(pl.col("context") == context)
+        if edges.height == 0:
+            raise LpmInputError(found, f"no true edge in context {context!r}")
+    resource = "simulator_truth" + (f"_{context}" if context else "")
+    return (
+        edges.sort("weight", descending=True)
+        .unique(["source", "target"], keep="first")
+        .select(
+            pl.col("source", "target").cast(pl.String),
+            pl.col("weight").cast(pl.Float64),
+            pl.col("sign").cast(pl.Int8),
+            pl.lit(resource).alias("resource"),
+        )
+        .sort("source", "target")
+    )
+
+
+def read_pair_types(truth_dir: str | Path) -> pl.DataFrame:
+    """The designed interaction type of every pair (``perturbation, type``), from a truth folder."""
+    from lpm.errors import LpmInputError
+
+    path = Path(truth_dir) / "pair_types.parquet"
+    if not path.is_file():
+        raise LpmInputError(path, "no such file (a simulation truth folder has pair_types.parquet)")
+    df = pl.read_parquet(path)
+    missing = [c for c in ("perturbation", "interaction") if c not in df.columns]
+    if missing:
+        raise LpmInputError(path, f"missing column(s) {', '.join(missing)}")
+    return df.select("perturbation", pl.col("interaction").alias("type"))
+
+
+def read_compound_targets(truth: str | Path) -> dict[str, set[str]]:
+    """``compound -> its on-target genes`` from ``truth/compound_targets.parquet`` (or the file)."""
+    from lpm.errors import LpmInputError
+
+    path = Path(truth)
+    path = path / "compound_targets.parquet" if path.is_dir() else path
+    if not path.exists():
+        raise LpmInputError(path, "no compound targets (truth/compound_targets.parquet) here")
+    t = pl.read_parquet(path).filter(~pl.col("is_off_target"))
+    out: dict[str, set[str]] = {}
+    for comp, gene in t.select("perturbation", "target").iter_rows():
+        out.setdefault(comp, set()).add(gene)
+    return out
+
+
+def read_target_mechanisms(truth: str | Path) -> dict[str, str]:
+    """Mechanism labels of a simulated world: each compound's strongest on-target, shared with
+    the genetic perturbations of that gene, so an embedding layout shows whether compounds land
+    beside the knock-downs of their targets.
+
+    Parameters
+    ----------
+    truth
+        A simulation folder or its ``truth/`` folder (``compound_targets.parquet``).
+
+    Returns
+    -------
+    dict
+        Compound name (without ``compound:``) or gene → ``target <gene>``.
+    """
+    from lpm.errors import LpmInputError
+
+    folder = Path(truth)
+    path = folder / "compound_targets.parquet"
+    if not path.is_file():
+        path = folder / "truth" / "compound_targets.parquet"
+    try:
+        table = pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LpmInputError(folder, f"not a simulation truth folder: {first}") from None
+    strongest = (
+        table.filter(~pl.col("is_off_target"))
+        .sort("ic50_um", "target")
+        .group_by("perturbation", maintain_order=True)
+        .first()
+    )
+    out: dict[str, str] = {}
+    for compound, gene in strongest.select("perturbation", "target").iter_rows():
+        label = f"target {gene}"
+        out[str(compound).partition(":")[2] or str(compound)] = label
+        out[str(gene)] = label
+    return out
+
+
+#: Column of ``perturbations.parquet`` saying whether a perturbation moves anything downstream.
+DOWNSTREAM_FLAG = "has_downstream_effect"
+
+
+def read_downstream_effects(truth_dir: str | Path) -> pl.DataFrame:
+    """Each perturbation's ``has_downstream_effect`` flag, from ``perturbations.parquet``."""
+    from lpm.errors import LpmInputError
+
+    path = Path(truth_dir) / "perturbations.parquet"
+    if not path.is_file():
+        raise LpmInputError(path, "simulator truth not found")
+    table = pl.read_parquet(path)
+    if DOWNSTREAM_FLAG not in table.columns:
+        raise LpmInputError(path, f"has no {DOWNSTREAM_FLAG!r} column")
+    return table

@@ -1,11 +1,15 @@
-"""Discovery tasks and their ground truth (reference gene networks, compound annotations).
+"""Discovery tasks: each computes a tidy table from data and a model, and never writes or draws.
 
-- :mod:`lpm.tasks.embeddings`: learned embeddings as AnnData, UMAP figure (``lpm embed``);
+- :mod:`lpm.tasks.embeddings`: learned embeddings as tables and AnnData (``embed``);
 - :mod:`lpm.tasks.moa`: compounds' mechanisms by similarity to genetic perturbations and other
-  compounds (``lpm moa``);
+  compounds (``moa``), scored by :mod:`lpm.tasks.moa_scores`;
 - :mod:`lpm.tasks.grn`: gene→gene networks from knock-downs, embeddings and imputed matrices
-  (``lpm grn``);
-- :mod:`lpm.tasks.explain`: which input drives a prediction (``lpm explain``).
+  (``grn``), scored by :mod:`lpm.tasks.grn_scores`;
+- :mod:`lpm.tasks.explain`: which input drives a prediction (``explain``);
+- :mod:`lpm.tasks.interactions`: genetic interaction types of doubles (``interactions``), with
+  :mod:`lpm.tasks.norman` comparing Norman et al.'s fits.
+
+Tasks are found by name (:mod:`lpm.tasks.registry`); ``lpm.runs`` writes their outputs.
 """
 
 from lpm.priors import (
@@ -16,33 +20,48 @@ from lpm.priors import (
     load_gene_network,
     match_compounds,
 )
+from lpm.priors.mechanisms import load_mechanism_annotations
+from lpm.tasks.base import DiscoveryTask
 from lpm.tasks.embeddings import (
+    EmbeddingTask,
     context_embeddings,
-    embedding_layout,
-    load_mechanism_annotations,
     perturbation_embeddings,
-    plot_embedding_umap,
     readout_embeddings,
-    write_embeddings,
 )
-from lpm.tasks.explain import posthoc_importance, run_explain, trained_importance
-from lpm.tasks.grn import embedding_edges, imputed_edges, knockdown_edges, run_grn, score_edges
+from lpm.tasks.explain import InputImportanceTask, posthoc_importance, trained_importance
+from lpm.tasks.grn import GeneNetworkTask, embedding_edges, imputed_edges, knockdown_edges
+from lpm.tasks.grn_scores import score_edges
+from lpm.tasks.interactions import InteractionTask, InteractionThresholds, interaction_table
+from lpm.tasks.layout import embedding_layout
 from lpm.tasks.moa import (
+    MechanismTask,
     embedding_similarity,
     measured_profile_similarity,
     predicted_profile_similarity,
-    run_moa,
+    rank_moa,
 )
+from lpm.tasks.registry import describe_task, get_task, list_tasks, register_task
 
 __all__ = [
+    "DiscoveryTask",
+    "EmbeddingTask",
+    "GeneNetworkTask",
+    "InputImportanceTask",
+    "InteractionTask",
+    "InteractionThresholds",
+    "MechanismTask",
     "compound_mechanisms",
     "compound_targets",
     "context_embeddings",
+    "describe_task",
     "embedding_edges",
     "embedding_layout",
     "embedding_similarity",
+    "get_task",
     "imputed_edges",
+    "interaction_table",
     "knockdown_edges",
+    "list_tasks",
     "load_compound_annotations",
     "load_compound_ids",
     "load_gene_network",
@@ -50,14 +69,11 @@ __all__ = [
     "match_compounds",
     "measured_profile_similarity",
     "perturbation_embeddings",
-    "plot_embedding_umap",
     "posthoc_importance",
     "predicted_profile_similarity",
+    "rank_moa",
     "readout_embeddings",
-    "run_explain",
-    "run_grn",
-    "run_moa",
+    "register_task",
     "score_edges",
     "trained_importance",
-    "write_embeddings",
 ]

@@ -1,13 +1,13 @@
-"""The learned embeddings of a trained LPM, as AnnData a scanpy user can open.
+"""The learned embeddings of a trained LPM, as tidy tables and as AnnData a scanpy user can open.
 
 A trained LPM (``lpm`` or ``lpm_fast``) holds three embedding tables per ensemble member: one row
-per single perturbation (``member.weight``), per context and per readout. This module reads them
-into one :class:`anndata.AnnData` per kind:
+per single perturbation (``member.weight``), per context and per readout. This module reads them:
 
 - :func:`perturbation_embeddings`: every perturbation the model can embed, combinations included
   (the mean, or with ``combine=sum`` the sum, of their members' rows, as the network computes it);
 - :func:`context_embeddings` and :func:`readout_embeddings`;
-- :func:`write_embeddings`: the three as ``F.h5ad``, ``F.contexts.h5ad`` and ``F.readouts.h5ad``.
+- :class:`EmbeddingTask`: one kind as a tidy table (one row per point, its ``obs`` columns and an
+  ``embedding`` array column), which :func:`embedding_anndata` turns into AnnData.
 
 Ensembles. Each member is trained from its own seed, so the members' embedding spaces are not
 aligned (any rotation or linear map of a space is absorbed by the MLP): the mean of two members'
@@ -15,9 +15,9 @@ vectors is meaningless. One member is therefore given, member 0 unless ``member=
 in ``uns["lpm_embedding"]``. Distances and neighbourhoods can be compared across members; raw
 coordinates cannot.
 
-The layout and figure (UMAP, or PCA + t-SNE without ``umap-learn``) are in
-:mod:`lpm.pl.embedding`; mechanism labels and how names match them in
-:mod:`lpm.priors.mechanisms`.
+``lpm embed`` writes the files (:mod:`lpm.runs.embed`); the layout is
+:func:`lpm.tasks.layout.embedding_layout`, the figure :mod:`lpm.pl.embedding`, and mechanism
+labels and how names match them :mod:`lpm.priors.mechanisms`.
 """
 
 from __future__ import annotations
@@ -30,24 +30,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
+import polars as pl
 
 from lpm.data import schema as S
 from lpm.data import symbols as Y
 from lpm.errors import LpmInputError
-from lpm.pl.embedding import LAYOUT_METHODS, embedding_layout, plot_embedding_umap
-from lpm.priors.mechanisms import Annotations, load_mechanism_annotations
+from lpm.priors.mechanisms import Annotations
+from lpm.tasks.base import DiscoveryTask, fitted_model
 
 if TYPE_CHECKING:
     import anndata as ad
-    import polars as pl
 
     from lpm.models.base import PerturbationModel
 
 #: Key of ``uns`` holding where an embedding comes from (model, mode, member, combine).
 UNS_KEY: Final = "lpm_embedding"
-#: Suffixes of the context and readout files beside the perturbation file ``F.h5ad``.
-CONTEXTS_SUFFIX: Final = ".contexts.h5ad"
-READOUTS_SUFFIX: Final = ".readouts.h5ad"
+#: The column of an embedding table that holds the learned vectors.
+EMBEDDING: Final = "embedding"
+#: What can be embedded, and the key column of each kind's table.
+KINDS: Final = {"perturbation": S.PERTURBATION, "context": S.CONTEXT, "readout": S.READOUT}
 _NOTE: Final = (
     "one ensemble member's embedding: members are trained from different seeds and their "
     "spaces are not aligned, so a mean over members would be meaningless"
@@ -55,21 +56,20 @@ _NOTE: Final = (
 
 
 @dataclass(frozen=True)
-class _Source:
-    """A fitted LPM with where it came from (a folder, or an in-memory object)."""
+class EmbeddableModel:
+    """A fitted LPM and the folder it was loaded from (empty for a model in memory)."""
 
     model: Any
     path: str
 
 
-def _lpm(model: PerturbationModel | str | Path) -> _Source:
-    """The fitted LPM behind ``model`` (a model or a saved folder); other models are an error."""
+def embeddable(model: PerturbationModel | str | Path, *, member: int = 0) -> EmbeddableModel:
+    """The fitted LPM behind ``model`` (a model or a saved folder), checked to have ``member``;
+    other models are an error."""
     path = ""
     if isinstance(model, str | Path):
-        from lpm.models.registry import load_model
-
         path = str(model)
-        model = load_model(model)
+        model = fitted_model(model)
     # an LPM instance means its module is loaded: other models never pay for importing torch
     lpm_module = sys.modules.get("lpm.models.lpm.model")
     if lpm_module is None or not isinstance(model, lpm_module.LPMModel):
@@ -79,10 +79,12 @@ def _lpm(model: PerturbationModel | str | Path) -> _Source:
             f"model {name!r} has no learned embeddings: only an LPM (lpm, lpm_fast) can be embedded",
         )
     model._check_fitted()
-    return _Source(model, path)
+    source = EmbeddableModel(model, path)
+    _state(source, member)  # a missing member fails here, before anything is computed
+    return source
 
 
-def _state(src: _Source, member: int) -> dict[str, np.ndarray]:
+def _state(src: EmbeddableModel, member: int) -> dict[str, np.ndarray]:
     states = src.model.states_
     if not 0 <= member < len(states):
         raise LpmInputError(
@@ -95,7 +97,8 @@ def _state(src: _Source, member: int) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in states[member].items()}
 
 
-def _uns(src: _Source, kind: str, member: int) -> dict[str, Any]:
+def embedding_uns(src: EmbeddableModel, *, kind: str, member: int) -> dict[str, Any]:
+    """``uns`` of an embedding AnnData: where it comes from (model, mode, member, combine)."""
     cfg = src.model.network_config_
     return {
         UNS_KEY: {
@@ -112,16 +115,38 @@ def _uns(src: _Source, kind: str, member: int) -> dict[str, Any]:
     }
 
 
-def _anndata(x: np.ndarray, obs: Any, uns: dict[str, Any]) -> ad.AnnData:
-    import anndata as ad
-
-    return ad.AnnData(X=np.ascontiguousarray(x, dtype=np.float32), obs=obs, uns=uns)
-
-
-def _categorical(values: Sequence[str | None]) -> Any:
+def _obs_column(column: pl.Series) -> Any:
+    """Strings become categories (missing: NaN), as scanpy colours them; numbers stay numbers."""
     import pandas as pd
 
-    return pd.Categorical([v if v is not None else math.nan for v in values])
+    if column.dtype == pl.String:
+        return pd.Categorical([v if v is not None else math.nan for v in column.to_list()])
+    return column.to_numpy()
+
+
+def embedding_anndata(table: pl.DataFrame, *, uns: Mapping[str, Any]) -> ad.AnnData:
+    """An embedding table (:class:`EmbeddingTask`) as AnnData: ``X`` the vectors (float32), the
+    first column the index, the other columns ``obs`` (strings as categories)."""
+    import anndata as ad
+    import pandas as pd
+
+    key = table.columns[0]
+    obs = pd.DataFrame(
+        {c: _obs_column(table[c]) for c in table.columns[1:] if c != EMBEDDING},
+        index=pd.Index(table[key].to_list(), name=key),
+    )
+    x = np.ascontiguousarray(table[EMBEDDING].to_numpy(), dtype=np.float32)
+    return ad.AnnData(X=x, obs=obs, uns=dict(uns))
+
+
+def _table(key: str, names: Sequence[str], columns: dict[str, Any], x: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            pl.Series(key, list(names), dtype=pl.String),
+            *(pl.Series(c, v) for c, v in columns.items()),
+            pl.Series(EMBEDDING, np.ascontiguousarray(x, dtype=np.float32)),
+        ]
+    )
 
 
 # ---- perturbations ------------------------------------------------------------------------------
@@ -187,14 +212,14 @@ def perturbation_embeddings(
     >>> emb.obs.loc["compound:drugX", ["target", "mechanism"]].tolist()
     ['drugX', 'MEK inhibitor']
     """
-    return _perturbations(_lpm(model), member=member, annotations=annotations)
+    src = embeddable(model, member=member)
+    table = _perturbations(src, member=member, annotations=annotations)
+    return embedding_anndata(table, uns=embedding_uns(src, kind="perturbation", member=member))
 
 
 def _perturbations(
-    src: _Source, *, member: int, annotations: Mapping[str, str] | None
-) -> ad.AnnData:
-    import pandas as pd
-
+    src: EmbeddableModel, *, member: int, annotations: Mapping[str, str] | None
+) -> pl.DataFrame:
     state = _state(src, member)
     vocab = src.model.vocab_
     trained = set(vocab.perturbations)
@@ -210,39 +235,36 @@ def _perturbations(
         n_members[i] = len(parts)
     parsed = [_parsed(n) for n in names]
     obs: dict[str, Any] = {
-        "perturbation_type": _categorical([t for t, _ in parsed]),
-        "target": _categorical(
-            [Y.COMBINATION_SEPARATOR.join(ts) if ts else None for _, ts in parsed]
+        "perturbation_type": pl.Series([t for t, _ in parsed], dtype=pl.String),
+        "target": pl.Series(
+            [Y.COMBINATION_SEPARATOR.join(ts) if ts else None for _, ts in parsed], dtype=pl.String
         ),
         "n_members": n_members,
         "in_training": np.array([n in trained for n in names], dtype=bool),
     }
     if annotations is not None:
         known = Annotations.of(annotations)
-        obs["mechanism"] = _categorical([known.mechanism(ts) for _, ts in parsed])
-    frame = pd.DataFrame(obs, index=pd.Index(names, name=S.PERTURBATION))
-    return _anndata(x, frame, _uns(src, "perturbation", member))
+        obs["mechanism"] = pl.Series([known.mechanism(ts) for _, ts in parsed], dtype=pl.String)
+    return _table(S.PERTURBATION, names, obs, x)
 
 
-def annotate_measurements(adata: ad.AnnData, data: pl.DataFrame) -> ad.AnnData:
-    """Add what was measured for each perturbation to ``obs``: ``n_contexts``, ``n_doses``,
+def add_measurements(table: pl.DataFrame, data: pl.DataFrame) -> pl.DataFrame:
+    """Add what was measured for each perturbation: ``n_contexts``, ``n_doses``, ``n_values``,
     ``dose_min`` and ``dose_max`` (NaN without doses; the LPM embeds a compound once, its dose
-    is a separate input), ``n_values``. Perturbations absent from ``data`` get zeros and NaN.
+    is a separate input). Perturbations absent from ``data`` get zeros and NaN.
 
     Parameters
     ----------
-    adata
-        From :func:`perturbation_embeddings` (index: perturbation symbols).
+    table
+        A perturbation embedding table (:class:`EmbeddingTask`), first column ``perturbation``.
     data
         The long table the model was trained on (or any table of measurements).
 
     Returns
     -------
-    anndata.AnnData
-        A copy with the columns added.
+    polars.DataFrame
+        ``table`` with the columns added before ``embedding``.
     """
-    import polars as pl
-
     has_dose = S.DOSE in data.columns
     dose = pl.col(S.DOSE).cast(pl.Float64) if has_dose else pl.lit(None, dtype=pl.Float64)
     summary = (
@@ -259,14 +281,16 @@ def annotate_measurements(adata: ad.AnnData, data: pl.DataFrame) -> ad.AnnData:
         .collect()
     )
     found = {r[S.PERTURBATION]: r for r in summary.iter_rows(named=True)}
-    out = adata.copy()
-    names = list(out.obs_names)
+    names = table[S.PERTURBATION].to_list()
+    added = []
     for col, empty in (("n_contexts", 0), ("n_doses", 0), ("n_values", 0)):
-        out.obs[col] = np.array([found.get(n, {}).get(col) or empty for n in names], dtype=np.int64)
+        values = [found.get(n, {}).get(col) or empty for n in names]
+        added.append(pl.Series(col, np.array(values, dtype=np.int64)))
     for col in ("dose_min", "dose_max"):
         values = [found.get(n, {}).get(col) for n in names]
-        out.obs[col] = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-    return out
+        added.append(pl.Series(col, np.array([math.nan if v is None else v for v in values])))
+    columns = [c for c in table.columns if c != EMBEDDING]
+    return table.select(columns).with_columns(added).with_columns(table[EMBEDDING])
 
 
 # ---- contexts and readouts ----------------------------------------------------------------------
@@ -287,23 +311,20 @@ def context_embeddings(model: PerturbationModel | str | Path, *, member: int = 0
         (the two halves of the id; a context id without ``/`` has no dataset).
         ``uns["lpm_embedding"]`` as for perturbations.
     """
-    return _contexts(_lpm(model), member=member)
+    src = embeddable(model, member=member)
+    table = _contexts(src, member=member)
+    return embedding_anndata(table, uns=embedding_uns(src, kind="context", member=member))
 
 
-def _contexts(src: _Source, *, member: int) -> ad.AnnData:
-    import pandas as pd
-
+def _contexts(src: EmbeddableModel, *, member: int) -> pl.DataFrame:
     state = _state(src, member)
     names = list(src.model.vocab_.contexts)
     halves = [n.partition(S.CONTEXT_SEPARATOR) for n in names]
-    frame = pd.DataFrame(
-        {
-            "dataset": _categorical([d if sep else None for d, sep, _ in halves]),
-            "cell_line": _categorical([c if sep else d for d, sep, c in halves]),
-        },
-        index=pd.Index(names, name=S.CONTEXT),
-    )
-    return _anndata(state["context.weight"], frame, _uns(src, "context", member))
+    obs = {
+        "dataset": pl.Series([d if sep else None for d, sep, _ in halves], dtype=pl.String),
+        "cell_line": pl.Series([c if sep else d for d, sep, c in halves], dtype=pl.String),
+    }
+    return _table(S.CONTEXT, names, obs, state["context.weight"])
 
 
 def readout_embeddings(model: PerturbationModel | str | Path, *, member: int = 0) -> ad.AnnData:
@@ -323,141 +344,76 @@ def readout_embeddings(model: PerturbationModel | str | Path, *, member: int = 0
         bias of fast mode (absent in exact mode, which has none). ``uns["lpm_embedding"]`` as for
         perturbations.
     """
-    return _readouts(_lpm(model), member=member)
+    src = embeddable(model, member=member)
+    table = _readouts(src, member=member)
+    return embedding_anndata(table, uns=embedding_uns(src, kind="readout", member=member))
 
 
-def _readouts(src: _Source, *, member: int) -> ad.AnnData:
-    import pandas as pd
-
+def _readouts(src: EmbeddableModel, *, member: int) -> pl.DataFrame:
     state = _state(src, member)
     obs: dict[str, Any] = {}
     if "readout_bias" in state:
         obs["bias"] = state["readout_bias"].astype(np.float32)
-    frame = pd.DataFrame(obs, index=pd.Index(list(src.model.vocab_.readouts), name=S.READOUT))
-    return _anndata(state["readout.weight"], frame, _uns(src, "readout", member))
+    return _table(S.READOUT, list(src.model.vocab_.readouts), obs, state["readout.weight"])
 
 
-# ---- annotations and files ----------------------------------------------------------------------
-def embedding_paths(out_h5ad: str | Path) -> tuple[Path, Path, Path]:
-    """The perturbation, context and readout files written for ``F.h5ad``."""
-    out = Path(out_h5ad)
-    if out.suffix != ".h5ad":
-        raise LpmInputError(out, "output must end in .h5ad")
-    stem = out.with_suffix("")
-    return (
-        out,
-        stem.with_name(stem.name + CONTEXTS_SUFFIX),
-        stem.with_name(stem.name + READOUTS_SUFFIX),
-    )
+# ---- the task -----------------------------------------------------------------------------------
+class EmbeddingTask(DiscoveryTask):
+    """A trained LPM's learned vectors of one kind, one row per point, as a tidy table.
 
-
-@dataclass(frozen=True)
-class EmbeddingFiles:
-    """What :func:`write_embeddings` wrote: the files, and the sizes for a summary line."""
-
-    perturbations: Path
-    contexts: Path
-    readouts: Path
-    figure: Path | None
-    n_perturbations: int
-    n_contexts: int
-    n_readouts: int
-    dim: int
-    member: int
-    n_ensemble: int
-    layout: str
-
-    def paths(self) -> list[Path]:
-        """Every file written, the figure last."""
-        files = [self.perturbations, self.contexts, self.readouts]
-        return files + ([self.figure] if self.figure is not None else [])
-
-
-def write_embeddings(
-    model: PerturbationModel | str | Path,
-    out_h5ad: str | Path,
-    *,
-    member: int = 0,
-    annotations: Mapping[str, str] | str | Path | None = None,
-    figure: str | Path | None = None,
-    seed: int = 0,
-    method: str = "auto",
-    data: pl.DataFrame | None = None,
-) -> EmbeddingFiles:
-    """Write a trained LPM's embeddings as one AnnData file per kind, each atomically.
-
-    ``F.h5ad`` holds the perturbations (the file most analyses open), ``F.contexts.h5ad`` the
-    contexts and ``F.readouts.h5ad`` the readouts: the kinds have different ``obs`` columns and
-    are different things, so each is its own AnnData rather than one table with a ``kind`` column.
-    With ``figure``, the perturbations are laid out (:func:`embedding_layout`), the coordinates
-    are stored in ``obsm["X_umap"]`` (``X_tsne`` on the fallback) of ``F.h5ad`` so that
-    ``scanpy.pl.embedding`` draws the same picture, and the figure is written. Each file is
-    written to a temporary name and renamed, so none is ever half-written.
-
-    Parameters
-    ----------
-    model
-        A fitted ``lpm``/``lpm_fast`` model, or the folder it was saved to.
-    out_h5ad
-        The perturbation file ``F.h5ad``; the other two are written beside it.
-    member
-        Ensemble member to read (default 0).
-    annotations
-        Optional name → mechanism mapping, or a TSV read by :func:`load_mechanism_annotations`
-        (its path is recorded in ``uns["lpm_embedding"]["annotations"]``).
-    figure
-        Optional PNG of the perturbation layout (see :func:`plot_embedding_umap`).
-    seed
-        Seed of the layout.
-    method
-        Layout method: ``auto`` (UMAP if ``umap-learn`` is installed, else PCA + t-SNE),
-        ``umap`` or ``tsne``.
-    data
-        The measurements (e.g. the training store's rows): adds contexts, doses and values
-        measured per perturbation to ``obs`` (:func:`annotate_measurements`).
-
-    Returns
-    -------
-    EmbeddingFiles
-        The paths written (``paths()``), the number of rows of each kind, the dimension, the
-        member and the layout used (empty without a figure).
+    Columns: the kind's key (``perturbation``, ``context`` or ``readout``), the ``obs`` columns of
+    :func:`perturbation_embeddings` (:func:`context_embeddings`, :func:`readout_embeddings`) and
+    ``embedding`` (float32 array). Perturbations get ``annotations`` as ``mechanism`` and, with
+    ``data``, what was measured of each (:func:`add_measurements`).
     """
-    from lpm._utils.atomic import atomic_file
 
-    paths = embedding_paths(out_h5ad)
-    if figure is not None and method not in LAYOUT_METHODS:
-        raise LpmInputError(
-            None, f"unknown layout method {method!r}; expected one of {', '.join(LAYOUT_METHODS)}"
-        )
-    src = _lpm(model)
-    _state(src, member)  # a missing member fails before anything is read or written
-    mapping = (
-        load_mechanism_annotations(annotations)
-        if isinstance(annotations, str | Path)
-        else annotations
-    )
-    perts = _perturbations(src, member=member, annotations=mapping)
-    if isinstance(annotations, str | Path):
-        perts.uns[UNS_KEY]["annotations"] = str(annotations)
-    if data is not None:
-        perts = annotate_measurements(perts, data)
-    if figure is not None:
-        perts = embedding_layout(perts, seed=seed, method=method)
-    tables = (perts, _contexts(src, member=member), _readouts(src, member=member))
-    for table, path in zip(tables, paths, strict=True):
-        with atomic_file(path, overwrite=True) as tmp:
-            table.write_h5ad(tmp)
-    drawn = plot_embedding_umap(perts, figure) if figure is not None else None
-    return EmbeddingFiles(
-        perturbations=paths[0],
-        contexts=paths[1],
-        readouts=paths[2],
-        figure=drawn,
-        n_perturbations=perts.n_obs,
-        n_contexts=tables[1].n_obs,
-        n_readouts=tables[2].n_obs,
-        dim=perts.n_vars,
-        member=member,
-        n_ensemble=len(src.model.states_),
-        layout=str(perts.uns.get("lpm_layout", {}).get("label", "")),
-    )
+    name = "embed"
+
+    def __init__(
+        self,
+        *,
+        kind: str = "perturbation",
+        member: int = 0,
+        annotations: Mapping[str, str] | None = None,
+    ):
+        if kind not in KINDS:
+            raise LpmInputError(
+                "kind", f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}"
+            )
+        self.kind = kind
+        self.member = member
+        self.annotations = annotations
+
+    def needs_model(self) -> bool:
+        return True
+
+    def needs_data(self) -> bool:
+        return False
+
+    def _run(
+        self, data: pl.DataFrame | None, model: PerturbationModel | str | Path | None
+    ) -> pl.DataFrame:
+        assert model is not None
+        src = embeddable(model, member=self.member)
+        if self.kind == "context":
+            return _contexts(src, member=self.member)
+        if self.kind == "readout":
+            return _readouts(src, member=self.member)
+        table = _perturbations(src, member=self.member, annotations=self.annotations)
+        return add_measurements(table, data) if data is not None else table
+
+
+__all__ = [
+    "EMBEDDING",
+    "KINDS",
+    "UNS_KEY",
+    "EmbeddableModel",
+    "EmbeddingTask",
+    "add_measurements",
+    "context_embeddings",
+    "embeddable",
+    "embedding_anndata",
+    "embedding_uns",
+    "perturbation_embeddings",
+    "readout_embeddings",
+]

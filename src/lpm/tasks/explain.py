@@ -20,16 +20,14 @@ matters as much as the prediction error grows when it is left out. Two forms:
 Per-row tables share one layout (key columns, ``value``, ``prediction``, ``error`` and one
 ``importance_<input>`` column per input, with a ``method`` column); :func:`importance_by`
 averages them per perturbation, context or overall and gives each input's share.
-:func:`run_explain` does the whole analysis on a store or table and writes its files.
+:class:`InputImportanceTask` is the registered task; ``lpm explain`` (:mod:`lpm.runs.explain`)
+fits the models, explains held-out rows and writes the tables that :mod:`lpm.pl.explain` draws.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -38,6 +36,7 @@ import polars as pl
 
 from lpm.data import schema as S
 from lpm.errors import LpmInputError
+from lpm.tasks.base import DiscoveryTask, fitted_model
 
 if TYPE_CHECKING:
     from lpm.models.base import PerturbationModel
@@ -47,14 +46,10 @@ PREFIX: Final = "importance_"
 #: Post-hoc perturbation importance against the control (predicted delta 0), beside the inputs.
 VS_CONTROL: Final = "perturbation_vs_control"
 METHOD: Final = "method"
+#: Per-perturbation importance scores (:func:`per_perturbation_scores`), in this order.
+PERTURBATION_SCORES: Final = ("posthoc_mean_substitution", "posthoc_vs_control", "ame_attention")
 POSTHOC: Final = "posthoc"
 AME_ATTENTION: Final = "ame_attention"
-ROWS_FILE: Final = "importance_rows.parquet"
-BY_PERTURBATION_FILE: Final = "importance_by_perturbation.csv"
-BY_CONTEXT_FILE: Final = "importance_by_context.csv"
-FIGURE_FILE: Final = "importance.png"
-SUMMARY_FILE: Final = "summary.json"
-TRUTH_FLAG: Final = "has_downstream_effect"
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -70,8 +65,8 @@ def check_rows(rows: pl.DataFrame, *, where: str | None = None) -> None:
         raise LpmInputError(where, f"{bad} row(s) have a missing or non-finite value")
 
 
-def _kind(model: Any) -> str:
-    """'lpm' or 'ame' for the models that can be explained; anything else is an error."""
+def explainable(model: Any) -> str:
+    """``lpm`` or ``ame``: the kind of a fitted model that can be explained; any other is an error."""
     for module, cls, kind in (
         ("lpm.models.lpm.model", "LPMModel", "lpm"),
         ("lpm.models.ame", "AttentiveMixtureModel", "ame"),
@@ -228,7 +223,7 @@ def posthoc_importance(
         raise LpmInputError(
             None, f"perturbation_neutral must be 'mean' or 'control', got {perturbation_neutral!r}"
         )
-    kind = _kind(model)
+    kind = explainable(model)
     _checked(model, rows)
     base = _key_frame(rows)
     value = base[S.VALUE].to_numpy()
@@ -259,7 +254,7 @@ def trained_importance(model: PerturbationModel, rows: pl.DataFrame) -> pl.DataF
     column per expert holding its attention (each row's sum to 1), with ``method`` =
     ``"ame_attention"``; aggregate with :func:`importance_by`.
     """
-    if _kind(model) != "ame":
+    if explainable(model) != "ame":
         raise LpmInputError(None, "trained importance needs an attentive mixture model (lpm_ame)")
     _checked(model, rows)
     base = _key_frame(rows)
@@ -360,6 +355,8 @@ def sanity_check(per_perturbation: pl.DataFrame, truth: pl.DataFrame) -> dict[st
     """
     from scipy.stats import mannwhitneyu
 
+    from lpm.sim.truth import DOWNSTREAM_FLAG as TRUTH_FLAG
+
     joined = per_perturbation.join(
         truth.select(S.PERTURBATION, TRUTH_FLAG), on=S.PERTURBATION, how="inner"
     )
@@ -383,277 +380,87 @@ def sanity_check(per_perturbation: pl.DataFrame, truth: pl.DataFrame) -> dict[st
     return out
 
 
-def _per_perturbation_scores(rows: pl.DataFrame) -> pl.DataFrame:
-    """One row per perturbation: the perturbation-importance columns of every method."""
+def per_perturbation_scores(rows: pl.DataFrame) -> pl.DataFrame:
+    """One row per perturbation: the perturbation-importance columns of every method
+    (:data:`PERTURBATION_SCORES`, the last only with AME rows)."""
+    mean_sub, vs_control, attention = PERTURBATION_SCORES
     post = group_means(
         rows.filter(pl.col(METHOD) == POSTHOC),
         [S.PERTURBATION],
-        {f"{PREFIX}perturbation": "posthoc_mean_substitution", VS_CONTROL: "posthoc_vs_control"},
+        {f"{PREFIX}perturbation": mean_sub, VS_CONTROL: vs_control},
     ).drop("n")
     ame = rows.filter(pl.col(METHOD) == AME_ATTENTION)
     if ame.height:
         post = post.join(
-            group_means(ame, [S.PERTURBATION], {f"{PREFIX}perturbation": "ame_attention"}).drop(
-                "n"
-            ),
+            group_means(ame, [S.PERTURBATION], {f"{PREFIX}perturbation": attention}).drop("n"),
             on=S.PERTURBATION,
             how="left",
         )
     return post.sort(S.PERTURBATION)
 
 
-# ---- the whole analysis ------------------------------------------------------------------------
-@dataclass
-class ExplainResult:
-    """What :func:`run_explain` computed and wrote."""
-
-    rows: pl.DataFrame
-    by_perturbation: pl.DataFrame
-    by_context: pl.DataFrame
-    summary: dict[str, Any]
-    out: Path
-    files: list[Path] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return "\n".join([*summary_lines(self.summary), f"wrote {self.out}"])
-
-
-def summary_lines(summary: Mapping[str, Any]) -> list[str]:
-    """The summary of :func:`run_explain` in a few sentences (the CLI prints them, the demo
-    report lists them): shares per input and method, the sanity check, held-out errors."""
-    lines = []
-    ratios = summary.get("context_vs_perturbation", {})
-    for method, by_input in summary.get("shares", {}).items():
-        text = ", ".join(f"{k} {v:.0%}" for k, v in by_input.items())
-        ratio = ratios.get(method)
-        extra = f" (context / (context + perturbation): {ratio:.0%})" if ratio is not None else ""
-        lines.append(f"{method}: share of importance by input: {text}{extra}")
-    for score, check in (summary.get("sanity_check") or {}).items():
-        lines.append(
-            f"sanity check ({score}): perturbations without downstream effect "
-            f"{check['mean_no_effect']:.3g} against {check['mean_effect']:.3g} for the others "
-            f"(AUROC of telling them apart {check['auroc']:.3f}, {check['n_no_effect']} vs "
-            f"{check['n_effect']} perturbations)"
-        )
-    mse = summary.get("test_mse", {})
-    if mse:
-        ame = f", lpm_ame {mse['ame']:.4g}" if mse.get("ame") is not None else ""
-        lines.append(f"held-out MSE: explained model {mse['lpm']:.4g}{ame}")
-    return lines
-
-
-def _load(data: pl.DataFrame | str | Path, contexts: Sequence[str] | None) -> pl.DataFrame:
-    if isinstance(data, pl.DataFrame):
-        frame, where = data, None
-    else:
-        from lpm.data.store import open_store
-
-        frame, where = open_store(data).read(), str(data)
-    if contexts is not None:
-        present = set(frame[S.CONTEXT].cast(pl.String).unique().to_list())
-        missing = sorted(set(contexts) - present)
-        if missing:
-            raise LpmInputError(
-                where,
-                f"no context {', '.join(missing)} in column {S.CONTEXT}; "
-                f"contexts are {', '.join(sorted(present)[:10])}",
-            )
-        frame = frame.filter(pl.col(S.CONTEXT).is_in(list(contexts)))
-    check_rows(frame, where=where)
-    return frame
-
-
-def _ame(**params: Any) -> PerturbationModel:
-    """A new attentive mixture (the class directly: it need not be registered to be used)."""
-    from lpm.models.ame import AttentiveMixtureModel
-
-    bad = sorted(set(params) - set(AttentiveMixtureModel.param_names()))
-    if bad:
-        raise LpmInputError(None, f"lpm_ame has no parameter(s) {', '.join(bad)}")
-    return AttentiveMixtureModel(**params)
-
-
-def _shares(by_table: pl.DataFrame) -> dict[str, dict[str, float]]:
+# ---- summaries ----------------------------------------------------------------------------------
+def importance_shares(by_table: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """``method -> input -> share`` of an :func:`importance_by` table of one group."""
     return {
         str(m): {str(i): float(s) for i, s in zip(g["input"], g["share"], strict=True)}
         for (m,), g in by_table.group_by(METHOD, maintain_order=True)
     }
 
 
-def _context_vs_perturbation(shares: Mapping[str, float]) -> float | None:
+def context_vs_perturbation(shares: Mapping[str, float]) -> float | None:
     """Context's part of what context and perturbation explain together (readout left out: it
     is the coordinate being read, so neutralising it ruins nearly any prediction)."""
     total = shares.get("context", 0.0) + shares.get("perturbation", 0.0)
     return shares.get("context", 0.0) / total if total > 0 else None
 
 
-def run_explain(
-    data: pl.DataFrame | str | Path,
-    *,
-    out: str | Path,
-    model: PerturbationModel | str | Path | None = None,
-    train_ame: bool = True,
-    truth: str | Path | None = None,
-    contexts: Sequence[str] | None = None,
-    test_fraction: float = 0.2,
-    max_rows: int | None = 1_000_000,
-    ame_max_rows: int | None = 300_000,
-    lpm_params: Mapping[str, Any] | None = None,
-    ame_params: Mapping[str, Any] | None = None,
-    seed: int = 0,
-    overwrite: bool = False,
-) -> ExplainResult:
-    """Explain a model's predictions on held-out profiles and write the tables and a figure.
+# ---- the task -----------------------------------------------------------------------------------
+class InputImportanceTask(DiscoveryTask):
+    """Each input's importance per row: its error increase when swapped for its neutral value
+    (``method="posthoc"``, :func:`posthoc_importance`), or the attention of a trained ``lpm_ame``
+    (``method="attention"``, :func:`trained_importance`)."""
 
-    A seeded ``test_fraction`` of whole profiles is held out. Without ``model`` an ``lpm_fast``
-    (``lpm_params``) is fitted on the rest; a given model (fitted, or a saved folder) is used as
-    it is and may have seen the held-out rows. With ``train_ame`` an ``lpm_ame`` (``ame_params``)
-    is fitted on the rest too and its attention is reported beside the post-hoc importance.
-    Held-out rows both models can predict are explained (a seeded sample of ``max_rows``).
+    name = "explain"
 
-    Parameters
-    ----------
-    data
-        A store folder or a long table (finite values).
-    out
-        Folder to write (whole or not at all): ``importance_rows.parquet``,
-        ``importance_by_perturbation.csv``, ``importance_by_context.csv``, ``importance.png``
-        and ``summary.json`` (shares per input and method, test MSEs, the sanity check, the
-        resolved options).
-    truth
-        A simulator truth folder (``perturbations.parquet`` with ``has_downstream_effect``):
-        adds the sanity check and its figure panel.
-    contexts
-        Keep only these contexts (e.g. McFaline's glioblastoma lines).
-    max_rows
-        Held-out rows explained at most (a seeded sample).
-    ame_max_rows
-        Training rows of the AME at most (a seeded sample; None: all of them).
+    def __init__(self, *, method: str = "posthoc", perturbation_neutral: str = "mean"):
+        if method not in ("posthoc", "attention"):
+            raise LpmInputError(
+                "method", f"unknown method {method!r}; expected one of posthoc, attention"
+            )
+        self.method = method
+        self.perturbation_neutral = perturbation_neutral
 
-    Returns
-    -------
-    ExplainResult
-        Per-row table (both methods), the two aggregated tables, the summary and the files.
-    """
-    from lpm._utils.atomic import atomic_dir
-    from lpm.models.lpm.model import _carve_validation
-    from lpm.models.registry import get_model, load_model
-    from lpm.pl.explain import plot_importance
+    def needs_model(self) -> bool:
+        return True
 
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise LpmInputError(out, "already exists (pass --overwrite to replace it)")
-    if not 0 < test_fraction < 1:
-        raise LpmInputError(None, f"test_fraction must be in (0, 1), got {test_fraction}")
-    truth_table = None
-    if truth is not None:
-        tpath = Path(truth) / "perturbations.parquet"
-        if not tpath.is_file():
-            raise LpmInputError(tpath, "simulator truth not found")
-        truth_table = pl.read_parquet(tpath)
-        if TRUTH_FLAG not in truth_table.columns:
-            raise LpmInputError(tpath, f"has no {TRUTH_FLAG!r} column")
-    t0 = time.perf_counter()
-    frame = _load(data, contexts)
-    train, test = _carve_validation(frame, fraction=test_fraction, seed=seed)
-    if test is None:
-        raise LpmInputError(None, "too few profiles to hold out a test set")
-    timings: dict[str, float] = {}
-    if model is None:
-        t = time.perf_counter()
-        fitted = get_model("lpm_fast", **{"seed": seed, **dict(lpm_params or {})}).fit(train)
-        timings["fit_lpm_s"] = time.perf_counter() - t
-        model_desc = f"lpm_fast fitted here on {train.height} rows"
-    elif isinstance(model, str | Path):
-        fitted, model_desc = load_model(model), str(model)
-    else:
-        fitted, model_desc = model, getattr(model, "name", "") or type(model).__name__
-    _kind(fitted)
-    ame = None
-    if train_ame:
-        t = time.perf_counter()
-        ame_train = train
-        if ame_max_rows is not None and train.height > ame_max_rows:
-            # the AME trains row by row (about 10 min for 8 epochs of 3 M rows on two cores):
-            # a seeded sample of the training rows keeps it to a minute or two
-            pick = np.random.default_rng([seed, 7]).choice(train.height, ame_max_rows, False)
-            ame_train = train[np.sort(pick)]
-        ame = _ame(seed=seed, **dict(ame_params or {})).fit(ame_train)
-        timings["fit_ame_s"] = time.perf_counter() - t
-    ok = fitted.supported(test)
-    if ame is not None:
-        ok &= ame.supported(test)
-    rows = test.filter(pl.Series(ok))
-    if rows.height == 0:
-        raise LpmInputError(None, "no held-out row the model(s) can predict")
-    if max_rows is not None and rows.height > max_rows:
-        pick = np.sort(np.random.default_rng([seed, 11]).choice(rows.height, max_rows, False))
-        rows = rows[pick]
-    t = time.perf_counter()
-    parts = [posthoc_importance(fitted, rows)]
-    if ame is not None:
-        parts.append(trained_importance(ame, rows))
-    timings["explain_s"] = time.perf_counter() - t
-    table = pl.concat(parts, how="diagonal")
-    by_pert = importance_by(table, by=S.PERTURBATION)
-    by_ctx = importance_by(table, by=S.CONTEXT)
-    overall = importance_by(table, by=None)
-    mse = {
-        "lpm": float(parts[0]["error"].mean()),  # type: ignore[arg-type]
-        "ame": float(parts[1]["error"].mean()) if ame is not None else None,  # type: ignore[arg-type]
-        "n_test_rows": rows.height,
-    }
-    scores = _per_perturbation_scores(table)
-    sanity = sanity_check(scores, truth_table) if truth_table is not None else None
-    timings["total_s"] = time.perf_counter() - t0
-    summary: dict[str, Any] = {
-        "model": model_desc,
-        "inputs": {m: inputs_of(p) for m, p in zip((POSTHOC, AME_ATTENTION), parts, strict=False)},
-        "shares": _shares(overall),
-        "shares_by_context": {
-            str(c): _shares(g) for (c,), g in by_ctx.group_by(S.CONTEXT, maintain_order=True)
-        },
-        "context_vs_perturbation": {
-            m: _context_vs_perturbation(v) for m, v in _shares(overall).items()
-        },
-        "test_mse": mse,
-        "sanity_check": sanity,
-        "ame_history": getattr(ame, "history_", None),
-        "seconds": timings,
-        "options": {
-            "data": str(data) if not isinstance(data, pl.DataFrame) else "<table>",
-            "model": model_desc,
-            "train_ame": train_ame,
-            "truth": str(truth) if truth is not None else None,
-            "contexts": list(contexts) if contexts is not None else None,
-            "test_fraction": test_fraction,
-            "max_rows": max_rows,
-            "ame_max_rows": ame_max_rows,
-            "lpm_params": dict(lpm_params or {}),
-            "ame_params": dict(ame_params or {}),
-            "seed": seed,
-        },
-    }
-    files = [ROWS_FILE, BY_PERTURBATION_FILE, BY_CONTEXT_FILE, FIGURE_FILE, SUMMARY_FILE]
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        table.write_parquet(tmp / ROWS_FILE)
-        by_pert.write_csv(tmp / BY_PERTURBATION_FILE)
-        by_ctx.write_csv(tmp / BY_CONTEXT_FILE)
-        figure_scores = (
-            scores.join(truth_table.select(S.PERTURBATION, TRUTH_FLAG), on=S.PERTURBATION)
-            if truth_table is not None
-            else None
-        )
-        plot_importance(by_ctx, figure_scores, tmp / FIGURE_FILE)
-        (tmp / SUMMARY_FILE).write_text(
-            json.dumps(summary, indent=2, sort_keys=True, default=_json_default) + "\n"
-        )
-    return ExplainResult(table, by_pert, by_ctx, summary, out, [out / f for f in files])
+    def _run(
+        self, data: pl.DataFrame | None, model: PerturbationModel | str | Path | None
+    ) -> pl.DataFrame:
+        assert data is not None and model is not None
+        fitted = fitted_model(model)
+        if self.method == "attention":
+            return trained_importance(fitted, data)
+        return posthoc_importance(fitted, data, perturbation_neutral=self.perturbation_neutral)
 
 
-def _json_default(obj: object) -> object:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+__all__ = [
+    "AME_ATTENTION",
+    "METHOD",
+    "PERTURBATION_SCORES",
+    "POSTHOC",
+    "PREFIX",
+    "VS_CONTROL",
+    "InputImportanceTask",
+    "check_rows",
+    "context_vs_perturbation",
+    "explainable",
+    "group_means",
+    "importance_by",
+    "importance_shares",
+    "inputs_of",
+    "per_perturbation_scores",
+    "posthoc_importance",
+    "sanity_check",
+    "trained_importance",
+]

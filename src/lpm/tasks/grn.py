@@ -19,16 +19,13 @@ Scoring (:func:`score_edges`): AUPRC and precision@k over the universe of every 
 × every readout gene (:func:`lpm.evaluation.ranking.edge_scores_auprc`), plus the same for the
 predicted network (its ``top`` edges) rewired at random with every node's out- and in-degree
 kept (:func:`rewire_edges`), so that the lift over a network with the same hubs is visible.
-Writing files and the module figure: :mod:`lpm.pl.grn`.
+:class:`GeneNetworkTask` is the registered task; ``lpm grn`` (:mod:`lpm.runs.grn`) writes the
+networks and scores, and :mod:`lpm.pl.grn` draws the strongest module (:func:`strongest_module`).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -38,18 +35,12 @@ import polars as pl
 from lpm.data import schema as S
 from lpm.data.symbols import COMBINATION_SEPARATOR, GENETIC_TYPES, TYPE_SEPARATOR
 from lpm.errors import LpmInputError
-from lpm.tasks.grn_scores import (
-    DEFAULT_K,
-    _in_universe,
-    _ranked,
-    load_reference,
-    load_simulator_truth,
-    rewire_edges,
-    score_edges,
-)
+from lpm.tasks.base import DiscoveryTask, fitted_model
+from lpm.tasks.grn_scores import _ranked
 
 if TYPE_CHECKING:
-    from lpm.data.store import PerturbationStore
+    import networkx as nx
+
     from lpm.models.base import PerturbationModel
 
 Method = Literal["knockdown", "embedding", "imputed"]
@@ -220,14 +211,6 @@ def _in_context(singles: pl.DataFrame, context: str) -> pl.DataFrame:
     return out
 
 
-def _fitted_lpm(model: PerturbationModel | str | Path) -> PerturbationModel:
-    if isinstance(model, str | Path):
-        from lpm.models.registry import load_model
-
-        return load_model(model)
-    return model
-
-
 def embedding_edges(
     model: PerturbationModel | str | Path, *, top_k: int | None = None, member: int = 0
 ) -> pl.DataFrame:
@@ -265,7 +248,7 @@ def embedding_edges(
 
     if top_k is not None and top_k < 1:
         raise LpmInputError("top_k", f"must be >= 1, got {top_k}")
-    emb = perturbation_embeddings(_fitted_lpm(model), member=member)
+    emb = perturbation_embeddings(fitted_model(model), member=member)
     obs = emb.obs
     kinds = obs["perturbation_type"].astype(str).to_numpy()
     targets = obs["target"].astype(str).to_numpy()
@@ -341,7 +324,7 @@ def imputed_edges(
     LpmInputError
         No single genetic perturbation, a context the model cannot predict, or no pair left.
     """
-    fitted = _fitted_lpm(model)
+    fitted = fitted_model(model)
     singles = _genetic_singles(frame, "frame")
     perts = singles.select(S.PERTURBATION, "_kind", "_gene").unique().sort(S.PERTURBATION)
     readouts = pl.DataFrame({S.READOUT: sorted(frame[S.READOUT].cast(pl.String).unique())})
@@ -375,73 +358,69 @@ def imputed_edges(
     return _ranked(_threshold(edges, min_abs_z, min_abs_effect))
 
 
-# --- files and figure ---------------------------------------------------------------------------
+# --- modules ------------------------------------------------------------------------------------
 
 
-def write_network(edges: pl.DataFrame, out_prefix: str | Path, *, top: int = 1000) -> list[Path]:
-    """CSV and GraphML of the ``top`` best edges (:func:`lpm.pl.grn.write_network`)."""
-    from lpm.pl import grn as _grn_figure
+def top_edges(edges: pl.DataFrame, top: int) -> pl.DataFrame:
+    """The ``top`` best edges (ties by name); an edge table lacking its columns is an error."""
+    missing = [c for c in ("source", "target", "score") if c not in edges.columns]
+    if missing:
+        raise LpmInputError("edges", f"missing column(s) {', '.join(missing)}")
+    if top < 1:
+        raise LpmInputError("top", f"must be >= 1, got {top}")
+    return edges.sort(["score", "source", "target"], descending=[True, False, False]).head(top)
 
-    return _grn_figure.write_network(edges, out_prefix, top=top)
+
+def edge_graph(edges: pl.DataFrame) -> nx.DiGraph:
+    """A directed graph whose edges carry every other column of ``edges`` as attributes."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    attrs = [c for c in edges.columns if c not in ("source", "target")]
+    for row in edges.iter_rows(named=True):
+        # GraphML has no null: leave a missing attribute out of that edge
+        data = {a: row[a] for a in attrs if row[a] is not None}
+        g.add_edge(str(row["source"]), str(row["target"]), **data)
+    return g
 
 
 def strongest_module(edges: pl.DataFrame, *, top: int = 1000) -> list[str]:
-    """Genes of the strongest module of the ``top`` edges
-    (:func:`lpm.pl.grn.strongest_module`)."""
-    from lpm.pl import grn as _grn_figure
+    """Genes of the strongest module among the ``top`` edges.
 
-    return _grn_figure.strongest_module(edges, top=top)
+    Communities come from greedy modularity on the undirected graph weighted by ``|score|``;
+    the strongest is the one with the largest total weight of its internal edges (a big,
+    dense, confident cluster beats a small one). Empty when no community has three genes.
+    """
+    import networkx as nx
+    from networkx.algorithms.community import greedy_modularity_communities
 
+    best = top_edges(edges, top)
+    g = nx.Graph()
+    for s, t, w in best.select("source", "target", "score").iter_rows():
+        w = abs(float(w))
+        if g.has_edge(s, t):
+            g[s][t]["weight"] = max(g[s][t]["weight"], w)
+        else:
+            g.add_edge(s, t, weight=w)
+    if g.number_of_edges() == 0:
+        return []
+    communities = [c for c in greedy_modularity_communities(g, weight="weight") if len(c) >= 3]
+    if not communities:
+        return []
 
-def plot_strongest_module(
-    edges: pl.DataFrame, path: str | Path, *, top: int = 1000, seed: int = 0, title: str = "module"
-) -> Path | None:
-    """PNG of the strongest module (:func:`lpm.pl.grn.plot_strongest_module`);
-    None, and no file, when no module of three genes exists."""
-    from lpm.pl import grn as _grn_figure
+    def strength(nodes: Any) -> float:
+        return float(g.subgraph(nodes).size(weight="weight"))
 
-    return _grn_figure.plot_strongest_module(edges, path, top=top, seed=seed, title=title)
-
-
-# --- the whole run ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class GrnResult:
-    """What :func:`run_grn` wrote: edge tables per method, files, and the scores table."""
-
-    out: Path
-    methods: tuple[str, ...]
-    edges: dict[str, pl.DataFrame] = field(repr=False)
-    scores: pl.DataFrame
-    files: tuple[Path, ...]
-    n_sources: int
-    n_targets: int
-    wall_s: float
-
-    def __str__(self) -> str:
-        lines = [
-            f"{self.out}: {', '.join(self.methods)}; universe {self.n_sources} perturbed genes "
-            f"× {self.n_targets} readouts ({self.wall_s:.1f} s)"
-        ]
-        wide = self.scores.filter(
-            pl.col("metric").is_in(["auprc", "base_rate", "precision_at_100", "lift_auprc_top"])
-        )
-        for (m, ref), g in wide.group_by("method", "reference", maintain_order=True):
-            vals = ", ".join(f"{r['metric']}={r['value']:.4g}" for r in g.iter_rows(named=True))
-            lines.append(f"  {m} vs {ref}: {vals}")
-        return "\n".join(lines)
+    return sorted(max(communities, key=lambda c: (strength(c), sorted(c))))
 
 
-def _read_data(data: pl.DataFrame | PerturbationStore | str | Path) -> pl.DataFrame:
-    if isinstance(data, pl.DataFrame):
-        return data
-    if isinstance(data, str | Path):
-        from lpm.data.store import open_store
+# --- the task -----------------------------------------------------------------------------------
 
-        data = open_store(data)
-    cols = [c for c in (*S.REQUIRED_COLUMNS,) if c in data.columns]
-    return data.read(columns=cols)
+
+def perturbed_genes(frame: pl.DataFrame, *, where: str = "data") -> list[str]:
+    """The genes a single genetic perturbation of ``frame`` targets (sorted): the sources an
+    inferred network can have."""
+    return sorted(set(_genetic_singles(frame, where)["_gene"].to_list()))
 
 
 def widest_context(frame: pl.DataFrame) -> str:
@@ -455,200 +434,62 @@ def widest_context(frame: pl.DataFrame) -> str:
     return str(t[S.CONTEXT][0])
 
 
-def run_grn(
-    data: pl.DataFrame | PerturbationStore | str | Path,
-    *,
-    out: str | Path,
-    method: Method | Literal["all"] = "knockdown",
-    model: PerturbationModel | str | Path | None = None,
-    context: str | None = None,
-    reference: str | Path | Sequence[str | Path] | None = None,
-    gene_info: str | Path | None = None,
-    truth_context: str | None = None,
-    seed: int = 0,
-    top: int = 1000,
-    k: Sequence[int] = DEFAULT_K,
-    n_random: int = 3,
-    min_abs_z: float | None = None,
-    embedding_top_k: int | None = None,
-    overwrite: bool = False,
-) -> GrnResult:
-    """Infer gene networks, export them, draw their strongest module and score them.
+class GeneNetworkTask(DiscoveryTask):
+    """Gene→gene edges by one method: ``knockdown`` (no model), ``embedding`` or ``imputed``.
 
-    Writes into the folder ``out`` (whole or not at all): per method ``edges_<method>.csv``
-    and ``edges_<method>.graphml`` (the ``top`` best edges), ``module_<method>.png``; and
-    ``scores.csv`` (``method, reference, metric, value``: :func:`score_edges` per method ×
-    reference) when a reference is given, and ``grn.json`` (the resolved options and counts).
-
-    Parameters
-    ----------
-    data
-        A long table, a store, or a store's path.
-    out
-        Output folder.
-    method
-        ``knockdown``, ``embedding``, ``imputed`` or ``all`` (embedding and imputed need
-        ``model``).
-    model
-        A fitted LPM or its folder.
-    context
-        Knock-down: one context (default pool all). Imputed: the context to complete (default
-        the one measuring the most readouts).
-    reference
-        Reference network file(s), or a simulator folder / its truth folder.
-    gene_info
-        Gene-info table to harmonise reference symbols.
-    truth_context
-        Score against one context's simulator network instead of the union.
-    seed
-        Seed of the random rewirings and the figure layout.
-    top
-        Edges exported, drawn from and rewired for the random baseline.
-    k
-        Cut-offs for precision@k.
-    n_random
-        Random rewirings averaged per score.
-    min_abs_z
-        Threshold on ``|z|`` for the knock-down and imputed edges.
-    embedding_top_k
-        Neighbours kept per gene by the embedding method (default all pairs).
-    overwrite
-        Replace ``out`` if it exists.
-
-    Returns
-    -------
-    GrnResult
-        Edge tables, the scores table, files written and the universe size.
+    ``context``: the knock-down context (default pool all) or the context the imputed matrix
+    completes (default :func:`widest_context`); ``min_abs_z`` thresholds knock-down and imputed
+    edges; ``top_k`` keeps each gene's nearest neighbours of the embedding (default all).
     """
-    from lpm._utils.atomic import atomic_dir
 
-    start = time.perf_counter()
-    methods: tuple[str, ...] = METHODS if method == "all" else (method,)
-    if any(m not in METHODS for m in methods):
-        raise LpmInputError(
-            "method", f"unknown method {method!r}; expected {', '.join(METHODS)} or all"
-        )
-    if model is None and any(m != "knockdown" for m in methods):
-        raise LpmInputError("model", f"method {method!r} needs a trained LPM (pass a model)")
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise LpmInputError(out, "already exists (pass --overwrite to replace it)")
-    frame = _read_data(data)
-    singles = _genetic_singles(frame, "data")
-    sources = sorted(set(singles["_gene"].to_list()))
-    targets = sorted(set(frame[S.READOUT].cast(pl.String).unique().to_list()))
-    paths = [reference] if isinstance(reference, str | Path) else list(reference or [])
-    references = {}
-    for p in paths:
-        ref = load_reference(p, gene_info=gene_info, context=truth_context)
-        name = str(ref["resource"][0]) if ref.height else Path(p).name
-        if not _in_universe(ref, set(sources), set(targets)).height:
+    name = "grn"
+
+    def __init__(
+        self,
+        *,
+        method: str = "knockdown",
+        context: str | None = None,
+        min_abs_z: float | None = None,
+        top_k: int | None = None,
+    ):
+        if method not in METHODS:
             raise LpmInputError(
-                p,
-                f"no reference edge links a perturbed gene ({len(sources)}) to a readout "
-                f"({len(targets)}); are the gene names the same kind (symbols vs ids)?",
+                "method", f"unknown method {method!r}; expected one of {', '.join(METHODS)}"
             )
-        references[name] = ref
-    fitted = _fitted_lpm(model) if model is not None else None
-    imputed_context = context or widest_context(frame)
-    edges: dict[str, pl.DataFrame] = {}
-    for m in methods:
-        if m == "knockdown":
-            edges[m] = knockdown_edges(frame, context=context, min_abs_z=min_abs_z)
-        elif m == "embedding":
-            assert fitted is not None
-            edges[m] = embedding_edges(fitted, top_k=embedding_top_k)
-        else:
-            assert fitted is not None
-            edges[m] = imputed_edges(fitted, frame, context=imputed_context, min_abs_z=min_abs_z)
-    rows: list[dict[str, Any]] = []
-    for m, e in edges.items():
-        for name, ref in references.items():
-            if e.height == 0:
-                continue
-            res = score_edges(
-                e,
-                ref,
-                universe_sources=sources,
-                universe_targets=targets,
-                k=k,
-                top=top,
-                n_random=n_random,
-                seed=seed,
-            )
-            rows += [
-                {"method": m, "reference": name, "metric": key, "value": float(v)}
-                for key, v in res.items()
-            ]
-    scores = pl.DataFrame(
-        rows,
-        schema={
-            "method": pl.String,
-            "reference": pl.String,
-            "metric": pl.String,
-            "value": pl.Float64,
-        },
-    )
-    files: list[Path] = []
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        for m, e in edges.items():
-            written = write_network(e, tmp / f"edges_{m}", top=top)
-            files += [out / p.name for p in written]
-            png = plot_strongest_module(
-                e, tmp / f"module_{m}.png", top=top, seed=seed, title=f"{m} edges"
-            )
-            if png is not None:
-                files.append(out / png.name)
-        if references:
-            scores.write_csv(tmp / "scores.csv")
-            files.append(out / "scores.csv")
-        options = {
-            "method": method,
-            "methods": list(methods),
-            "context": context,
-            "imputed_context": imputed_context if "imputed" in methods else None,
-            "reference": [str(p) for p in paths],
-            "gene_info": str(gene_info) if gene_info else None,
-            "truth_context": truth_context,
-            "seed": seed,
-            "top": top,
-            "k": list(k),
-            "n_random": n_random,
-            "min_abs_z": min_abs_z,
-            "embedding_top_k": embedding_top_k,
-            "n_sources": len(sources),
-            "n_targets": len(targets),
-            "n_edges": {m: e.height for m, e in edges.items()},
-        }
-        (tmp / "grn.json").write_text(json.dumps(options, indent=2) + "\n")
-        files.append(out / "grn.json")
-    return GrnResult(
-        out=out,
-        methods=methods,
-        edges=edges,
-        scores=scores,
-        files=tuple(files),
-        n_sources=len(sources),
-        n_targets=len(targets),
-        wall_s=time.perf_counter() - start,
-    )
+        self.method = method
+        self.context = context
+        self.min_abs_z = min_abs_z
+        self.top_k = top_k
+
+    def needs_model(self) -> bool:
+        return self.method != "knockdown"
+
+    def _needs(self) -> str:
+        return f"method {self.method}"
+
+    def _run(
+        self, data: pl.DataFrame | None, model: PerturbationModel | str | Path | None
+    ) -> pl.DataFrame:
+        assert data is not None
+        if self.method == "knockdown":
+            return knockdown_edges(data, context=self.context, min_abs_z=self.min_abs_z)
+        assert model is not None
+        if self.method == "embedding":
+            return embedding_edges(model, top_k=self.top_k)
+        context = self.context or widest_context(data)
+        return imputed_edges(model, data, context=context, min_abs_z=self.min_abs_z)
 
 
 __all__ = [
-    "DEFAULT_K",
     "GAIN_OF_FUNCTION",
     "METHODS",
-    "GrnResult",
+    "GeneNetworkTask",
+    "edge_graph",
     "embedding_edges",
     "imputed_edges",
     "knockdown_edges",
-    "load_reference",
-    "load_simulator_truth",
-    "plot_strongest_module",
-    "rewire_edges",
-    "run_grn",
-    "score_edges",
+    "perturbed_genes",
     "strongest_module",
+    "top_edges",
     "widest_context",
-    "write_network",
 ]

@@ -27,55 +27,17 @@ def _ranked(edges: pl.DataFrame) -> pl.DataFrame:
     return edges.sort(["score", "source", "target"], descending=[True, False, False])
 
 
-def load_simulator_truth(path: str | Path, *, context: str | None = None) -> pl.DataFrame:
-    """The simulator's true network as a reference: ``source, target, weight, sign, resource``.
-
-    Parameters
-    ----------
-    path
-        A simulation folder (``out`` of :func:`lpm.sim.simulate.simulate`), its ``truth/``
-        folder, or ``truth/edges.parquet``.
-    context
-        One context's network; default the union over contexts (an edge true anywhere; weight
-        and sign from the largest-weight instance).
-
-    Raises
-    ------
-    LpmInputError
-        No ``edges.parquet`` found, or no edge in ``context``.
-    """
-    path = Path(path)
-    candidates = [path, path / "edges.parquet", path / "truth" / "edges.parquet"]
-    found = next((p for p in candidates if p.is_file()), None)
-    if found is None:
-        raise LpmInputError(path, "no simulator truth here (expected truth/edges.parquet)")
-    edges = pl.read_parquet(found)
-    if context is not None:
-        edges = edges.filter(pl.col("context") == context)
-        if edges.height == 0:
-            raise LpmInputError(found, f"no true edge in context {context!r}")
-    resource = "simulator_truth" + (f"_{context}" if context else "")
-    return (
-        edges.sort("weight", descending=True)
-        .unique(["source", "target"], keep="first")
-        .select(
-            pl.col("source", "target").cast(pl.String),
-            pl.col("weight").cast(pl.Float64),
-            pl.col("sign").cast(pl.Int8),
-            pl.lit(resource).alias("resource"),
-        )
-        .sort("source", "target")
-    )
-
-
 def load_reference(
     path: str | Path, *, gene_info: str | Path | None = None, context: str | None = None
 ) -> pl.DataFrame:
     """A reference network from a file (ChIP-seq, CollecTRI, DoRothEA, TRRUST, ...) or a
-    simulator truth folder; ``context`` applies to the simulator only."""
+    simulator truth folder (:func:`lpm.sim.truth.read_true_network`); ``context`` applies to
+    the simulator only."""
     path = Path(path)
     if path.is_dir() or path.suffix == ".parquet":
-        return load_simulator_truth(path, context=context)
+        from lpm.sim.truth import read_true_network
+
+        return read_true_network(path, context=context)
     from lpm.priors import load_gene_network
 
     return load_gene_network(path, gene_info=gene_info)
@@ -120,7 +82,8 @@ def rewire_edges(
     return out.sort([score_column, "source", "target"], descending=[True, False, False])
 
 
-def _in_universe(edges: pl.DataFrame, sources: set[str], targets: set[str]) -> pl.DataFrame:
+def in_universe(edges: pl.DataFrame, sources: set[str], targets: set[str]) -> pl.DataFrame:
+    """Edges from a perturbed gene to a measured one (no self-loops): what can be scored."""
     return edges.filter(
         pl.col("source").is_in(sorted(sources))
         & pl.col("target").is_in(sorted(targets))
@@ -191,7 +154,7 @@ def score_edges(
     uni = {"universe_sources": sources, "universe_targets": targets, "k": list(k)}
     scored = edges.select(pl.col("source", "target").cast(pl.String), pl.col("score"))
     out = dict(edge_scores_auprc(scored, reference, **uni))  # type: ignore[arg-type]
-    network = _ranked(_in_universe(scored, sources, targets)).head(top)
+    network = _ranked(in_universe(scored, sources, targets)).head(top)
     out["n_top"] = network.height
     if network.height == 0:
         return out
@@ -212,3 +175,6 @@ def score_edges(
         out[f"random_{key}"] = r
         out[f"lift_{key}"] = _lift(out[key], r)
     return out
+
+
+__all__ = ["DEFAULT_K", "in_universe", "load_reference", "rewire_edges", "score_edges"]

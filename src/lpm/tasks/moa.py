@@ -23,36 +23,25 @@ compounds of one context and knock-downs of another. A pair a method could not s
 readout overlap, a symbol unknown to the model) ranks last, tied with every other such pair of
 its query, so leaving pairs out never helps; ``n_scored`` and ``n_unscored`` say how many.
 
-The figure is drawn by :mod:`lpm.pl.moa` from the written tables.
+:class:`MechanismTask` is the registered task; ``lpm moa`` (:mod:`lpm.runs.moa`) scores its
+table and writes it, and :mod:`lpm.pl.moa` draws it.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import polars as pl
 
-from lpm._utils.atomic import atomic_file, write_text_atomic
 from lpm.data import schema as S
 from lpm.data import symbols as Y
 from lpm.data.profiles import mean_values
 from lpm.errors import LpmInputError
-from lpm.tasks.moa_scores import (
-    _COMPOUND,
-    METHODS,
-    _single_type,
-    _target_scores,
-    cross_dataset_target_scores,
-    score_shared_annotation,
-    score_targets,
-    simulator_targets,
-)
+from lpm.tasks.base import DiscoveryTask, fitted_model
+from lpm.tasks.moa_scores import COMPOUND, METHODS, single_type
 
 if TYPE_CHECKING:
     from lpm.models.base import PerturbationModel
@@ -74,12 +63,6 @@ RANKING_COLUMNS: Final = (
     "score",
     "rank",
 )
-#: File names written by :func:`run_moa`.
-RANKING_FILE: Final = "moa_ranking.parquet"
-SCORES_FILE: Final = "moa_scores.csv"
-PER_QUERY_FILE: Final = "moa_per_query.csv"
-FIGURE_FILE: Final = "moa.png"
-OPTIONS_FILE: Final = "moa_options.json"
 
 _SIM_SCHEMA: Final = {
     "query": pl.String,
@@ -93,8 +76,8 @@ _SIM_SCHEMA: Final = {
 # ---- symbols ------------------------------------------------------------------------------------
 def _split(symbols: Iterable[str]) -> tuple[list[str], list[str], dict[str, str]]:
     """Compounds, other singles, and every single's type (sorted, unique)."""
-    kinds = {s: k for s in set(symbols) if (k := _single_type(s)) is not None}
-    compounds = sorted(s for s, k in kinds.items() if k == _COMPOUND)
+    kinds = {s: k for s in set(symbols) if (k := single_type(s)) is not None}
+    compounds = sorted(s for s, k in kinds.items() if k == COMPOUND)
     return compounds, sorted(kinds), kinds
 
 
@@ -141,14 +124,6 @@ def _rows_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # ---- model: embedding ---------------------------------------------------------------------------
-def _fitted(model: PerturbationModel | str | Path) -> Any:
-    if isinstance(model, str | Path):
-        from lpm.models.registry import load_model
-
-        return load_model(model)
-    return model
-
-
 def embedding_similarity(
     model: PerturbationModel | str | Path,
     *,
@@ -178,7 +153,7 @@ def embedding_similarity(
     """
     from lpm.tasks.embeddings import perturbation_embeddings
 
-    emb = perturbation_embeddings(_fitted(model), member=member)
+    emb = perturbation_embeddings(fitted_model(model), member=member)
     names = [str(n) for n in emb.obs_names]
     if perturbations is not None:
         wanted = set(perturbations)
@@ -211,8 +186,7 @@ def default_context(frame: pl.DataFrame) -> str:
         .agg(
             n_compounds=pl.col(S.PERTURBATION)
             .filter(
-                pl.col(S.PERTURBATION).map_elements(_single_type, return_dtype=pl.String)
-                == _COMPOUND
+                pl.col(S.PERTURBATION).map_elements(single_type, return_dtype=pl.String) == COMPOUND
             )
             .n_unique(),
             n_readouts=pl.col(S.READOUT).n_unique(),
@@ -229,7 +203,7 @@ def reference_doses(frame: pl.DataFrame) -> dict[str, float]:
     if S.DOSE not in frame.columns:
         return {}
     t = (
-        frame.filter(pl.col(S.PERTURBATION).str.starts_with(_COMPOUND + Y.TYPE_SEPARATOR))
+        frame.filter(pl.col(S.PERTURBATION).str.starts_with(COMPOUND + Y.TYPE_SEPARATOR))
         .filter(pl.col(S.DOSE).is_not_null() & (pl.col(S.DOSE) > 0))
         .group_by(S.PERTURBATION)
         .agg(pl.col(S.DOSE).max())
@@ -279,16 +253,28 @@ def predicted_profile_similarity(
     LpmInputError
         No compound; an unknown context; no readout; no dose for a compound.
     """
-    fitted = _fitted(model)
+    fitted: Any = fitted_model(model)
     vocab = getattr(fitted, "vocab_", None)
     if vocab is None:
         raise LpmInputError("model", "the model records no vocabulary: fit it first")
-    names = [m for m in vocab.members if _single_type(m) is not None]
+    names = [m for m in vocab.members if single_type(m) is not None]
     if perturbations is not None:
         wanted = set(perturbations)
         names = [n for n in names if n in wanted]
     compounds, singles, kinds = _split(names)
     _need_compounds(compounds, "model")
+    context = _shared_context(vocab, frame, context)
+    readouts = _profile_readouts(vocab, frame, context, readouts)
+    doses = _compound_doses(compounds, frame, dose)
+    rows = _prediction_rows(singles, kinds, context, readouts, doses)
+    pred = np.asarray(fitted.predict(rows), dtype=np.float64).reshape(len(singles), len(readouts))
+    pos = {s: i for i, s in enumerate(singles)}
+    sim = _rows_corr(pred[[pos[c] for c in compounds]], pred)
+    return _long(sim, compounds, singles, kinds)
+
+
+def _shared_context(vocab: Any, frame: pl.DataFrame | None, context: str | None) -> str:
+    """``context``, else the frame's :func:`default_context`, else the model's only context."""
     if context is None:
         if frame is not None:
             context = default_context(frame)
@@ -300,6 +286,13 @@ def predicted_profile_similarity(
             )
     if context not in set(vocab.contexts):
         raise LpmInputError("context", f"{context!r} is not a context the model was trained on")
+    return context
+
+
+def _profile_readouts(
+    vocab: Any, frame: pl.DataFrame | None, context: str, readouts: Sequence[str] | None
+) -> list[str]:
+    """``readouts`` (default those measured in ``context``, or all the model knows) it knows."""
     if readouts is None:
         if frame is not None:
             readouts = sorted(
@@ -311,11 +304,20 @@ def predicted_profile_similarity(
         else:
             readouts = list(vocab.readouts)
     known = set(vocab.readouts)
-    readouts = [r for r in readouts if r in known]
-    if len(readouts) < 2:
+    kept = [r for r in readouts if r in known]
+    if len(kept) < 2:
         raise LpmInputError(
-            "readouts", f"{len(readouts)} readout(s) known to the model; need at least 2"
+            "readouts", f"{len(kept)} readout(s) known to the model; need at least 2"
         )
+    return kept
+
+
+def _compound_doses(
+    compounds: Sequence[str],
+    frame: pl.DataFrame | None,
+    dose: float | Mapping[str, float] | None,
+) -> Mapping[str, float] | None:
+    """Each compound's dose; None when the rows carry no dose (a frame without a dose column)."""
     if dose is None:
         if frame is None:
             raise LpmInputError("dose", "give a compound dose (µM) or the frame to take doses from")
@@ -324,31 +326,36 @@ def predicted_profile_similarity(
         doses = dose
     else:
         doses = dict.fromkeys(compounds, float(dose))
-    has_dose = S.DOSE in (frame.columns if frame is not None else [S.DOSE])
-    if has_dose:
-        undosed = [c for c in compounds if c not in doses]
-        if undosed:
-            raise LpmInputError(
-                "dose", f"no dose for {len(undosed)} compound(s), e.g. {undosed[0]}"
-            )
+    if frame is not None and S.DOSE not in frame.columns:
+        return None
+    undosed = [c for c in compounds if c not in doses]
+    if undosed:
+        raise LpmInputError("dose", f"no dose for {len(undosed)} compound(s), e.g. {undosed[0]}")
+    return doses
+
+
+def _prediction_rows(
+    singles: Sequence[str],
+    kinds: Mapping[str, str],
+    context: str,
+    readouts: Sequence[str],
+    doses: Mapping[str, float] | None,
+) -> pl.DataFrame:
+    """Every single × readout in ``context``; compounds at their dose where rows carry doses."""
     n_r = len(readouts)
     data: dict[str, Any] = {
         S.CONTEXT: [context] * (len(singles) * n_r),
         S.PERTURBATION: np.repeat(np.asarray(singles, dtype=object), n_r).tolist(),
         S.READOUT: list(readouts) * len(singles),
     }
-    if has_dose:
+    if doses is not None:
         data[S.DOSE] = np.repeat(
             np.asarray(
-                [doses.get(s) if kinds[s] == _COMPOUND else None for s in singles], dtype=object
+                [doses.get(s) if kinds[s] == COMPOUND else None for s in singles], dtype=object
             ),
             n_r,
         ).tolist()
-    rows = pl.DataFrame(data, schema_overrides={S.DOSE: pl.Float32} if has_dose else None)
-    pred = np.asarray(fitted.predict(rows), dtype=np.float64).reshape(len(singles), n_r)
-    pos = {s: i for i, s in enumerate(singles)}
-    sim = _rows_corr(pred[[pos[c] for c in compounds]], pred)
-    return _long(sim, compounds, singles, kinds)
+    return pl.DataFrame(data, schema_overrides={S.DOSE: pl.Float32} if doses is not None else None)
 
 
 # ---- the no-model baseline ----------------------------------------------------------------------
@@ -362,7 +369,7 @@ def measured_profiles(frame: pl.DataFrame, *, dose: str = "max") -> pl.DataFrame
         raise LpmInputError("dose", f"must be 'max' or 'mean', got {dose!r}")
     rows = _profile_rows(frame)
     rows = rows.filter(
-        pl.col(S.PERTURBATION).map_elements(_single_type, return_dtype=pl.String).is_not_null()
+        pl.col(S.PERTURBATION).map_elements(single_type, return_dtype=pl.String).is_not_null()
     )
     if dose == "max" and S.DOSE in rows.columns:
         top = pl.col(S.DOSE).max().over(S.CONTEXT, S.PERTURBATION)
@@ -484,7 +491,7 @@ def rank_moa(
         :data:`RANKING_COLUMNS`; ``rank`` 1 is the best candidate of a (method, query), ties
         sharing the smallest rank.
     """
-    fitted: Any = _fitted(model) if model is not None else None
+    fitted: Any = fitted_model(model) if model is not None else None
     wanted = (
         list(methods)
         if methods is not None
@@ -510,197 +517,48 @@ def rank_moa(
     return pl.concat(parts)
 
 
-# ---- the whole task -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MoaResult:
-    """What :func:`run_moa` wrote and its scores (one row per method × ground truth)."""
+# ---- the task ----------------------------------------------------------------------------------
+class MechanismTask(DiscoveryTask):
+    """Every compound's candidates ranked by each method (:func:`rank_moa`); without a model only
+    the measured-profile baseline."""
 
-    out: Path
-    ranking: Path
-    scores: pl.DataFrame
-    figure: Path | None
-    n_queries: int
-    n_candidates: int
-    methods: tuple[str, ...]
-    seconds: float
-    notes: dict[str, Any] = field(default_factory=dict)
+    name = "moa"
 
-    def __str__(self) -> str:
-        lines = [
-            f"{self.out}: {self.n_queries} compounds × {self.n_candidates} candidates, methods {', '.join(self.methods)}"
-        ]
-        for r in self.scores.iter_rows(named=True):
-            lines.append(
-                f"  {r['truth']:<28} {r['method']:<18} AUROC {r['auroc']:.3f}  MAP "
-                f"{r['average_precision']:.3f}  recall@k {r['recall_at_k']:.3f}  "
-                f"({r['n_queries']} queries, {r['n_pairs']} pairs)"
-            )
-        return "\n".join(lines)
+    def __init__(
+        self,
+        *,
+        methods: Sequence[str] | None = None,
+        context: str | None = None,
+        dose: str = "max",
+        min_overlap: int = MIN_OVERLAP,
+    ):
+        self.methods = methods
+        self.context = context
+        self.dose = dose
+        self.min_overlap = min_overlap
 
-
-def _read_frame(data: pl.DataFrame | str | Path) -> pl.DataFrame:
-    if isinstance(data, pl.DataFrame):
-        return data
-    from lpm.data.store import open_store
-
-    return open_store(data).read()
-
-
-def _annotation_truths(
-    ranking: pl.DataFrame, folder: Path, gene_info: str | Path | None
-) -> tuple[dict[str, set[str]], dict[str, set[str]], int]:
-    from lpm.priors import (
-        compound_mechanisms,
-        compound_targets,
-        load_compound_annotations,
-        load_compound_ids,
-        match_compounds,
-    )
-
-    ann = load_compound_annotations(folder, gene_info=gene_info)
-    names = sorted(c for c in set(ranking["query"].to_list()) if _single_type(c) == _COMPOUND)
-    matched = match_compounds(names, ann, compound_ids=load_compound_ids(folder))
-    return (
-        compound_targets(ann, names=matched),
-        compound_mechanisms(ann, names=matched),
-        len(matched),
-    )
-
-
-def run_moa(
-    data: pl.DataFrame | str | Path,
-    *,
-    out: str | Path,
-    model: PerturbationModel | str | Path | None = None,
-    context: str | None = None,
-    truth: str | Path | None = None,
-    compounds_folder: str | Path | None = None,
-    gene_info: str | Path | None = None,
-    k: int = 10,
-    dose: str = "max",
-    min_overlap: int = MIN_OVERLAP,
-    figure: bool = True,
-) -> MoaResult:
-    """Rank every compound's candidates, score the rankings, and write tables and a figure.
-
-    Parameters
-    ----------
-    data
-        A long table or a store folder.
-    out
-        Output folder (created): :data:`RANKING_FILE`, :data:`SCORES_FILE` (one row per method
-        × ground truth), :data:`PER_QUERY_FILE`, :data:`FIGURE_FILE`, :data:`OPTIONS_FILE`.
-    model
-        A fitted LPM or its folder; without one only the measured baseline is ranked.
-    context
-        Shared context of the predicted profiles.
-    truth
-        A simulation's truth folder: scores the compounds' true (on-)targets.
-    compounds_folder
-        Repurposing Hub + DrugCentral folder: scores shared mechanisms and shared targets between
-        compounds, and the annotated targets among the genetic perturbations (when any is a
-        positive).
-    gene_info
-        Gene-info table mapping annotated targets to official symbols.
-    k
-        Cut-off of ``recall_at_k``.
-    dose, min_overlap
-        Of the measured baseline.
-    figure
-        Draw :data:`FIGURE_FILE` (needs matplotlib).
-
-    Returns
-    -------
-    MoaResult
-    """
-    t0 = time.perf_counter()
-    frame = _read_frame(data)
-    target = Path(out)
-    try:
-        ranking = rank_moa(frame, model=model, context=context, dose=dose, min_overlap=min_overlap)
-    except LpmInputError as err:
-        if err.source == "frame" and not isinstance(data, pl.DataFrame):
-            raise LpmInputError(data, err.problem) from None  # name the store, not "frame"
-        raise
-    scores: list[pl.DataFrame] = []
-    per_query: list[pl.DataFrame] = []
-    notes: dict[str, Any] = {}
-    if truth is not None:
-        s, pq = _target_scores(
-            ranking, simulator_targets(truth), k=k, truth="sim_targets", genetic_types=None
+    def _run(
+        self, data: pl.DataFrame | None, model: PerturbationModel | str | Path | None
+    ) -> pl.DataFrame:
+        assert data is not None
+        return rank_moa(
+            data,
+            model=model,
+            methods=self.methods,
+            context=self.context,
+            dose=self.dose,
+            min_overlap=self.min_overlap,
         )
-        scores.append(s)
-        per_query.append(pq)
-    if compounds_folder is not None:
-        tg, mech, n_matched = _annotation_truths(ranking, Path(compounds_folder), gene_info)
-        notes["n_compounds_annotated"] = n_matched
-        for label, ann in (("shared_mechanism", mech), ("shared_target", tg)):
-            try:
-                scores.append(score_shared_annotation(ranking, ann, truth=label, k=k))
-            except LpmInputError as err:
-                notes[label] = str(err)
-        try:
-            s, pq = _target_scores(ranking, tg, k=k, truth="annotated_targets", genetic_types=None)
-            if int(s["n_pairs"].sum()) > 0:
-                scores.append(s)
-                per_query.append(pq)
-            else:
-                notes["annotated_targets"] = "no annotated target among the genetic perturbations"
-        except LpmInputError as err:
-            notes["annotated_targets"] = str(err)
-    table = pl.concat(scores, how="diagonal_relaxed") if scores else pl.DataFrame()
-    with atomic_file(target / RANKING_FILE, overwrite=True) as tmp:
-        ranking.write_parquet(tmp)
-    with atomic_file(target / SCORES_FILE, overwrite=True) as tmp:
-        table.write_csv(tmp)
-    pq_all = (
-        pl.concat([p for p in per_query if p.height], how="diagonal_relaxed")
-        if any(p.height for p in per_query)
-        else pl.DataFrame()
-    )
-    with atomic_file(target / PER_QUERY_FILE, overwrite=True) as tmp:
-        pq_all.write_csv(tmp)
-    fig_path = None
-    if figure:
-        from lpm.pl.moa import plot_moa
-
-        fig_path = plot_moa(ranking, pq_all, target / FIGURE_FILE)
-    methods = tuple(m for m in METHODS if m in set(ranking["method"].to_list()))
-    options = {
-        "data": data if not isinstance(data, pl.DataFrame) else "<frame>",
-        "model": str(model)
-        if isinstance(model, str | Path)
-        else (None if model is None else type(model).__name__),
-        "context": context,
-        "truth": truth,
-        "compounds_folder": compounds_folder,
-        "gene_info": gene_info,
-        "k": k,
-        "dose": dose,
-        "min_overlap": min_overlap,
-        "methods": list(methods),
-        "notes": notes,
-    }
-    write_text_atomic(target / OPTIONS_FILE, json.dumps(options, indent=1, default=str) + "\n")
-    return MoaResult(
-        out=target,
-        ranking=target / RANKING_FILE,
-        scores=table,
-        figure=fig_path,
-        n_queries=ranking["query"].n_unique(),
-        n_candidates=ranking["candidate"].n_unique(),
-        methods=methods,
-        seconds=time.perf_counter() - t0,
-        notes=notes,
-    )
 
 
 __all__ = [
     "GAIN_OF_FUNCTION",
     "METHODS",
     "MIN_OVERLAP",
-    "MoaResult",
-    "cross_dataset_target_scores",
+    "NON_PROFILE_TYPES",
+    "RANKING_COLUMNS",
+    "SIMILARITY_COLUMNS",
+    "MechanismTask",
     "default_context",
     "embedding_similarity",
     "measured_profile_similarity",
@@ -708,8 +566,4 @@ __all__ = [
     "predicted_profile_similarity",
     "rank_moa",
     "reference_doses",
-    "run_moa",
-    "score_shared_annotation",
-    "score_targets",
-    "simulator_targets",
 ]

@@ -6,7 +6,6 @@ query, so leaving pairs out never helps; ``n_scored`` and ``n_unscored`` say how
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
@@ -18,10 +17,11 @@ from lpm.evaluation.ranking import QUERY_METRICS, per_query_scores
 
 #: The similarity methods, in the order they are computed and shown.
 METHODS: Final = ("embedding", "predicted_profile", "measured_profile")
-_COMPOUND: Final = "compound"
+#: The type of a compound perturbation (``compound:NAME``).
+COMPOUND: Final = "compound"
 
 
-def _single_type(symbol: str) -> str | None:
+def single_type(symbol: str) -> str | None:
     """The modality of a single perturbation; ``None`` for control, combinations, malformed."""
     if symbol == S.CONTROL or Y.is_combination(symbol):
         return None
@@ -91,7 +91,7 @@ def _evaluate(
 def _lookup(mapping: Mapping[str, Collection[str]], query: str) -> set[str]:
     found = mapping.get(query)
     if found is None:
-        found = mapping.get(query.removeprefix(_COMPOUND + Y.TYPE_SEPARATOR), ())
+        found = mapping.get(query.removeprefix(COMPOUND + Y.TYPE_SEPARATOR), ())
     return set(found)
 
 
@@ -192,7 +192,7 @@ def score_shared_annotation(
     labels = {
         q: lab
         for q in set(ranking["query"].to_list()) | set(ranking["candidate"].to_list())
-        if _single_type(q) == _COMPOUND and (lab := _lookup(annotations, q))
+        if single_type(q) == COMPOUND and (lab := _lookup(annotations, q))
     }
     if len(labels) < 2:
         raise LpmInputError(
@@ -240,23 +240,73 @@ def cross_dataset_target_scores(
     return score_targets(sub, targets, k=k, truth=truth, genetic_types=genetic_types)
 
 
-def simulator_targets(truth: str | Path) -> dict[str, set[str]]:
-    """``compound -> its on-target genes`` from a simulation's ``truth/compound_targets.parquet``."""
-    path = Path(truth)
-    path = path / "compound_targets.parquet" if path.is_dir() else path
-    if not path.exists():
-        raise LpmInputError(path, "no compound targets (truth/compound_targets.parquet) here")
-    t = pl.read_parquet(path).filter(~pl.col("is_off_target"))
-    out: dict[str, set[str]] = {}
-    for comp, gene in t.select("perturbation", "target").iter_rows():
-        out.setdefault(comp, set()).add(gene)
-    return out
+def score_moa(
+    ranking: pl.DataFrame,
+    *,
+    targets: Mapping[str, Collection[str]] | None = None,
+    annotated_targets: Mapping[str, Collection[str]] | None = None,
+    annotated_mechanisms: Mapping[str, Collection[str]] | None = None,
+    k: int = 10,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, str]]:
+    """Score a ranking against every ground truth given, as ``lpm moa`` reports it.
+
+    Parameters
+    ----------
+    ranking
+        From :func:`lpm.tasks.moa.rank_moa`.
+    targets
+        Known targets (e.g. a simulation's, :func:`lpm.sim.truth.read_compound_targets`):
+        scored as ``sim_targets``.
+    annotated_targets, annotated_mechanisms
+        Annotations of the compounds (Repurposing Hub, DrugCentral): shared mechanisms and
+        shared targets between compounds, and the annotated targets among the genetic
+        perturbations when any of them is one.
+    k
+        Cut-off of ``recall_at_k``.
+
+    Returns
+    -------
+    tuple
+        The scores (one row per method × truth, as :func:`score_targets`; empty without a
+        truth), the per-query scores of the target truths, and notes on the truths that
+        could not be scored (truth → why).
+    """
+    scores: list[pl.DataFrame] = []
+    per_query: list[pl.DataFrame] = []
+    notes: dict[str, str] = {}
+    if targets is not None:
+        s, pq = _target_scores(ranking, targets, k=k, truth="sim_targets", genetic_types=None)
+        scores.append(s)
+        per_query.append(pq)
+    if annotated_targets is not None and annotated_mechanisms is not None:
+        shared = (("shared_mechanism", annotated_mechanisms), ("shared_target", annotated_targets))
+        for label, ann in shared:
+            try:
+                scores.append(score_shared_annotation(ranking, ann, truth=label, k=k))
+            except LpmInputError as err:
+                notes[label] = str(err)
+        try:
+            s, pq = _target_scores(
+                ranking, annotated_targets, k=k, truth="annotated_targets", genetic_types=None
+            )
+            if int(s["n_pairs"].sum()) > 0:
+                scores.append(s)
+                per_query.append(pq)
+            else:
+                notes["annotated_targets"] = "no annotated target among the genetic perturbations"
+        except LpmInputError as err:
+            notes["annotated_targets"] = str(err)
+    table = pl.concat(scores, how="diagonal_relaxed") if scores else pl.DataFrame()
+    done = [p for p in per_query if p.height]
+    return table, pl.concat(done, how="diagonal_relaxed") if done else pl.DataFrame(), notes
 
 
 __all__ = [
+    "COMPOUND",
     "METHODS",
     "cross_dataset_target_scores",
+    "score_moa",
     "score_shared_annotation",
     "score_targets",
-    "simulator_targets",
+    "single_type",
 ]
