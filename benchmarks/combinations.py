@@ -22,14 +22,13 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import polars as pl
 
-from lpm_speed import machine
-from real_data import DATA, RESULTS, STORES, run
+from _common import DATA, RESULTS, STORES, machine, run, write_text
+from combinations_report import write_report
 
 OUT = RESULTS / "combinations"
 SIM = STORES / "sim"
@@ -106,7 +105,7 @@ def norman_folds(seeds: int) -> None:
                 "test": perts(parts.test),
             }
         )
-    FOLDS.write_text(json.dumps({"context": NORMAN_CONTEXT, "folds": folds}, indent=1) + "\n")
+    write_text(FOLDS, json.dumps({"context": NORMAN_CONTEXT, "folds": folds}, indent=1) + "\n")
 
 
 def gears(seeds: int) -> dict[str, object]:
@@ -126,7 +125,7 @@ def gears(seeds: int) -> dict[str, object]:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     dt = time.perf_counter() - t0
-    (OUT / "gears.log").write_text(proc.stdout + proc.stderr)
+    write_text(OUT / "gears.log", proc.stdout + proc.stderr)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         return {
@@ -180,7 +179,6 @@ def main() -> None:
     ap.add_argument("--only", default="sim,norman,interactions")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
     log_path = OUT / "runs.json"
     runs = json.loads(log_path.read_text()) if log_path.is_file() else {}
     if not args.report_only:
@@ -192,13 +190,10 @@ def main() -> None:
             runs = json.loads(log_path.read_text()) if log_path.is_file() else {}
             runs[name] = result
             runs["machine"] = machine()
-            log_path.write_text(json.dumps(runs, indent=2) + "\n")
-    from combinations_report import write_report
-
+            write_text(log_path, json.dumps(runs, indent=2) + "\n")
     write_report(runs, OUT, RESULTS / "combinations.md")
     print(f"wrote {RESULTS / 'combinations.md'}")
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).parent))
     main()

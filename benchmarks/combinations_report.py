@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import json
 import shlex
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from generalisation import _markdown
+from _common import mean_sd, metric_table, write_text
 
 METRICS = ("pearson_delta", "pearson_delta_vs_mean", "mse", "direction_acc_top20", "discrimination")
 GROUPS = ("seen2", "seen1", "seen0", "single")
-
-
-def _fmt(mean: float | None, sd: float | None) -> str:
-    """Three significant digits, so small MSEs are not all 0.000."""
-    if mean is None or mean != mean:
-        return "n/a"
-    cell = f"{mean:.3g}" if abs(mean) < 0.01 else f"{mean:.3f}"
-    if sd is None or sd != sd:
-        return cell
-    return cell + (f" ± {sd:.2g}" if abs(sd) < 0.01 else f" ± {sd:.3f}")
+#: Three significant digits below 0.01 (two for the sd), so small MSEs are not all 0.000.
+_cell = partial(mean_sd, significant=3, sd_significant=2)
 
 
 def _command(folder: Path) -> list[str]:
@@ -58,7 +51,7 @@ def _lane_tables(folder: Path) -> tuple[list[str], pl.DataFrame | None]:
         n = cov.filter(pl.col("group") == group).group_by("seed").agg(pl.col("conditions").max())
         held = int(n["conditions"].sum()) if n.height else 0
         lines += [f"{held} held-out (context, perturbation) conditions over the seeds.", ""]
-        lines += _markdown(group, sub, METRICS, ("mean", "seed_sd"), missing="n/a", fmt=_fmt)
+        lines += metric_table(group, sub, METRICS, cell=_cell)
     partial = sorted(set(res["group"].to_list()) - set(GROUPS))
     if partial:
         lines += [
@@ -194,4 +187,4 @@ def write_report(runs: dict[str, Any], out: Path, target: Path) -> None:
             "Norman devel doubles against Norman et al.'s fits (regr_fits_final.csv)",
         ),
     ]
-    target.write_text("\n".join(lines) + "\n")
+    write_text(target, "\n".join(lines) + "\n")

@@ -2,9 +2,11 @@
 
 Run from the repository root:  .venv/bin/python benchmarks/design.py [--seeds 5] [--only replogle|sim]
 Every loop is one `lpm design loop` command, printed as run; its folder goes to
-benchmarks/stores/design_runs/ (not committed), and the report (benchmarks/results/design.md,
-the pooled rounds CSV and the learning-curve figures under benchmarks/results/design/) is
-rebuilt from those folders by `--report-only` (benchmarks/design_report.py).
+benchmarks/stores/design_runs/ (not committed). From those folders this script writes the
+committed tables under benchmarks/results/design/ (each lane's pooled rounds, and context_mean
+refitted on the same labelled sets); the report (benchmarks/results/design.md and the figures,
+benchmarks/design_report.py) is rebuilt from those tables, also by `--report-only`, which
+needs no run folders.
 
 Protocol (both lanes): a fixed held-out 20% of perturbations per seed, 100 labelled in round 0,
 then 5 rounds of 100; the model (gene_graph) is refitted on the labelled rows each round and
@@ -25,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.real_data import DATA, GENE2GO, GENE_INFO, ROOT, STORES, run
+from _common import DATA, GENE2GO, GENE_INFO, ROOT, STORES, run, write_csv, write_text
+from design_report import FIGS, LANES, write_report
 
 RUNS = STORES / "design_runs"
 SIM = STORES / "design_sim"
@@ -141,12 +143,15 @@ def loop_args(lane: str, seed: int) -> list[str]:
 
 def record(lane: str, seed: int, command: str, seconds: float) -> None:
     """Merge one run into runs.json (parallel processes re-read before writing)."""
-    path = ROOT / RUNS / "runs.json"
-    runs = json.loads(path.read_text()) if path.is_file() else {}
+    runs = recorded()
     runs[f"{lane}/seed{seed}"] = {"command": command, "seconds": round(seconds, 1)}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(runs, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_text(ROOT / RUNS / "runs.json", json.dumps(runs, indent=2, sort_keys=True) + "\n")
+
+
+def recorded() -> dict[str, dict[str, object]]:
+    """runs.json: each finished loop's command and seconds (empty without run folders)."""
+    path = ROOT / RUNS / "runs.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def claim(lane: str, seed: int) -> bool:
@@ -161,6 +166,56 @@ def claim(lane: str, seed: int) -> bool:
     except FileExistsError:
         return False
     return True
+
+
+def seed_folders(lane: str) -> list[Path]:
+    """A lane's finished run folders, seed 0 first."""
+    folders = (ROOT / RUNS / lane).glob("seed*")
+    return sorted(p for p in folders if (p / "rounds.csv").is_file())
+
+
+def collate(lane: str) -> None:
+    """The lane's committed tables from its run folders: every seed's rounds in one table, and
+    context_mean refitted on each round's labelled perturbations and scored on the same held-out
+    ones (how much of a learning curve is only a better estimate of the mean profile)."""
+    from lpm.data.store import open_store
+    from lpm.evaluation.panel import evaluate
+    from lpm.models.registry import get_model
+
+    folders = seed_folders(lane)
+    rounds = [
+        pl.read_csv(f / "rounds.csv").with_columns(pl.lit(int(f.name[4:])).alias("seed"))
+        for f in folders
+    ]
+    write_csv(pl.concat(rounds), FIGS / f"{lane}_rounds.csv")
+    store = STORES / "replogle" if lane.startswith("replogle") else SIM / "store"
+    rows = open_store(ROOT / store).read()
+    out = []
+    for folder in folders:
+        if not (folder / "acquired.csv").is_file():
+            continue
+        universe = pl.read_csv(folder / "universe.csv")
+        held_out = universe.filter(pl.col("part") == "test")["perturbation"].to_list()
+        test = rows.filter(pl.col("perturbation").is_in(held_out))
+        acquired = pl.read_csv(folder / "acquired.csv")
+        for (strategy,), part in acquired.group_by("strategy", maintain_order=True):
+            for r in sorted(part["round"].unique().to_list()):
+                labelled = part.filter(pl.col("round") <= r)["perturbation"]
+                train = rows.filter(pl.col("perturbation").is_in(labelled.to_list()))
+                pred = get_model("context_mean").fit(train).predict(test)
+                res = evaluate(test, pred, train=train, n_boot=0)
+                values = dict(zip(res.summary["metric"], res.summary["mean"], strict=True))
+                out.append(
+                    {
+                        "seed": int(folder.name[4:]),
+                        "strategy": strategy,
+                        "round": r,
+                        "n_labelled": labelled.len(),
+                        "mean_pearson_delta": values["pearson_delta"],
+                        "mean_mse": values["mse"],
+                    }
+                )
+    write_csv(pl.DataFrame(out), FIGS / f"{lane}_context_mean.csv")
 
 
 def lanes(only: str | None) -> list[str]:
@@ -192,9 +247,10 @@ def main() -> None:
                 shown, _, _ = run(loop_args(lane, seed))
                 record(lane, seed, shown, time.perf_counter() - t0)
                 (ROOT / RUNS / lane / f"seed{seed}.lock").unlink(missing_ok=True)
-    from benchmarks.design_report import write_report
-
-    print(write_report())
+    for lane in LANES:
+        if seed_folders(lane):
+            collate(lane)
+    print(write_report(recorded()))
 
 
 if __name__ == "__main__":

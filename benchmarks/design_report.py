@@ -1,27 +1,25 @@
-"""Collate `lpm design loop` folders into benchmarks/results/design.md with figures.
+"""benchmarks/results/design.md and its figures from the design benchmark's result tables.
 
-Reads benchmarks/stores/design_runs/<lane>/seed<k>/ (rounds.csv, summary.csv) and runs.json;
-writes the pooled per-round panel (benchmarks/results/design/<lane>_rounds.csv), one
-learning-curve figure per lane and the Markdown report. Called by benchmarks/design.py.
+Reads, per lane, the pooled per-round panel (benchmarks/results/design/<lane>_rounds.csv) and
+context_mean on the same labelled sets (<lane>_context_mean.csv), both written by
+benchmarks/design.py from its `lpm design loop` folders; so the page can be rebuilt from the
+committed tables alone. Draws one learning-curve figure per lane. Called by benchmarks/design.py.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.real_data import ROOT, STORES
-
+from _common import RESULTS, mean_sd, number, write_text
+from lpm.design.loop import area_under_curve, summarise
 from lpm.pl.design import plot_learning_curves
 
-RUNS = ROOT / STORES / "design_runs"
-OUT = ROOT / "benchmarks" / "results"
-FIGS = OUT / "design"
+FIGS = RESULTS / "design"
+LANES = ("replogle", "replogle_linear", "sim_q1.00", "sim_q0.50", "sim_q0.00")
 AUC = ("pearson_delta", "pearson_delta_vs_mean", "mse", "top_acquired")
 TITLES = {
     "replogle": "Replogle K562 (2,000 CRISPRi knock-downs, 300 genes), gene_graph on the GO graph",
@@ -32,25 +30,20 @@ TITLES = {
 }
 
 
-def pooled(lane: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Rounds and summaries of every seed of a lane, with a ``seed`` column."""
-    rounds, summaries = [], []
-    for folder in sorted(p for p in (RUNS / lane).glob("seed*") if p.is_dir()):
-        seed = int(folder.name[4:])
-        rounds.append(pl.read_csv(folder / "rounds.csv").with_columns(pl.lit(seed).alias("seed")))
-        summaries.append(
-            pl.read_csv(folder / "summary.csv").with_columns(pl.lit(seed).alias("seed"))
-        )
-    return pl.concat(rounds), pl.concat(summaries)
+def lane_tables(lane: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A lane's rounds (every seed, ``seed`` column) and, per seed and strategy, the areas under
+    its learning curves as the loop summarises them (``summary.csv`` of each run)."""
+    rounds = pl.read_csv(FIGS / f"{lane}_rounds.csv")
+    summary = pl.concat(
+        summarise(part.drop("seed")).with_columns(pl.lit(seed).alias("seed"))
+        for (seed,), part in rounds.group_by("seed", maintain_order=True)
+    )
+    return rounds, summary
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
-
-
-def _pm(values: np.ndarray, digits: int = 3) -> str:
+def _over_seeds(values: np.ndarray, digits: int = 3) -> str:
     sd = values.std(ddof=1) if len(values) > 1 else 0.0
-    return f"{_fmt(values.mean(), digits)} ± {_fmt(sd, digits)}"
+    return mean_sd(values.mean(), sd, digits=digits)
 
 
 #: (column in summary.csv, label, higher is better)
@@ -104,7 +97,7 @@ def auc_table(
             values = part[col].to_numpy()
             gain = (values - random[col].to_numpy()) * (1 if higher else -1)
             digits = 5 if col == "auc_mse" else 3
-            cells.append(_pm(values, digits))
+            cells.append(_over_seeds(values, digits))
             if strategy == "random":
                 cells.append("—")
                 continue
@@ -130,56 +123,12 @@ def round_table(rounds: pl.DataFrame, metric: str, digits: int = 3) -> list[str]
     lines = [f"| {metric} \\ labelled | {head} |", "|---" * (labelled.height + 1) + "|"]
     for strategy in dict.fromkeys(rounds["strategy"].to_list()):
         vals = agg.filter(pl.col("strategy") == strategy).sort("round")[metric].to_numpy()
-        lines.append(f"| {strategy} | " + " | ".join(_fmt(v, digits) for v in vals) + " |")
+        lines.append(f"| {strategy} | " + " | ".join(number(v, digits) for v in vals) + " |")
     return lines
-
-
-STORE_OF = {"replogle": STORES / "replogle", "replogle_linear": STORES / "replogle"}
-
-
-def mean_reference(lane: str) -> pl.DataFrame:
-    """``context_mean`` fitted on each round's labelled set and scored on the same held-out
-    perturbations: how much of a learning curve is only a better estimate of the mean profile."""
-    from lpm.data.store import open_store
-    from lpm.evaluation.panel import evaluate
-    from lpm.models.registry import get_model
-
-    store = ROOT / STORE_OF.get(lane, STORES / "design_sim" / "store")
-    rows = open_store(store).read()
-    out = []
-    for folder in sorted(p for p in (RUNS / lane).glob("seed*") if p.is_dir()):
-        if not (folder / "acquired.csv").is_file():
-            continue
-        seed = int(folder.name[4:])
-        universe = pl.read_csv(folder / "universe.csv")
-        test = rows.filter(
-            pl.col("perturbation").is_in(universe.filter(pl.col("part") == "test")["perturbation"])
-        )
-        acquired = pl.read_csv(folder / "acquired.csv")
-        for (strategy,), part in acquired.group_by("strategy", maintain_order=True):
-            for r in sorted(part["round"].unique().to_list()):
-                labelled = part.filter(pl.col("round") <= r)["perturbation"]
-                train = rows.filter(pl.col("perturbation").is_in(labelled))
-                pred = get_model("context_mean").fit(train).predict(test)
-                res = evaluate(test, pred, train=train, n_boot=0)
-                values = dict(zip(res.summary["metric"], res.summary["mean"], strict=True))
-                out.append(
-                    {
-                        "seed": seed,
-                        "strategy": strategy,
-                        "round": r,
-                        "n_labelled": labelled.len(),
-                        "mean_pearson_delta": values["pearson_delta"],
-                        "mean_mse": values["mse"],
-                    }
-                )
-    return pl.DataFrame(out)
 
 
 def reference_lines(rounds: pl.DataFrame, reference: pl.DataFrame, model: str) -> list[str]:
     """Model's AUC beside the AUC of context_mean on the same labelled sets."""
-    from lpm.design.loop import area_under_curve
-
     both = rounds.join(reference, on=["seed", "strategy", "round"], how="inner")
     lines = [
         f"| strategy | AUC Pearson Δ, {model} | AUC Pearson Δ, context_mean on the same "
@@ -193,7 +142,9 @@ def reference_lines(rounds: pl.DataFrame, reference: pl.DataFrame, model: str) -
             model.append(area_under_curve(x, seed_part["pearson_delta"].to_list()))
             mean.append(area_under_curve(x, seed_part["mean_pearson_delta"].to_list()))
         a, b = np.array(model), np.array(mean)
-        lines.append(f"| {strategy} | {_pm(a)} | {_pm(b)} | {_pm(a - b, 4)} |")
+        lines.append(
+            f"| {strategy} | {_over_seeds(a)} | {_over_seeds(b)} | {_over_seeds(a - b, 4)} |"
+        )
     return lines
 
 
@@ -219,10 +170,8 @@ def _verdict_lines(verdict: dict[str, dict[str, tuple[float, int, int]]]) -> lis
     ]
 
 
-def lane_section(lane: str, runs: dict[str, dict[str, object]]) -> list[str]:
-    rounds, summary = pooled(lane)
-    FIGS.mkdir(parents=True, exist_ok=True)
-    rounds.write_csv(FIGS / f"{lane}_rounds.csv")
+def lane_section(lane: str, runs: dict[str, dict[str, Any]]) -> list[str]:
+    rounds, summary = lane_tables(lane)
     fig = plot_learning_curves(rounds, FIGS / f"{lane}.png", title=TITLES.get(lane, lane))
     gain_fig = plot_learning_curves(
         paired_gain(rounds),
@@ -244,8 +193,7 @@ def lane_section(lane: str, runs: dict[str, dict[str, object]]) -> list[str]:
         "",
     ]
     out += [*lines, "", *_verdict_lines(verdict), ""]
-    reference = mean_reference(lane)
-    reference.write_csv(FIGS / f"{lane}_context_mean.csv")
+    reference = pl.read_csv(FIGS / f"{lane}_context_mean.csv")
     out += [
         "How much of each curve is the mean profile: `context_mean` refitted on the same labelled "
         "perturbations each round and scored on the same held-out ones "
@@ -290,7 +238,7 @@ def prior_quality_section(lanes: list[str]) -> list[str]:
     sims = [lane for lane in lanes if lane.startswith("sim_q")]
     if not sims:
         return []
-    verdicts = {lane: auc_table(pooled(lane)[1])[1] for lane in sims}
+    verdicts = {lane: auc_table(lane_tables(lane)[1])[1] for lane in sims}
     strategies = list(dict.fromkeys(s for v in verdicts.values() for s in v))
     head = " | ".join(f"prior keeps {float(lane[5:]):.0%} of true edges" for lane in sims)
     out = ["## Advantage over random against prior quality (simulator)", ""]
@@ -320,7 +268,7 @@ def prior_quality_figure(sims: list[str]) -> Path:
     from lpm.pl.save import save_png
 
     quality = [float(lane[5:]) for lane in sims]
-    summaries = {lane: pooled(lane)[1] for lane in sims}
+    summaries = {lane: lane_tables(lane)[1] for lane in sims}
     fig, axes = plt.subplots(1, len(AUC_COLUMNS), figsize=(4.2 * len(AUC_COLUMNS), 3.5))
     strategies = [s for s in dict.fromkeys(summaries[sims[0]]["strategy"]) if s != "random"]
     colours = plt.get_cmap("tab10")
@@ -346,14 +294,10 @@ def prior_quality_figure(sims: list[str]) -> Path:
     return save_png(fig, FIGS / "prior_quality.png")
 
 
-def write_report() -> Path:
-    runs_path = RUNS / "runs.json"
-    runs = json.loads(runs_path.read_text()) if runs_path.is_file() else {}
-    lanes = [
-        lane
-        for lane in ("replogle", "replogle_linear", "sim_q1.00", "sim_q0.50", "sim_q0.00")
-        if (RUNS / lane).is_dir() and any((RUNS / lane).glob("seed*/rounds.csv"))
-    ]
+def write_report(runs: dict[str, dict[str, Any]]) -> Path:
+    """The page from every lane with result tables; ``runs`` (design.py's runs.json, empty
+    when the run folders are gone) adds each lane's command and wall time."""
+    lanes = [lane for lane in LANES if (FIGS / f"{lane}_rounds.csv").is_file()]
     text = [
         "# Which experiments to run next: design benchmark",
         "",
@@ -377,8 +321,4 @@ def write_report() -> Path:
     speed = FIGS / "speed.md"
     if speed.is_file():
         text += ["## Selection speed", "", *speed.read_text().splitlines()[1:], ""]
-    path = OUT / "design.md"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(text) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text(RESULTS / "design.md", "\n".join(text) + "\n")

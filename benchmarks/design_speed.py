@@ -11,38 +11,19 @@ to ``--out`` (default benchmarks/results/design/speed.md). Skips (exit 0) withou
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shlex
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, machine, write_text
 
-
-def _machine() -> str:
-    try:
-        from lpm_speed import machine  # benchmarks/ is on sys.path when run as a script
-
-        return str(machine())
-    except Exception:  # machine info is decoration, never a reason to fail
-        return (
-            f"{platform.machine()}, {platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
-        )
+T = TypeVar("T")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def _timed(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+def _timed(func: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, float]:
     start = time.perf_counter()
     out = func(*args, **kwargs)
     return out, time.perf_counter() - start
@@ -82,7 +63,7 @@ def main() -> int:
         "# Perturbation selection speed (lpm.design.selection)",
         "",
         f"Produced by `{shlex.join(['python', 'benchmarks/design_speed.py', *sys.argv[1:]])}` "
-        f"on {_machine()}.",
+        f"on {machine()}.",
         "",
         f"Candidates: all {len(genes):,} genes of the GO Jaccard graph "
         f"({edges.height:,} directed edges); k = {args.k}, hops = {args.hops}, seed = {args.seed}.",
@@ -103,7 +84,7 @@ def main() -> int:
     ]
     text = "\n".join(lines) + "\n"
     print(text)
-    _write_atomic(args.out, text)
+    write_text(args.out, text)
     print(f"wrote {args.out}")
     return 0
 

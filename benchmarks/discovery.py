@@ -31,8 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from lpm_speed import machine
-from real_data import DATA, GENE_INFO, RESULTS, STORES, run
+from _common import DATA, GENE_INFO, RESULTS, STORES, machine, mean_sd, run, write_csv, write_text
 
 WORK = STORES / "discovery"
 OUT = RESULTS / "discovery"
@@ -76,8 +75,7 @@ def lpm(args: list[str]) -> None:
     shown, _, dt = run(args)
     COMMANDS.append((shown, dt))
     done[key] = dt
-    WORK.mkdir(parents=True, exist_ok=True)
-    done_file.write_text(json.dumps(done, indent=1))
+    write_text(done_file, json.dumps(done, indent=1))
 
 
 def stores(task: str) -> list[str]:
@@ -244,19 +242,10 @@ def summarise(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def num(x: float, digits: int) -> str:
-    """Fixed decimals, or two significant digits for values too small for them (base rates)."""
-    if x != x or x == 0 or abs(x) >= 10 ** (1 - digits) or digits == 0:
-        return f"{x:.{digits}f}"
-    return f"{x:.2g}"
-
-
-def fmt(mean: float | None, sd: float | None, digits: int = 3) -> str:
-    if mean is None:
-        return "–"
-    if sd is None or sd != sd or sd == 0:
-        return num(mean, digits)
-    return f"{num(mean, digits)} ± {num(sd, digits)}"
+def cell(mean: float, sd: float | None, digits: int) -> str:
+    """Mean ± sd over seeds (sd 0, as of the seed-free baselines, left out); values too small
+    for ``digits`` decimals get two significant digits (base rates)."""
+    return mean_sd(mean, sd or None, digits=digits, significant=2)
 
 
 def table(
@@ -272,7 +261,7 @@ def table(
         if not any(m in vals for m in metrics):
             continue
         cells = [
-            fmt(*vals[m], digits=0 if m.startswith("n_") else 3) if m in vals else "–"
+            cell(*vals[m], digits=0 if m.startswith("n_") else 3) if m in vals else "–"
             for m in metrics
         ]
         lines.append(
@@ -293,7 +282,7 @@ def explain_table(s: pl.DataFrame, task: str, group: str, metrics: list[str]) ->
     for (method,), g in part.group_by("method", maintain_order=True):
         vals = {r["metric"]: (r["mean"], r["sd"]) for r in g.iter_rows(named=True)}
         cells = [
-            fmt(*vals[m], digits=0 if m.startswith("n_") else 4) if m in vals else "–"
+            cell(*vals[m], digits=0 if m.startswith("n_") else 4) if m in vals else "–"
             for m in metrics
         ]
         lines.append(f"| {method or 'all'} | " + " | ".join(cells) + " |")
@@ -425,7 +414,7 @@ def main() -> None:
         saved = json.loads((OUT / "commands.json").read_text())
         COMMANDS.extend((c, dt) for c, dt in saved["commands"])
         seeds = sorted(rows["seed"].unique().to_list())
-        (RESULTS / "discovery.md").write_text(report(rows, seeds, saved["wall_s"]))
+        write_text(RESULTS / "discovery.md", report(rows, seeds, saved["wall_s"]))
         print(f"wrote {RESULTS / 'discovery.md'}")
         return
     missing = [str(p) for t in args.tasks.split(",") for p in TASKS[t] if not p.is_dir()]
@@ -439,11 +428,10 @@ def main() -> None:
         for task in args.tasks.split(","):
             STEPS[task](seed)
     rows = pl.DataFrame(ROWS)
-    OUT.mkdir(parents=True, exist_ok=True)
-    rows.write_csv(OUT / "scores.csv")
+    write_csv(rows, OUT / "scores.csv")
     wall = time.perf_counter() - t0
-    (OUT / "commands.json").write_text(json.dumps({"commands": COMMANDS, "wall_s": wall}, indent=1))
-    (RESULTS / "discovery.md").write_text(report(rows, seeds, wall))
+    write_text(OUT / "commands.json", json.dumps({"commands": COMMANDS, "wall_s": wall}, indent=1))
+    write_text(RESULTS / "discovery.md", report(rows, seeds, wall))
     print(f"wrote {RESULTS / 'discovery.md'}")
 
 

@@ -24,15 +24,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from lpm_speed import machine
-from real_data import DATA, RESULTS, STORES, run
+from _common import DATA, RESULTS, STORES, machine, metric_table, run, write_csv, write_text
 
 OUT = RESULTS / "generalisation"
 FEATURES = STORES / "features"
@@ -48,20 +46,8 @@ os.environ.setdefault("LPM_PRIORS", str(DATA.resolve()))
 
 
 # ---- feature tables -------------------------------------------------------------------------------
-def prepare() -> dict[str, Path]:
-    from lpm.data.io.gct import parse_gct
-    from lpm.priors.compound_features import compound_features
-    from lpm.priors.context_features import (
-        mcfaline_control_samples,
-        measured_readout_samples,
-        simulation_control_samples,
-        subtab_embeddings,
-        write_feature_table,
-    )
-    from lpm.priors.features import feature_table
-
-    FEATURES.mkdir(parents=True, exist_ok=True)
-    out = {
+def feature_paths() -> dict[str, Path]:
+    return {
         "go": FEATURES / "go.parquet",
         "morgan": FEATURES / "lincs_morgan.parquet",
         "devel_ctx": FEATURES / "devel_contexts.parquet",
@@ -70,8 +56,22 @@ def prepare() -> dict[str, Path]:
         "sim_genes": FEATURES / "sim_genes.parquet",
         "sim_members": FEATURES / "sim_members.parquet",
     }
+
+
+def prepare(out: dict[str, Path]) -> None:
+    """Build the feature tables not built yet: with `lpm features` where it makes them, with
+    the library where the command has no option for them (the plate's Broad ids, the
+    simulator's control replicates, the simulator's own priors)."""
+    from lpm.data.io.gct import parse_gct
+    from lpm.priors.compound_features import compound_features
+    from lpm.priors.context_features import (
+        simulation_control_samples,
+        subtab_embeddings,
+        write_feature_table,
+    )
+
     if not out["go"].is_file():
-        write_feature_table(feature_table("go"), out["go"])
+        run(["features", "genes", "--source", "go", "--out", str(out["go"])])
     if not out["morgan"].is_file():
         meta = parse_gct(DATA / "lincs_l1000_a375" / "test_l1000.gct").col_meta
         treated = meta[meta["pert_type"].isin(["trt_cp", "trt_poscon"])]
@@ -83,11 +83,11 @@ def prepare() -> dict[str, Path]:
         write_feature_table(fp.drop("smiles").rename({"compound": "symbol"}), out["morgan"])
         print(f"morgan: {fp.height} of {len(ids)} A375 compounds resolve to a SMILES")
     if not out["devel_ctx"].is_file():
-        x, g, _ = mcfaline_control_samples(DATA / "norman19_mcfaline23_devel" / "devel.h5ad")
-        write_feature_table(subtab_embeddings(x, g, seed=0), out["devel_ctx"])
+        h5ad = DATA / "norman19_mcfaline23_devel" / "devel.h5ad"
+        run(["features", "contexts", "--h5ad", str(h5ad), "--out", str(out["devel_ctx"])])
     if not out["perturbqa_ctx"].is_file():
-        x, g, _ = measured_readout_samples(STORES / "perturbqa")
-        write_feature_table(subtab_embeddings(x, g, seed=0), out["perturbqa_ctx"])
+        store = STORES / "perturbqa"
+        run(["features", "contexts", "--store", str(store), "--out", str(out["perturbqa_ctx"])])
     if not (SIM / "store").is_dir():
         run(["simulate", "--out", str(SIM), "--genes", "1000", "--perturbations", "300",
              "--contexts", "5", "--cells", "30", "--seed", "0"])  # fmt: skip
@@ -96,7 +96,6 @@ def prepare() -> dict[str, Path]:
         write_feature_table(subtab_embeddings(x, g, seed=0), out["sim_ctx"])
     if not out["sim_genes"].is_file():
         _simulator_priors(out["sim_genes"], out["sim_members"])
-    return out
 
 
 def _simulator_priors(genes_out: Path, members_out: Path, k: int = 32) -> None:
@@ -205,7 +204,7 @@ def run_task(name: str, spec: dict[str, Any], seeds: int) -> float:
     for p in spec.get("split_params", []):
         args += ["--split-param", p]
     shown, _, dt = run(args)
-    (out / "command.txt").write_text(f"{shown}\n# {dt:.0f} s\n")
+    write_text(out / "command.txt", f"{shown}\n# {dt:.0f} s\n")
     return dt
 
 
@@ -275,39 +274,13 @@ def simulator(f: dict[str, Path], seeds: int) -> pl.DataFrame:
                     scores.append({"kind": kind, "seed": seed, "model": name, "metric": r["metric"],
                                    "mean": r["mean"]})  # fmt: skip
     table = pl.DataFrame(scores)
-    table.write_csv(done)
+    write_csv(table, done)
     return table
 
 
 # ---- report ---------------------------------------------------------------------------------------
 METRICS = ("pearson_delta_vs_mean", "discrimination", "pearson_delta", "mse")
 BINARY = ("auroc", "auprc", "auroc_pooled", "auprc_pooled")
-
-
-def _fmt(mean: float | None, sd: float | None) -> str:
-    if mean is None or not np.isfinite(mean):
-        return "n/a"
-    return f"{mean:.3f}" if sd is None or not np.isfinite(sd) else f"{mean:.3f} ± {sd:.3f}"
-
-
-def _markdown(
-    title: str,
-    sub: pl.DataFrame,
-    metrics: tuple[str, ...],
-    value: tuple[str, str],
-    missing: str,
-    fmt: Callable[[float | None, float | None], str] = _fmt,
-) -> list[str]:
-    """One table: a row per model, a ``mean ± sd`` cell per metric (``value`` names the columns)."""
-    lines = [f"`{title}`", "", "| model | " + " | ".join(metrics) + " |",
-             "|---|" + "---|" * len(metrics)]  # fmt: skip
-    for model in sub["model"].unique(maintain_order=True).to_list():
-        cells = []
-        for m in metrics:
-            r = sub.filter((pl.col("model") == model) & (pl.col("metric") == m))
-            cells.append(fmt(r[value[0]][0], r[value[1]][0]) if r.height else missing)
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    return [*lines, ""]
 
 
 def task_table(name: str) -> list[str]:
@@ -319,7 +292,7 @@ def task_table(name: str) -> list[str]:
     lines = []
     for group in res["group"].unique(maintain_order=True).to_list():
         sub = res.filter(pl.col("group") == group)
-        lines += _markdown(group, sub, metrics, ("mean", "seed_sd"), missing="n/a")
+        lines += metric_table(group, sub, metrics)
     cmd = (OUT / name / "command.txt").read_text().strip().splitlines()
     return [*lines, "```", *cmd, "```", ""]
 
@@ -332,7 +305,7 @@ def sim_table(scores: pl.DataFrame) -> list[str]:
     for kind in SIM_KINDS:
         sub = agg.filter(pl.col("kind") == kind)
         cols = ("coverage", *METRICS)
-        lines += _markdown(kind, sub, cols, ("m", "sd"), missing="n/a (refuses)")
+        lines += metric_table(kind, sub, cols, columns=("m", "sd"), missing="n/a (refuses)")
     return lines
 
 
@@ -360,9 +333,7 @@ def report(names: list[str], sim: pl.DataFrame | None, seeds: int, wall: dict[st
             wall[name] = float(cmd.read_text().splitlines()[-1].strip("# s"))
     lines += ["## Wall time", "", *[f"- {k}: {v:.0f} s" for k, v in wall.items()], "",
               "What the figures say: `generalisation_analysis.md`.", ""]  # fmt: skip
-    path = RESULTS / "generalisation.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_text(RESULTS / "generalisation.md", "\n".join(lines))
 
 
 def main() -> None:
@@ -371,8 +342,9 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated task names (or 'sim')")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
-    f = prepare()
+    f = feature_paths()
+    if not args.report_only:
+        prepare(f)
     all_tasks = tasks(f)
     only = {x for x in args.only.split(",") if x}
     wall_file = OUT / "wall.json"
@@ -384,7 +356,7 @@ def main() -> None:
             dt = run_task(name, spec, args.seeds)
             if np.isfinite(dt):
                 wall[name] = dt
-                wall_file.write_text(json.dumps(wall, indent=1))
+                write_text(wall_file, json.dumps(wall, indent=1))
     sim = None
     if args.report_only or not only or "sim" in only:
         if args.report_only and not (OUT / "simulator_scores.csv").is_file():
@@ -394,7 +366,7 @@ def main() -> None:
             sim = simulator(f, args.seeds)
             if "simulator" not in wall:
                 wall["simulator"] = time.perf_counter() - t0
-                wall_file.write_text(json.dumps(wall, indent=1))
+                write_text(wall_file, json.dumps(wall, indent=1))
     print(f"wrote {report(list(all_tasks), sim, args.seeds, wall)}")
 
 

@@ -15,11 +15,9 @@ from pathlib import Path
 
 import polars as pl
 
-from real_data import RESULTS, ROOT, STORES, run
+from _common import REAL_STORES, RESULTS, ROOT, STORES, run, write_text
 
 BASELINES = ["no_change", "context_mean", "perturbation_mean", "linear"]
-#: The real stores joined for joint training (each task's own store is left out of its extras).
-JOINT = ("devel", "replogle", "lincs", "perturbqa", "perturbqa_dir", "norman_growth")
 #: task -> (store, split, LPM models alone, LPM models jointly, model parameters). Exact mode
 #: (`lpm`) trains at ~55,000 values/s on this 2-core machine, so it is left out of the joint
 #: runs (1.7 M rows per epoch) and from the simulator (4.3 M rows); exact against fast mode on
@@ -93,7 +91,10 @@ def main() -> None:
         if not (ROOT / STORES / store).exists():
             sys.exit(f"store {STORES / store} missing: run benchmarks/real_data.py first")
         extra = [
-            x for n in JOINT if n != store.split("/")[0] for x in ("--extra-store", str(STORES / n))
+            x
+            for n in REAL_STORES  # joint training: every other real store
+            if n != store.split("/")[0]
+            for x in ("--extra-store", str(STORES / n))
         ]
         regimes = [("alone", alone, [])] + ([("joint", joint, extra)] if joint else [])
         for regime, lpm_models, extra_args in regimes:
@@ -119,7 +120,7 @@ def main() -> None:
                     cmd += ["--param", p]
             shown, _, dt = run([*cmd, "--out", str(out.relative_to(ROOT))])
             text = "\n".join(section(task, regime, shown, dt, out))
-            (out / "verdict.md").write_text(text + "\n")
+            write_text(out / "verdict.md", text + "\n")
     summary = [
         "# LPM against the baselines: alone and jointly trained",
         "",
@@ -138,7 +139,7 @@ def main() -> None:
                 if part.is_file()
                 else [f"## {task}, trained {regime}", "", "Not run yet.", ""]
             )
-    (RESULTS / "lpm_accuracy.md").write_text("\n".join(summary))
+    write_text(RESULTS / "lpm_accuracy.md", "\n".join(summary))
 
 
 if __name__ == "__main__":

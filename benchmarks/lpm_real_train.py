@@ -21,32 +21,17 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from lpm_speed import LPM, ROOT, machine, run_measured
-from real_data import RESULTS, STORES
+from _common import REAL_STORES, RESULTS, ROOT, STORES, machine, measure_lpm, write_text
 
 #: store -> extra training options per model (ensembles where the readouts are binary labels).
-REAL = ("devel", "replogle", "lincs", "perturbqa", "perturbqa_dir", "norman_growth", "joint")
 RUNS: list[tuple[str, str, list[str]]] = [
     (store, model, opts)
-    for store in REAL
+    for store in (*REAL_STORES, "joint")
     for model, opts in (
         ("lpm_fast", ["--ensemble", "3"] if store.startswith("perturbqa") else []),
         ("lpm", ["--param", "max_epochs=2"]),
     )
 ]
-
-_RSS = (
-    "import resource, subprocess, sys; "
-    "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True); "
-    "sys.stderr.write(p.stderr); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(p.returncode)"
-)
-
-
-def measured(args: list[str]) -> tuple[float, float, float]:
-    """Wall seconds, peak RSS (GiB) and other processes' CPU load (cores) of one lpm command."""
-    r = run_measured([sys.executable, "-c", _RSS, LPM, *args])
-    return r["wall"], int(r["stdout"].split()[-1]) / 2**20, r["other_load"]
 
 
 def fit_check(pred_path: Path) -> dict[str, Any]:
@@ -117,9 +102,9 @@ def main() -> None:
             rows_path = Path(tmp) / f"{store}_{model}_rows.parquet"
             predict = ["predict", "--model", str(out), "--rows", str(rows_path)]
             predict += ["--out", str(pred_path)]
-            t_train, rss, load = measured(train)
+            trained = measure_lpm(train)
             known_rows(out, ROOT / path, rows_path)
-            t_pred, _, _ = measured(predict)
+            predicted = measure_lpm(predict)
             info = json.loads((out / "model.json").read_text())
             history = info.get("state", {}).get("history", [])
             epochs = ", ".join(str(h.get("epochs")) for h in history) or "?"
@@ -133,9 +118,10 @@ def main() -> None:
             acc = f"{check['accuracy']:.3f}" if "accuracy" in check else "–"
             val = ", ".join(f"{v:.4f}" for v in vals) or "–"
             lines.append(
-                f"| {store} | `{model}`{' ' + ' '.join(opts) if opts else ''} | {t_train:.0f} | "
-                f"{rss:.2f} | {epochs} | {val} | {t_pred:.0f} | {check['rows']:,} | {mse} | "
-                f"{acc} | {check['sd']:.4f} | {load:.2f} |"
+                f"| {store} | `{model}`{' ' + ' '.join(opts) if opts else ''} | "
+                f"{trained.seconds:.0f} | {trained.peak_rss_gib:.2f} | {epochs} | {val} | "
+                f"{predicted.seconds:.0f} | {check['rows']:,} | {mse} | {acc} | "
+                f"{check['sd']:.4f} | {trained.other_load:.2f} |"
             )
             print(lines[-1], flush=True)
     lines += [
@@ -146,7 +132,7 @@ def main() -> None:
         *commands,
         "```",
     ]
-    (RESULTS / "lpm_train_real.md").write_text("\n".join(lines) + "\n")
+    write_text(RESULTS / "lpm_train_real.md", "\n".join(lines) + "\n")
     print(f"wrote {RESULTS / 'lpm_train_real.md'}")
 
 

@@ -30,7 +30,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import resource
 import shlex
 import subprocess
@@ -40,12 +39,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-STORES = ROOT / "benchmarks" / "stores"
-SIM = STORES / "lpm_sim10m"
-BIG = STORES / "lpm_sim100m"
-LPM = str(Path(sys.executable).with_name("lpm"))
+from _common import RESULTS, ROOT, STORES, machine, measure, measure_lpm, wait_quiet, write_text
+
+SIM = ROOT / STORES / "lpm_sim10m"
+BIG = ROOT / STORES / "lpm_sim100m"
 SIMULATE = ["simulate", "--genes", "2500", "--perturbations", "1000", "--contexts", "5"]
 SIMULATE += ["--seed", "0"]
 COPIES = 10
@@ -55,54 +52,12 @@ GOAL_RSS_GB = 4.0
 METRICS = ("mse", "pearson_delta", "pearson_delta_top20", "pearson_delta_vs_mean")
 
 
-# ---- machine load ---------------------------------------------------------------------------
-def _busy_seconds() -> float:
-    """CPU seconds all processes have used since boot (user+nice+system+irq+softirq+steal)."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    jiffies = [int(x) for x in fields]
-    busy = jiffies[0] + jiffies[1] + jiffies[2] + jiffies[5] + jiffies[6] + jiffies[7]
-    return busy / os.sysconf("SC_CLK_TCK")
-
-
-def _children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def wait_quiet(max_wait: float = 900.0, window: float = 10.0, threshold: float = 0.15) -> float:
-    """Wait until other processes use under ``threshold`` cores for ``window`` seconds."""
-    start = time.monotonic()
-    while True:
-        b0 = _busy_seconds()
-        time.sleep(window)
-        load = (_busy_seconds() - b0) / window
-        if load < threshold or time.monotonic() - start > max_wait:
-            return load
-
-
-def run_measured(args: list[str], *, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run a command; its wall time, the CPU other processes used meanwhile, and its output."""
-    b0, c0, t0 = _busy_seconds(), _children_cpu(), time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env)
-    wall = time.perf_counter() - t0
-    own = _children_cpu() - c0
-    other = max(0.0, (_busy_seconds() - b0) - own) / wall
-    if proc.returncode != 0:
-        raise RuntimeError(f"{shlex.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return {"wall": wall, "other_load": other, "stdout": proc.stdout, "stderr": proc.stderr}
-
-
 # ---- stores ---------------------------------------------------------------------------------
 def ensure_sim() -> dict[str, Any]:
     if (SIM / "store" / "store.json").is_file():
         return {"built": False}
-    code = (
-        "import resource, subprocess, sys; "
-        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    res = run_measured([sys.executable, "-c", code, LPM, *SIMULATE, "--out", str(SIM)])
-    return {"built": True, "wall": res["wall"], "rss_gb": int(res["stdout"].split()[-1]) / 2**20}
+    res = measure_lpm([*SIMULATE, "--out", str(SIM)])
+    return {"built": True, "wall": res.seconds, "rss_gb": res.peak_rss_gib}
 
 
 def ensure_big() -> dict[str, Any]:
@@ -122,8 +77,7 @@ def ensure_big() -> dict[str, Any]:
     writer: pq.ParquetWriter | None = None
     n_rows = 0
     for k in range(COPIES):
-        for g in range(source.n_row_groups):
-            table = source._file.read_row_group(g)
+        for table in source.iter_batches():
             ctx = table.column(S.CONTEXT).combine_chunks()
             renamed = pa.DictionaryArray.from_arrays(
                 ctx.indices, pa.array([f"{s}K{k}" for s in ctx.dictionary.to_pylist()])
@@ -233,10 +187,10 @@ def run_worker(spec: dict[str, Any], *, pythonpath: str | None = None) -> dict[s
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    res = run_measured([sys.executable, __file__, "--worker", json.dumps(spec)], env=env)
-    result: dict[str, Any] = json.loads(res["stdout"].strip().splitlines()[-1])
-    result["other_load"] = res["other_load"]
-    result["wall"] = res["wall"]
+    res = measure([sys.executable, __file__, "--worker", json.dumps(spec)], env=env)
+    result: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
+    result["other_load"] = res.other_load
+    result["wall"] = res.seconds
     return result
 
 
@@ -250,22 +204,6 @@ def export_revision(rev: str, into: Path) -> str:
 
 
 # ---- report ---------------------------------------------------------------------------------
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    import torch
-
-    return (
-        f"{platform.machine()}, {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, "
-        f"Python {platform.python_version()}, torch {torch.__version__} "
-        f"(CPU capability {torch.backends.cpu.get_cpu_capability()})"
-    )
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -404,13 +342,7 @@ def main() -> None:
                 "train", "--store", str(BIG.relative_to(ROOT)), "--model", "lpm_fast",
                 "--param", "max_epochs=1", "--out", f"{tmp_out}/model",
             ]  # fmt: skip
-            code = (
-                "import resource, subprocess, sys; "
-                "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-            )
-            r = run_measured([sys.executable, "-c", code, LPM, *cmd])
-        rss = int(r["stdout"].split()[-1]) / 2**20
+            r = measure_lpm(cmd)
         lines += [
             "",
             "## Memory (100 M values, streaming)",
@@ -421,13 +353,12 @@ def main() -> None:
             "",
             "| command | wall time (s) | peak RSS (GiB) | other load | goal |",
             "|---|---|---|---|---|",
-            f"| `{shlex.join(['lpm', *cmd[:-1], 'M'])}` | {r['wall']:.0f} | {rss:.2f} | "
-            f"{r['other_load']:.2f} | < {GOAL_RSS_GB:.0f} GB ({GOAL_RSS_GB * 1e9 / 2**30:.2f} GiB) |",
+            f"| `{shlex.join(['lpm', *cmd[:-1], 'M'])}` | {r.seconds:.0f} | {r.peak_rss_gib:.2f} | "
+            f"{r.other_load:.2f} | < {GOAL_RSS_GB:.0f} GB ({GOAL_RSS_GB * 1e9 / 2**30:.2f} GiB) |",
         ]
         print("\n".join(lines[-8:]), flush=True)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "lpm_speed.md").write_text("\n".join(lines) + "\n")
+    write_text(RESULTS / "lpm_speed.md", "\n".join(lines) + "\n")
     print(f"\nwrote {RESULTS / 'lpm_speed.md'}")
 
 

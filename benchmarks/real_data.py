@@ -10,33 +10,12 @@ Every command is run through the `lpm` CLI exactly as printed.
 from __future__ import annotations
 
 import argparse
-import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# paths relative to the repository root, where every command runs, so reports show them as typed
-DATA = Path("..") / "shared" / "data"
-STORES = Path("benchmarks") / "stores"
-RESULTS = ROOT / "benchmarks" / "results"
-LPM = str(Path(sys.executable).with_name("lpm"))
-GENE_INFO = DATA / "gene_ontology" / "human_gene_info_orgHsEgDb_3.16.tsv.gz"
-GENE2GO = DATA / "gene_ontology" / "human_gene2go_direct_orgHsEgDb_3.16.tsv.gz"
+from _common import DATA, GENE2GO, GENE_INFO, REAL_STORES, RESULTS, ROOT, STORES, run, write_text
+
 BASELINES = "no_change,context_mean,perturbation_mean,additive,linear"
-
-
-def run(args: list[str]) -> tuple[str, str, float]:
-    """Run one lpm command; return (the command as text, stdout, seconds)."""
-    shown = shlex.join(["lpm", *args])
-    print(f"$ {shown}", flush=True)
-    t0 = time.perf_counter()
-    proc = subprocess.run([LPM, *args], capture_output=True, text=True, cwd=ROOT)
-    dt = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit(f"failed ({proc.returncode}): {shown}\n{proc.stderr}")
-    return shown, proc.stdout, dt
 
 
 def ingests() -> dict[str, list[str]]:
@@ -128,9 +107,6 @@ def ingests() -> dict[str, list[str]]:
             *g,
         ],
     }
-
-
-JOINT = ("devel", "replogle", "lincs", "perturbqa", "perturbqa_dir", "norman_growth")
 
 
 def benchmarks(go: Path) -> dict[str, list[str]]:
@@ -225,7 +201,7 @@ def main() -> None:
             "",
         ]
         jobs = {name: [*cmd, "--out", str(STORES / name)] for name, cmd in ingests().items()}
-        joint = [str(STORES / n) for n in JOINT]
+        joint = [str(STORES / n) for n in REAL_STORES]
         jobs["joint (all of the above in one store)"] = [
             "ingest",
             *joint,
@@ -244,7 +220,7 @@ def main() -> None:
         for title, cmd in jobs.items():
             shown, out, dt = run(cmd)
             lines += [f"## {title}", "", "```", shown, f"# {dt:.1f} s", "", out.rstrip(), "```", ""]
-        (RESULTS / "ingest.md").write_text("\n".join(lines))
+        write_text(RESULTS / "ingest.md", "\n".join(lines))
     go = STORES / "go_embedding.parquet"
     if not (ROOT / go).exists():
         run(["prior-embedding", "--gene2go", str(GENE2GO), "--out", str(go), "--dims", "32"])
@@ -281,7 +257,7 @@ def main() -> None:
                 "",
             ]
     if not args.only:
-        (RESULTS / "baselines.md").write_text("\n".join(summary))
+        write_text(RESULTS / "baselines.md", "\n".join(summary))
 
 
 if __name__ == "__main__":

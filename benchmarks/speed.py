@@ -9,35 +9,15 @@ seed, and the wall time of `lpm demo` (goal: under 3 minutes).
 from __future__ import annotations
 
 import hashlib
-import os
-import platform
 import shlex
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-LPM = str(Path(sys.executable).with_name("lpm"))
+from _common import RESULTS, machine, measure_lpm, write_text
 
-
-def timed(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (GiB) of one lpm command run in a fresh process."""
-    code = (
-        "import resource, subprocess, sys, time; t = time.perf_counter(); "
-        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code, LPM, *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    wall, rss_kib = out.stdout.split()
-    return float(wall), int(rss_kib) / 2**20
+SIMULATE = ["simulate", "--genes", "2000", "--perturbations", "500", "--contexts", "5"]
+SIMULATE += ["--seed", "0"]
 
 
 def folder_digest(folder: Path) -> str:
@@ -52,34 +32,23 @@ def main() -> None:
     lines = [
         "# Speed and memory of the foundation jobs",
         "",
-        f"Produced by `python benchmarks/speed.py` on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}.",
+        f"Produced by `python benchmarks/speed.py` on {machine()}.",
         "",
         "| command | wall time (s) | peak RSS (GiB) | goal |",
         "|---|---|---|---|",
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        sim = [
-            "simulate",
-            "--genes",
-            "2000",
-            "--perturbations",
-            "500",
-            "--contexts",
-            "5",
-            "--seed",
-            "0",
-        ]
         digests = []
         for run in (1, 2):
-            args = [*sim, "--out", f"{tmp}/sim{run}"]
-            wall, rss = timed(args)
+            r = measure_lpm([*SIMULATE, "--out", f"{tmp}/sim{run}"])
             digests.append(folder_digest(Path(tmp) / f"sim{run}"))
+            shown = shlex.join(["lpm", *SIMULATE, "--out", "DIR"])
             lines.append(
-                f"| `{shlex.join(['lpm', *sim, '--out', 'DIR'])}` (run {run}) | {wall:.1f} | {rss:.2f} | < 60 s |"
+                f"| `{shown}` (run {run}) | {r.seconds:.1f} | {r.peak_rss_gib:.2f} | < 60 s |"
             )
             print(lines[-1], flush=True)
-        wall, rss = timed(["demo", "--out", f"{tmp}/demo"])
-        lines.append(f"| `lpm demo --out DIR` | {wall:.1f} | {rss:.2f} | < 180 s |")
+        r = measure_lpm(["demo", "--out", f"{tmp}/demo"])
+        lines.append(f"| `lpm demo --out DIR` | {r.seconds:.1f} | {r.peak_rss_gib:.2f} | < 180 s |")
         print(lines[-1], flush=True)
     same = digests[0] == digests[1]
     lines += [
@@ -88,7 +57,7 @@ def main() -> None:
         "",
     ]
     print(lines[-2])
-    (RESULTS / "speed.md").write_text("\n".join(lines))
+    write_text(RESULTS / "speed.md", "\n".join(lines))
     if not same:
         sys.exit("simulate is not byte-reproducible")
 
