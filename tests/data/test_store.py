@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
+import lpm.data.store as store_module
 from lpm.data.convert import from_anndata, to_anndata
+from lpm.data.hashing import file_sha256
 from lpm.data.store import merge_stores, open_store, write_store
 from lpm.errors import LpmInputError
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _only_inputs_left(folder: Path, expected: set[str]) -> None:
@@ -114,3 +121,101 @@ def test_corrupt_store_file_is_named(toy_rows: pl.DataFrame, tmp_path: Path) -> 
         open_store(tmp_path / "s")
     with pytest.raises(LpmInputError, match="not an lpm store"):
         open_store(tmp_path)
+
+
+# ---- the content hash is checked whenever a store is opened ---------------------------------
+def _edit_values(path: Path) -> None:
+    """Rewrite measurements.parquet with one value changed, as an editor would (a later write;
+    the stamp is moved a second on, since a coarse filesystem clock may give the same tick)."""
+    rows = pl.read_parquet(path)
+    rows = rows.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("value") + 1).otherwise(pl.col("value"))
+    )
+    before = path.stat().st_mtime_ns
+    rows.write_parquet(path)
+    os.utime(path, ns=(before + 10**9, before + 10**9))
+
+
+def test_store_records_each_data_file_s_hash_and_stamp(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    controls = toy_rows.group_by("context", "readout").agg(pl.col("value").mean())
+    store = write_store(toy_rows, tmp_path / "s", controls=controls)
+    files = json.loads((store.path / "store.json").read_text())["files"]
+    assert set(files) == {"measurements.parquet", "controls.parquet"}
+    for name, rec in files.items():
+        stat = (store.path / name).stat()
+        assert rec == {
+            "sha256": file_sha256(store.path / name),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+        }
+    assert store.meta.content_hash == f"sha256:{files['measurements.parquet']['sha256']}"
+
+
+def test_an_edited_value_is_refused_on_open(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    _edit_values(store.path / "measurements.parquet")
+    with pytest.raises(LpmInputError) as err:
+        open_store(store.path)
+    assert str(err.value) == (
+        f"{store.path}: measurements.parquet was changed after the store was written "
+        "(content hash differs); restore it or write the store again (lpm ingest)"
+    )
+
+
+def test_a_replaced_file_is_refused_and_the_original_restored_opens(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    other = write_store(toy_rows.head(100), tmp_path / "other")
+    kept = tmp_path / "kept.parquet"
+    shutil.copy2(store.path / "measurements.parquet", kept)
+    shutil.copy(other.path / "measurements.parquet", store.path / "measurements.parquet")
+    with pytest.raises(LpmInputError, match=r"measurements\.parquet was changed"):
+        open_store(store.path)
+    shutil.copy2(kept, store.path / "measurements.parquet")  # same bytes and stamp again
+    assert open_store(store.path).n_rows == toy_rows.height
+
+
+def test_controls_are_checked_too(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
+    controls = toy_rows.group_by("context", "readout").agg(pl.col("value").mean())
+    with_controls = write_store(toy_rows, tmp_path / "c", controls=controls)
+    (with_controls.path / "controls.parquet").unlink()
+    with pytest.raises(LpmInputError, match=r"controls\.parquet is missing"):
+        open_store(with_controls.path)
+    plain = write_store(toy_rows, tmp_path / "p")
+    controls.write_parquet(plain.path / "controls.parquet")
+    with pytest.raises(LpmInputError, match=r"controls\.parquet was not written with the store"):
+        open_store(plain.path)
+
+
+def test_a_copied_store_is_verified_by_hash_and_opens(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    copy = Path(shutil.copytree(store.path, tmp_path / "copy", copy_function=shutil.copy))
+    stamp = json.loads((copy / "store.json").read_text())["files"]["measurements.parquet"]
+    assert (copy / "measurements.parquet").stat().st_mtime_ns != stamp["mtime_ns"]
+    assert open_store(copy).n_rows == toy_rows.height
+
+
+def test_an_unchanged_store_opens_with_one_stat_per_file_and_no_hash(
+    toy_rows: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_store(toy_rows, tmp_path / "s")
+
+    def no_hash(path: object) -> str:
+        raise AssertionError(f"hashed {path}")
+
+    monkeypatch.setattr(store_module, "file_sha256", no_hash)
+    assert open_store(tmp_path / "s").n_rows == toy_rows.height
+
+
+def test_a_store_without_stamps_is_verified_by_its_hash(tmp_path: Path) -> None:
+    legacy = Path(shutil.copytree(FIXTURES / "store_v0.1.0", tmp_path / "legacy"))
+    assert "files" not in json.loads((legacy / "store.json").read_text())
+    assert open_store(legacy).n_rows == 288
+    _edit_values(legacy / "measurements.parquet")
+    with pytest.raises(LpmInputError, match=r"measurements\.parquet was changed"):
+        open_store(legacy)

@@ -21,7 +21,6 @@ ones :mod:`lpm.data.genes` harmonises to.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ import scipy.sparse as sp
 from lpm._utils.atomic import atomic_file
 from lpm._utils.cache import cache_file as cached_path
 from lpm._utils.cache import read_cached
+from lpm.data.hashing import file_sha256
 from lpm.errors import LpmInputError
 
 GENE2GO_COLUMNS: Final = ("symbol", "go_id")
@@ -167,11 +167,7 @@ def _read_tsv(path: Path, columns: Sequence[str], what: str) -> pl.DataFrame:
 
 
 def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return f"{path.stat().st_size}:{h.hexdigest()}"
+    return f"{path.stat().st_size}:{file_sha256(path)}"
 
 
 def go_gene_features(

@@ -6,7 +6,6 @@ that returns an :class:`IngestResult`; this module detects the format and joins 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -14,17 +13,15 @@ from typing import Any
 
 import polars as pl
 
+from lpm.data.hashing import file_sha256
 from lpm.data.io.base import IngestOptions, IngestResult, Reader
 from lpm.data.store import PerturbationStore, open_store, write_store
 from lpm.errors import LpmInputError
 
 
 def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return f"sha256:{h.hexdigest()}"
+    """The source's content hash, recorded in the store's provenance."""
+    return f"sha256:{file_sha256(path)}"
 
 
 def detect_format(path: Path) -> str:
