@@ -162,7 +162,7 @@ def read_strength(path: str | Path, *, gene_info: str | Path | None = None) -> d
 
     path = Path(path)
     if path.suffix == ".npz":
-        from lpm.data.io.tables import read_npz_perturbation_annotations
+        from lpm.data.io.npz import read_npz_perturbation_annotations
 
         table = read_npz_perturbation_annotations(path)
     else:

@@ -57,10 +57,11 @@ def detect_format(path: Path) -> str:
 
 def _readers() -> dict[str, Reader]:
     # imported here so `import lpm` stays light; a fixed list, no crawling
-    from lpm.data.io.gct import read_gct, read_gctx
     from lpm.data.io.h5ad import read_h5ad_pseudobulk
+    from lpm.data.io.lincs import read_gct, read_gctx
+    from lpm.data.io.npz import read_effect_matrix_npz
     from lpm.data.io.pairwise import read_pairwise_matrix
-    from lpm.data.io.tables import read_effect_matrix_npz, read_table
+    from lpm.data.io.tables import read_table
 
     return {
         "gct": read_gct,
