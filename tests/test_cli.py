@@ -141,3 +141,24 @@ def test_truncated_input_file_fails_in_one_line_and_writes_no_store(tmp_path: Pa
     line = _error_line(proc)
     assert str(src) in line and "truncated" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plate.gct"]
+
+
+def test_every_command_refuses_a_store_changed_after_it_was_written(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    data = store.path / "measurements.parquet"
+    rows = pl.read_parquet(data)
+    rows.with_columns(pl.col("value") * 2).write_parquet(data)  # one way a user edits it
+    expected = "measurements.parquet was changed after the store was written (content hash differs)"
+    for args in (
+        ("info", str(store.path)),
+        ("train", "--store", str(store.path), "--model", "no_change", "--out", str(tmp_path / "m")),
+        ("benchmark", "--store", str(store.path), "--split", "random", "--models", "no_change",
+         "--seeds", "1", "--out", str(tmp_path / "b")),
+    ):  # fmt: skip
+        proc = lpm(*args)
+        assert proc.returncode == 2, proc.stderr
+        assert expected in _error_line(proc)
+        assert "hash       sha256" not in proc.stdout  # info prints no stale hash
+    assert not (tmp_path / "m").exists() and not (tmp_path / "b").exists()

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-import lpm.data.store as store_module
+import lpm.data.hashing as hashing
 from lpm.data.convert import from_anndata, to_anndata
 from lpm.data.hashing import file_sha256
 from lpm.data.store import merge_stores, open_store, write_store
@@ -125,18 +125,27 @@ def test_corrupt_store_file_is_named(toy_rows: pl.DataFrame, tmp_path: Path) -> 
 
 # ---- the content hash is checked whenever a store is opened ---------------------------------
 def _edit_values(path: Path) -> None:
-    """Rewrite measurements.parquet with one value changed, as an editor would (a later write;
-    the stamp is moved a second on, since a coarse filesystem clock may give the same tick)."""
+    """Rewrite measurements.parquet with one value changed, as an editor would."""
     rows = pl.read_parquet(path)
     rows = rows.with_columns(
         pl.when(pl.int_range(pl.len()) == 0).then(pl.col("value") + 1).otherwise(pl.col("value"))
     )
-    before = path.stat().st_mtime_ns
     rows.write_parquet(path)
-    os.utime(path, ns=(before + 10**9, before + 10**9))
 
 
-def test_store_records_each_data_file_s_hash_and_stamp(
+def _attributes_supported(folder: Path) -> bool:
+    probe = folder / ".xattr_probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.lpm.probe", b"1")
+    except (OSError, AttributeError):
+        return False
+    finally:
+        probe.unlink()
+    return True
+
+
+def test_store_records_each_data_file_s_hash_and_size(
     toy_rows: pl.DataFrame, tmp_path: Path
 ) -> None:
     controls = toy_rows.group_by("context", "readout").agg(pl.col("value").mean())
@@ -144,12 +153,8 @@ def test_store_records_each_data_file_s_hash_and_stamp(
     files = json.loads((store.path / "store.json").read_text())["files"]
     assert set(files) == {"measurements.parquet", "controls.parquet"}
     for name, rec in files.items():
-        stat = (store.path / name).stat()
-        assert rec == {
-            "sha256": file_sha256(store.path / name),
-            "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
-        }
+        path = store.path / name
+        assert rec == {"sha256": file_sha256(path), "size": path.stat().st_size}
     assert store.meta.content_hash == f"sha256:{files['measurements.parquet']['sha256']}"
 
 
@@ -164,6 +169,21 @@ def test_an_edited_value_is_refused_on_open(toy_rows: pl.DataFrame, tmp_path: Pa
     )
 
 
+def test_a_same_size_edit_in_place_is_refused(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    path = store.path / "measurements.parquet"
+    before = path.stat()
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    with path.open("r+b") as fh:  # in place: the remembered hash stays on the file
+        fh.write(bytes(raw))
+    later = before.st_mtime_ns + 10**9  # a later write (a coarse clock may not show it in a test)
+    os.utime(path, ns=(later, later))
+    assert path.stat().st_size == before.st_size
+    with pytest.raises(LpmInputError, match=r"measurements\.parquet was changed"):
+        open_store(store.path)
+
+
 def test_a_replaced_file_is_refused_and_the_original_restored_opens(
     toy_rows: pl.DataFrame, tmp_path: Path
 ) -> None:
@@ -171,10 +191,10 @@ def test_a_replaced_file_is_refused_and_the_original_restored_opens(
     other = write_store(toy_rows.head(100), tmp_path / "other")
     kept = tmp_path / "kept.parquet"
     shutil.copy2(store.path / "measurements.parquet", kept)
-    shutil.copy(other.path / "measurements.parquet", store.path / "measurements.parquet")
+    os.replace(other.path / "measurements.parquet", store.path / "measurements.parquet")
     with pytest.raises(LpmInputError, match=r"measurements\.parquet was changed"):
         open_store(store.path)
-    shutil.copy2(kept, store.path / "measurements.parquet")  # same bytes and stamp again
+    os.replace(kept, store.path / "measurements.parquet")
     assert open_store(store.path).n_rows == toy_rows.height
 
 
@@ -190,29 +210,39 @@ def test_controls_are_checked_too(toy_rows: pl.DataFrame, tmp_path: Path) -> Non
         open_store(plain.path)
 
 
-def test_a_copied_store_is_verified_by_hash_and_opens(
-    toy_rows: pl.DataFrame, tmp_path: Path
-) -> None:
-    store = write_store(toy_rows, tmp_path / "s")
-    copy = Path(shutil.copytree(store.path, tmp_path / "copy", copy_function=shutil.copy))
-    stamp = json.loads((copy / "store.json").read_text())["files"]["measurements.parquet"]
-    assert (copy / "measurements.parquet").stat().st_mtime_ns != stamp["mtime_ns"]
-    assert open_store(copy).n_rows == toy_rows.height
+def test_same_content_gives_the_same_store_bytes(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
+    a = write_store(toy_rows, tmp_path / "a")
+    b = write_store(toy_rows, tmp_path / "b")
+    for name in ("store.json", "measurements.parquet"):
+        assert (a.path / name).read_bytes() == (b.path / name).read_bytes()
 
 
-def test_an_unchanged_store_opens_with_one_stat_per_file_and_no_hash(
+def test_a_copied_store_is_verified_by_hash_and_then_remembered(
     toy_rows: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    copy = Path(shutil.copytree(store.path, tmp_path / "copy", copy_function=shutil.copyfile))
+    assert open_store(copy).n_rows == toy_rows.height  # hashed: no remembered stamp on a copy
+    if _attributes_supported(tmp_path):
+        monkeypatch.setattr(hashing, "_sha256", _no_hash)
+        assert open_store(copy).n_rows == toy_rows.height
+
+
+def _no_hash(fh: object) -> str:
+    raise AssertionError("hashed a file whose stamp was unchanged")
+
+
+def test_an_unchanged_store_opens_without_hashing(
+    toy_rows: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not _attributes_supported(tmp_path):
+        pytest.skip("this filesystem keeps no user attributes: every open hashes")
     write_store(toy_rows, tmp_path / "s")
-
-    def no_hash(path: object) -> str:
-        raise AssertionError(f"hashed {path}")
-
-    monkeypatch.setattr(store_module, "file_sha256", no_hash)
+    monkeypatch.setattr(hashing, "_sha256", _no_hash)
     assert open_store(tmp_path / "s").n_rows == toy_rows.height
 
 
-def test_a_store_without_stamps_is_verified_by_its_hash(tmp_path: Path) -> None:
+def test_a_store_without_file_records_is_verified_by_its_hash(tmp_path: Path) -> None:
     legacy = Path(shutil.copytree(FIXTURES / "store_v0.1.0", tmp_path / "legacy"))
     assert "files" not in json.loads((legacy / "store.json").read_text())
     assert open_store(legacy).n_rows == 288

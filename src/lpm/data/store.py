@@ -2,7 +2,7 @@
 
 A store is a folder: ``measurements.parquet`` (row groups, so training can stream it),
 optionally ``controls.parquet`` (each context's unperturbed profile) and ``store.json``
-(schema version, content hash, each data file's hash and stamp, provenance). It is written
+(schema version, content hash, each data file's hash and size, provenance). It is written
 whole or not at all, and opening it checks that its data files are the ones it wrote
 (:mod:`lpm.data.hashing`: one ``stat`` per file when nothing changed).
 """
@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from lpm._utils.atomic import atomic_dir
 from lpm.data import schema as S
-from lpm.data.hashing import FileStamp, file_sha256
+from lpm.data.hashing import stamped_sha256
 from lpm.data.validate import conform_controls, validate_measurements
 from lpm.errors import LpmInputError
 
@@ -41,7 +41,7 @@ class StoreMeta:
     sources: list[dict[str, Any]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     has_controls: bool = False
-    #: Data file name -> its hash, size and modification time when written (absent before 0.2).
+    #: Data file name -> its ``sha256`` and ``size`` when written (absent in older stores).
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -86,15 +86,18 @@ def write_store(
         if ctrl is not None:
             pq.write_table(_to_arrow(ctrl), tmp / CONTROLS, compression="zstd")
         names = [n for n in (MEASUREMENTS, CONTROLS) if (tmp / n).is_file()]
-        files = {name: FileStamp.of(tmp / name) for name in names}
+        files = {
+            name: {"sha256": stamped_sha256(tmp / name), "size": (tmp / name).stat().st_size}
+            for name in names
+        }
         meta = StoreMeta(
             schema_version=S.SCHEMA_VERSION,
-            content_hash=f"sha256:{files[MEASUREMENTS].sha256}",
+            content_hash=f"sha256:{files[MEASUREMENTS]['sha256']}",
             n_rows=table.height,
             sources=list(sources),
             notes=dict(notes or {}),
             has_controls=ctrl is not None,
-            files={name: stamp.to_json() for name, stamp in files.items()},
+            files=files,
         )
         (tmp / META).write_text(meta.to_json() + "\n")
     return open_store(out)
@@ -125,28 +128,37 @@ class PerturbationStore:
         self._verify()
 
     def _verify(self) -> None:
-        """Refuse data files that are not the ones the store wrote: one ``stat`` each when their
-        stamp is unchanged, a full hash where it differs or where the store has no stamps."""
-        recorded = {
-            name: FileStamp.from_json(raw, self.path / META)
-            for name, raw in self.meta.files.items()
-        }
-        if not recorded:  # written before stamps: the measurements' hash is all there is
-            digest = file_sha256(self.path / MEASUREMENTS)
-            if f"sha256:{digest}" != self.meta.content_hash:
-                raise self._changed(MEASUREMENTS)
-            return
-        for name in (MEASUREMENTS, CONTROLS):
-            if name not in recorded and (self.path / name).exists():
-                raise LpmInputError(
-                    self.path, f"{name} was not written with the store (it is not in {META})"
-                )
-        for name, stamp in recorded.items():
+        """Refuse data files that are not the ones the store wrote: a size that differs, or a
+        hash that differs (remembered on the file while its stamp is unchanged, so an unchanged
+        store costs one ``stat`` per file; see :mod:`lpm.data.hashing`)."""
+        recorded = self._recorded_files()
+        for name, (sha, size) in recorded.items():
             path = self.path / name
             if not path.is_file():
                 raise LpmInputError(self.path, f"{name} is missing (the store wrote it)")
-            if not stamp.unchanged(path) and file_sha256(path) != stamp.sha256:
+            if size is not None and path.stat().st_size != size:
                 raise self._changed(name)
+            if stamped_sha256(path) != sha:
+                raise self._changed(name)
+
+    def _recorded_files(self) -> dict[str, tuple[str, int | None]]:
+        """Data file -> (hash, size) as written; older stores record the measurements' hash only."""
+        if not self.meta.files:
+            return {MEASUREMENTS: (self.meta.content_hash.removeprefix("sha256:"), None)}
+        out: dict[str, tuple[str, int | None]] = {}
+        for name, raw in self.meta.files.items():
+            try:
+                out[name] = (str(raw["sha256"]), int(raw["size"]))
+            except (KeyError, TypeError, ValueError):
+                raise LpmInputError(
+                    self.path / META, f"corrupt record of {name} in store metadata"
+                ) from None
+        for name in (MEASUREMENTS, CONTROLS):
+            if name not in out and (self.path / name).exists():
+                raise LpmInputError(
+                    self.path, f"{name} was not written with the store (it is not in {META})"
+                )
+        return out
 
     def _changed(self, name: str) -> LpmInputError:
         return LpmInputError(

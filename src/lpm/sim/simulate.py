@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lpm._utils.atomic import atomic_dir
+from lpm._utils.atomic import atomic_dir, check_output
 from lpm.data import schema as S
 from lpm.data.store import PerturbationStore, open_store, write_store
 from lpm.errors import LpmInputError
@@ -258,9 +258,7 @@ def simulate(
         n_cells=n_cells,
         n_landmarks=n_landmarks,
     ).resolved()
-    out = Path(out)
-    if out.exists() and not overwrite:  # fail before the work, not after it
-        raise LpmInputError(out, "already exists (pass --overwrite to replace it)")
+    out = check_output(out, kind="folder", overwrite=overwrite)  # before the work, not after
     say = progress or (lambda _msg: None)
     world = _build_world(cfg)
     say(
@@ -268,20 +266,7 @@ def simulate(
         f"{len(world.network.edges)} edges"
     )
     measurements, control_table, n_conditions = _measure(world, cfg, say)
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        say(f"writing store: {measurements.height} rows")
-        write_store(
-            measurements,
-            tmp / STORE,
-            controls=control_table,
-            sources=[
-                {"name": "lpm.simulate", "simulator_version": SIMULATOR_VERSION, **asdict(cfg)}
-            ],
-            notes={"simulated": True, "truth": f"../{TRUTH}"},
-            source=out / STORE,
-        )
-        write_truth(world, tmp / TRUTH)
-        (tmp / CONFIG).write_text(cfg.to_json() + "\n")
+    _write(out, world, cfg, measurements, control_table, overwrite=overwrite, say=say)
     say(f"done: {out}")
     design = world.design
     counts = {m: sum(g.modality == m for g in design.singles) for m in ("CRISPRi", "CRISPRa")}
@@ -369,3 +354,30 @@ def _measure(
 
 
 __all__ = ["SimulationConfig", "SimulationResult", "simulate"]
+
+
+def _write(
+    out: Path,
+    world: World,
+    cfg: SimulationConfig,
+    measurements: pl.DataFrame,
+    controls: pl.DataFrame,
+    *,
+    overwrite: bool,
+    say: Callable[[str], None],
+) -> None:
+    """The store, the truth and the config, into ``out`` whole or not at all."""
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        say(f"writing store: {measurements.height} rows")
+        write_store(
+            measurements,
+            tmp / STORE,
+            controls=controls,
+            sources=[
+                {"name": "lpm.simulate", "simulator_version": SIMULATOR_VERSION, **asdict(cfg)}
+            ],
+            notes={"simulated": True, "truth": f"../{TRUTH}"},
+            source=out / STORE,
+        )
+        write_truth(world, tmp / TRUTH)
+        (tmp / CONFIG).write_text(cfg.to_json() + "\n")
