@@ -124,6 +124,8 @@ def evaluate(
     >>> result.summary.filter(pl.col("metric") == "pearson_delta")["mean"].item()
     1.0
     """
+    if n_boot < 0:
+        raise LpmInputError(None, f"--n-boot must be at least 0, got {n_boot}")
     pred = _check(truth, pred, train)
     keys = [c for c in condition_columns(truth.columns) if c != S.REPLICATE]
     rows = truth.with_columns(pl.Series(_PRED, pred))

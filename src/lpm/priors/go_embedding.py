@@ -8,7 +8,6 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lpm._utils.atomic import atomic_file
 from lpm.errors import LpmInputError
 
 
@@ -60,10 +59,3 @@ def go_gene_embedding(
             **{f"go{i}": factors[:, i].astype(np.float32) for i in range(k)},
         }
     )
-
-
-def write_embedding(table: pl.DataFrame, out: str | Path) -> Path:
-    out = Path(out)
-    with atomic_file(out, overwrite=True) as tmp:
-        table.write_parquet(tmp)
-    return out

@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from lpm._utils.atomic import check_output
 from lpm.data.hashing import file_sha256
 from lpm.data.io.base import IngestOptions, IngestResult, Reader
 from lpm.data.store import PerturbationStore, open_store, write_store
@@ -114,6 +115,7 @@ def ingest(
     options = options or IngestOptions()
     if not sources:
         raise LpmInputError(None, "no source files given")
+    check_output(out, kind="folder", overwrite=overwrite)  # before reading, not after
     results = []
     for src in sources:
         if progress:

@@ -16,6 +16,7 @@ import polars as pl
 
 from lpm.data import schema as S
 from lpm.data.io.base import IngestOptions, IngestResult
+from lpm.data.io.symbol_tables import as_text
 from lpm.data.io.tables import read_frame
 from lpm.data.symbols import combine, make_symbol
 from lpm.errors import LpmInputError
@@ -33,7 +34,7 @@ def read_pairwise_matrix(path: Path, options: IngestOptions) -> IngestResult:
         )
     if not options.perturbation_type or not options.cell_line:
         raise LpmInputError(path, "a pairwise matrix needs --perturbation-type and --cell-line")
-    names = df.to_series(0).cast(pl.String).to_list()
+    names = as_text(df.to_series(0), path).to_list()
     genes = df.columns[1:]
     if sorted(names) != sorted(genes):
         extra = sorted(set(names) ^ set(genes))[:5]

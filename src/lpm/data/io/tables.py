@@ -25,6 +25,7 @@ import polars as pl
 from lpm.data import schema as S
 from lpm.data.io._naming import cell_line_of, dataset_of, file_stem, typed_symbols
 from lpm.data.io.base import IngestOptions, IngestResult, first_line
+from lpm.data.io.symbol_tables import as_text
 from lpm.data.validate import require_unique_keys
 from lpm.errors import LpmInputError
 
@@ -163,7 +164,7 @@ def _is_numeric(series: pl.Series) -> bool:
 
 
 def _strings(series: pl.Series, path: Path, column: str) -> pl.Series:
-    out = series.cast(pl.String).str.strip_chars()
+    out = as_text(series, path).str.strip_chars()
     n_null = out.null_count() + int((out == "").sum())
     if n_null:
         raise LpmInputError(path, f"column {column!r} has {n_null} empty value(s)")
