@@ -84,3 +84,9 @@ def test_strength_and_strongest(tmp_path: Path) -> None:
     pl.DataFrame({"perturbation": ["a"]}).write_csv(bad)
     with pytest.raises(LpmInputError, match="energy"):
         read_strength(bad)
+
+
+def test_strength_table_ids_stay_text(tmp_path: Path) -> None:
+    path = tmp_path / "energy.csv"
+    path.write_text("perturbation,energy\n007,1.5\n2,0.5\n")
+    assert read_strength(path) == {"007": 1.5, "2": 0.5}

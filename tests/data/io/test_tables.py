@@ -337,3 +337,31 @@ def test_real_perturbqa_four_cell_lines(tmp_path: Path) -> None:
     assert both.height == 157679 + 19980 + 187089 + 26652 + 126889 + 17860 + 142822 + 20058
     store = write_store(both, tmp_path / "store")
     assert len(store.contexts) == 4
+
+
+# --- ids that look like numbers stay text -----------------------------------------------------
+
+
+def test_numeric_looking_ids_stay_text_in_long_csv(tmp_path: Path) -> None:
+    text = "context,perturbation,readout,value\n01,007,2,0.5\n01,007,3,0.25\n01,1e3,2,0.1\n"
+    path = _write(tmp_path / "ids.csv", text)
+    m = read_table(path, IngestOptions(dataset="d", perturbation_type="CRISPRi")).measurements
+    assert sorted(m["context"].unique()) == ["d/01"]
+    assert sorted(m["perturbation"].unique()) == ["CRISPRi:007", "CRISPRi:1e3"]
+    assert sorted(m["readout"].unique()) == ["2", "3"]
+    write_store(m, tmp_path / "store")
+
+
+def test_parquet_symbol_columns_take_integers_as_digits_and_refuse_floats(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ids.parquet"
+    pl.DataFrame({"perturbation": [7, 12], "readout": [2, 2], "value": [0.5, 0.1]}).write_parquet(
+        path
+    )
+    opts = IngestOptions(dataset="d", cell_line="K562", perturbation_type="CRISPRi")
+    m = read_table(path, opts).measurements
+    assert m["perturbation"].to_list() == ["CRISPRi:7", "CRISPRi:12"]
+    assert m["readout"].to_list() == ["2", "2"]
+    pl.DataFrame({"perturbation": [7.0], "readout": ["G1"], "value": [0.5]}).write_parquet(path)
+    _rejected(tmp_path, path, "column 'perturbation' holds Float64 values, not text", opts)
