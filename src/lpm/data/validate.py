@@ -96,14 +96,19 @@ def require_unique_keys(
         )
 
 
-def conform(df: pl.DataFrame, source: Source) -> pl.DataFrame:
-    """Check and cast a long table to the store schema; raise one-line errors naming the column."""
-    missing = [c for c in S.REQUIRED_COLUMNS if c not in df.columns]
+def require_columns(df: pl.DataFrame, needed: Sequence[str], source: Source) -> None:
+    """One-line error naming the columns ``df`` lacks and those it has."""
+    missing = [c for c in needed if c not in df.columns]
     if missing:
         raise LpmInputError(
             source,
             f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns) or 'none'}",
         )
+
+
+def conform(df: pl.DataFrame, source: Source) -> pl.DataFrame:
+    """Check and cast a long table to the store schema; raise one-line errors naming the column."""
+    require_columns(df, S.REQUIRED_COLUMNS, source)
     extra = [c for c in df.columns if c not in STORE_TYPES]
     if extra:
         raise LpmInputError(

@@ -15,6 +15,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
+from lpm.data.validate import require_columns
 from lpm.errors import LpmInputError
 
 #: Cut-offs of :func:`edge_scores_auprc` unless given.
@@ -91,11 +92,7 @@ def _check_k(ks: Iterable[int], where: str) -> list[int]:
 
 
 def _pairs(df: pl.DataFrame, where: str, extra: Sequence[str] = ()) -> pl.DataFrame:
-    missing = [c for c in ("source", "target", *extra) if c not in df.columns]
-    if missing:
-        raise LpmInputError(
-            where, f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns)}"
-        )
+    require_columns(df, ("source", "target", *extra), where)
     out = df.select("source", "target", *extra).with_columns(
         pl.col("source", "target").cast(pl.String)
     )
@@ -398,11 +395,7 @@ def per_query_scores(
         candidates.
     """
     qcol, ccol, scol = columns
-    missing = [c for c in columns if c not in scores.columns]
-    if missing:
-        raise LpmInputError(
-            "scores", f"missing column(s) {', '.join(missing)}; found {', '.join(scores.columns)}"
-        )
+    require_columns(scores, columns, "scores")
     _check_finite(scores[scol].cast(pl.Float64).to_numpy(), "scores")
     if scores.select(pl.struct(qcol, ccol).is_duplicated().any()).item():
         raise LpmInputError("scores", f"a ({qcol}, {ccol}) pair appears more than once")

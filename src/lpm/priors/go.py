@@ -34,6 +34,8 @@ from lpm._utils.atomic import atomic_file
 from lpm._utils.cache import cache_file as cached_path
 from lpm._utils.cache import read_cached
 from lpm.data.hashing import file_sha256
+from lpm.data.io.symbol_tables import read_text_table
+from lpm.data.validate import require_columns
 from lpm.errors import LpmInputError
 
 GENE2GO_COLUMNS: Final = ("symbol", "go_id")
@@ -46,15 +48,6 @@ _MAX_CLOSURE_ROUNDS: Final = 64
 def _relation_key(name: str) -> str:
     """``is_a``, ``is a``, ``isa`` and ``IS_A`` all name the same relation."""
     return re.sub(r"[^a-z]", "", name.lower())
-
-
-def _require(table: pl.DataFrame, columns: Sequence[str], where: str | Path) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise LpmInputError(
-            where,
-            f"missing column(s) {', '.join(missing)}; found {', '.join(table.columns) or 'none'}",
-        )
 
 
 def _ancestor_closure(n_terms: int, child: np.ndarray, parent: np.ndarray) -> sp.csr_matrix:
@@ -105,8 +98,8 @@ def propagate_go(
         ``parents`` are kept as they are (no ancestors known). Cycles are tolerated: terms on
         a cycle become ancestors of each other.
     """
-    _require(gene2go, GENE2GO_COLUMNS, "gene→GO table")
-    _require(parents, PARENTS_COLUMNS, "GO parents table")
+    require_columns(gene2go, GENE2GO_COLUMNS, "gene→GO table")
+    require_columns(parents, PARENTS_COLUMNS, "GO parents table")
     ann = (
         gene2go.select(pl.col("symbol").cast(pl.String), pl.col("go_id").cast(pl.String))
         .drop_nulls()
@@ -156,13 +149,8 @@ def propagate_go(
 
 
 def _read_tsv(path: Path, columns: Sequence[str], what: str) -> pl.DataFrame:
-    if not path.is_file():
-        raise LpmInputError(path, f"no such {what} file")
-    try:
-        table = pl.read_csv(path, separator="\t", infer_schema_length=0, quote_char=None)
-    except (pl.exceptions.PolarsError, OSError, EOFError) as exc:
-        raise LpmInputError(path, f"cannot read {what}: {str(exc).splitlines()[0]}") from None
-    _require(table, columns, path)
+    table = read_text_table(path, what, quote_char=None)
+    require_columns(table, columns, path)
     return table
 
 

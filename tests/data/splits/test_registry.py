@@ -6,7 +6,6 @@ import doctest
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -23,7 +22,7 @@ from lpm.data.splits import (
     make_split,
     register_split_kind,
 )
-from lpm.data.splits.base import TEST, TRAIN
+from lpm.data.splits.base import TEST, TRAIN, HoldOut
 from lpm.errors import LpmError, LpmInputError
 
 ROWS = pl.DataFrame(
@@ -39,15 +38,7 @@ ROWS = pl.DataFrame(
 class ContextA(SplitKind):
     """Context A is the test set (a user's kind)."""
 
-    def parts(
-        self,
-        rows: pl.DataFrame,
-        rng: np.random.Generator,
-        *,
-        test_fraction: float,
-        val_fraction: float,
-        **options: Any,
-    ) -> np.ndarray:
+    def parts(self, rows: pl.DataFrame, rng: np.random.Generator, asked: HoldOut) -> np.ndarray:
         return np.where(rows[S.CONTEXT].to_numpy() == "A", TEST, TRAIN)
 
 

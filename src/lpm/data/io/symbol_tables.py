@@ -1,4 +1,5 @@
-"""Small user tables keyed by symbols: candidates, strengths, edges, feature and embedding tables.
+"""Small tables keyed by symbols: candidates, strengths, edges, feature and embedding tables,
+and the reference tables of the priors.
 
 Their symbol columns are always read as text, so ids such as ``2``, ``007`` or ``1e3`` stay as
 written: a CSV/TSV column named as a symbol column is never parsed as a number, and a Parquet
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -49,6 +51,20 @@ def read_symbol_table(
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise LpmInputError(path, f"cannot read {what}: {first_line(exc)}") from None
     return table.with_columns(as_text(table[name], path) for name in _names(symbols, table.columns))
+
+
+def read_text_table(
+    path: str | Path, what: str, *, separator: str = "\t", **csv: Any
+) -> pl.DataFrame:
+    """A delimited text file (tab-separated unless told) with every cell as text, such as the
+    reference tables of the priors; ``csv`` passes reading options (``quote_char``, ...)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LpmInputError(path, f"no such {what} file")
+    try:
+        return pl.read_csv(path, separator=separator, infer_schema=False, **csv)
+    except (OSError, EOFError, pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
+        raise LpmInputError(path, f"cannot read {what}: {first_line(exc)}") from None
 
 
 def read_embedding_table(path: str | Path, what: str = "embedding file") -> pl.DataFrame:

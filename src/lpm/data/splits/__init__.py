@@ -4,7 +4,7 @@
 kinds are in :mod:`lpm.data.splits.kinds`, the contract in :mod:`lpm.data.splits.base`.
 """
 
-from lpm.data.splits.base import GROUP, Split, SplitKind, describe_split
+from lpm.data.splits.base import GROUP, HoldOut, Split, SplitKind, describe_split
 from lpm.data.splits.registry import (
     SPLIT_KINDS,
     describe_split_kind,
@@ -17,6 +17,7 @@ from lpm.data.splits.registry import (
 __all__ = [
     "GROUP",
     "SPLIT_KINDS",
+    "HoldOut",
     "Split",
     "SplitKind",
     "describe_split",

@@ -48,6 +48,16 @@ class Split:
     test_groups: pl.DataFrame
 
 
+@dataclass(frozen=True)
+class HoldOut:
+    """What a split is asked for: the shares of units for test and validation, and the
+    kind's own options (its defaults filled in)."""
+
+    test_fraction: float
+    val_fraction: float
+    options: Mapping[str, Any]
+
+
 class SplitKind(ABC):
     """One generalisation question: which units a split holds out.
 
@@ -62,15 +72,7 @@ class SplitKind(ABC):
     options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
 
     @abstractmethod
-    def parts(
-        self,
-        rows: pl.DataFrame,
-        rng: np.random.Generator,
-        *,
-        test_fraction: float,
-        val_fraction: float,
-        **options: Any,
-    ) -> np.ndarray:
+    def parts(self, rows: pl.DataFrame, rng: np.random.Generator, asked: HoldOut) -> np.ndarray:
         """The part (``TRAIN``, ``VAL`` or ``TEST``) of every row, in row order."""
 
     def groups(self, test: pl.DataFrame, train: pl.DataFrame) -> pl.DataFrame:
@@ -89,13 +91,8 @@ class SplitKind(ABC):
         """Check the rows and fractions, hold out this kind's units, cut the rows."""
         check_rows(rows, test_fraction=test_fraction, val_fraction=val_fraction)
         rng = np.random.default_rng(seed)
-        part = self.parts(
-            rows,
-            rng,
-            test_fraction=test_fraction,
-            val_fraction=val_fraction,
-            **{**self.options, **options},
-        )
+        asked = HoldOut(test_fraction, val_fraction, {**self.options, **options})
+        part = self.parts(rows, rng, asked)
         parts = pl.Series(PART, part)
         train, test = rows.filter(parts == TRAIN), rows.filter(parts == TEST)
         return Split(

@@ -56,6 +56,7 @@ from lpm.data.splits.base import (
     PROFILE,
     TEST,
     VAL,
+    HoldOut,
     SplitKind,
     assign,
     n_of,
@@ -242,16 +243,8 @@ class RandomRows(SplitKind):
 
     name = "random"
 
-    def parts(
-        self,
-        rows: pl.DataFrame,
-        rng: np.random.Generator,
-        *,
-        test_fraction: float,
-        val_fraction: float,
-        **options: Any,
-    ) -> np.ndarray:
-        return _random_rows(rows.height, rng, test_fraction, val_fraction)
+    def parts(self, rows: pl.DataFrame, rng: np.random.Generator, asked: HoldOut) -> np.ndarray:
+        return _random_rows(rows.height, rng, asked.test_fraction, asked.val_fraction)
 
 
 class UnseenPair(SplitKind):
@@ -259,16 +252,8 @@ class UnseenPair(SplitKind):
 
     name = "unseen_pair"
 
-    def parts(
-        self,
-        rows: pl.DataFrame,
-        rng: np.random.Generator,
-        *,
-        test_fraction: float,
-        val_fraction: float,
-        **options: Any,
-    ) -> np.ndarray:
-        return assign(rows, _unseen_pair(rows, rng, test_fraction, val_fraction))
+    def parts(self, rows: pl.DataFrame, rng: np.random.Generator, asked: HoldOut) -> np.ndarray:
+        return assign(rows, _unseen_pair(rows, rng, asked.test_fraction, asked.val_fraction))
 
 
 class UnseenPerturbation(SplitKind):
@@ -276,16 +261,10 @@ class UnseenPerturbation(SplitKind):
 
     name = "unseen_perturbation"
 
-    def parts(
-        self,
-        rows: pl.DataFrame,
-        rng: np.random.Generator,
-        *,
-        test_fraction: float,
-        val_fraction: float,
-        **options: Any,
-    ) -> np.ndarray:
-        return assign(rows, _unseen_perturbation(rows, rng, test_fraction, val_fraction))
+    def parts(self, rows: pl.DataFrame, rng: np.random.Generator, asked: HoldOut) -> np.ndarray:
+        return assign(
+            rows, _unseen_perturbation(rows, rng, asked.test_fraction, asked.val_fraction)
+        )
 
 
 class UnseenContext(SplitKind):
@@ -294,16 +273,10 @@ class UnseenContext(SplitKind):
     name = "unseen_context"
     options: ClassVar[Mapping[str, Any]] = MappingProxyType({"context": None})
 
-    def parts(
-        self,
-        rows: pl.DataFrame,
-        rng: np.random.Generator,
-        *,
-        test_fraction: float,
-        val_fraction: float,
-        **options: Any,
-    ) -> np.ndarray:
-        return assign(rows, _unseen_context(rows, rng, val_fraction, options["context"]))
+    def parts(self, rows: pl.DataFrame, rng: np.random.Generator, asked: HoldOut) -> np.ndarray:
+        return assign(
+            rows, _unseen_context(rows, rng, asked.val_fraction, asked.options["context"])
+        )
 
 
 class Combination(SplitKind):
@@ -312,19 +285,13 @@ class Combination(SplitKind):
     name = "combination"
     options: ClassVar[Mapping[str, Any]] = MappingProxyType({"holdout_singles_fraction": 0.0})
 
-    def parts(
-        self,
-        rows: pl.DataFrame,
-        rng: np.random.Generator,
-        *,
-        test_fraction: float,
-        val_fraction: float,
-        **options: Any,
-    ) -> np.ndarray:
-        singles = options["holdout_singles_fraction"]
+    def parts(self, rows: pl.DataFrame, rng: np.random.Generator, asked: HoldOut) -> np.ndarray:
+        singles = asked.options["holdout_singles_fraction"]
         if not 0.0 <= singles <= 1.0:
             raise LpmInputError(None, f"holdout_singles_fraction must be in [0, 1], got {singles}")
-        return assign(rows, _combination(rows, rng, test_fraction, val_fraction, singles))
+        return assign(
+            rows, _combination(rows, rng, asked.test_fraction, asked.val_fraction, singles)
+        )
 
     def groups(self, test: pl.DataFrame, train: pl.DataFrame) -> pl.DataFrame:
         return _seen_labels(test, train)
@@ -336,13 +303,5 @@ class UnseenDose(SplitKind):
     name = "unseen_dose"
     keys = PROFILE
 
-    def parts(
-        self,
-        rows: pl.DataFrame,
-        rng: np.random.Generator,
-        *,
-        test_fraction: float,
-        val_fraction: float,
-        **options: Any,
-    ) -> np.ndarray:
-        return assign(rows, _unseen_dose(rows, rng, test_fraction, val_fraction))
+    def parts(self, rows: pl.DataFrame, rng: np.random.Generator, asked: HoldOut) -> np.ndarray:
+        return assign(rows, _unseen_dose(rows, rng, asked.test_fraction, asked.val_fraction))
