@@ -1,4 +1,5 @@
-"""The store: round trips, streaming by row group, AnnData conversion, and refusing bad tables."""
+"""The store: round trips, streaming by row group, refusing bad tables, and refusing data files
+changed after the store was written."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 
 import lpm.data.hashing as hashing
-from lpm.data.convert import from_anndata, to_anndata
 from lpm.data.hashing import file_sha256
 from lpm.data.store import merge_stores, open_store, write_store
 from lpm.errors import LpmInputError
@@ -40,15 +39,6 @@ def test_streams_in_row_groups(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
     batches = list(store.iter_batches(columns=["value"]))
     assert len(batches) == store.n_row_groups == math.ceil(toy_rows.height / 50)
     assert sum(b.num_rows for b in batches) == toy_rows.height
-
-
-def test_anndata_round_trip(toy_rows: pl.DataFrame) -> None:
-    adata = to_anndata(toy_rows)
-    assert adata.shape == (24, 12)
-    back = from_anndata(adata).sort("context", "perturbation", "readout")
-    expected = toy_rows.sort("context", "perturbation", "readout")
-    np.testing.assert_allclose(back["value"].to_numpy(), expected["value"].to_numpy(), rtol=1e-6)
-    assert back["perturbation"].to_list() == expected["perturbation"].to_list()
 
 
 def test_merge_keeps_contexts_apart(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
