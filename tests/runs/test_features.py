@@ -34,7 +34,7 @@ def test_prior_embedding_writes_and_keeps_an_existing_file(tmp_path: Path) -> No
     assert out.read_text() == "mine"
     prior_embedding_to_file(gene2go, out, dims=2, overwrite=True)
     assert pl.read_parquet(out).equals(table)
-    with pytest.raises(LpmInputError, match="--dims must be at least 1"):
+    with pytest.raises(LpmInputError, match="--dims must be between 1 and 1024"):
         prior_embedding_to_file(gene2go, tmp_path / "x.parquet", dims=0)
 
 

@@ -248,6 +248,18 @@ def test_bad_options_fail_before_writing(tmp_path: Path, bad: dict[str, Any]) ->
     assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.parametrize(
+    ("bad", "most"),
+    [({"n_genes": 3_000_000_000}, "100,000"), ({"n_contexts": 5_000}, "1,000")],
+)
+def test_huge_counts_are_refused_before_any_work(
+    tmp_path: Path, bad: dict[str, Any], most: str
+) -> None:
+    with pytest.raises(LpmInputError, match=f"must be at most {most}"):
+        simulate(tmp_path / "w", **{**TINY, **bad})
+    assert not (tmp_path / "w").exists()
+
+
 def test_progress_reports_each_step(tmp_path: Path) -> None:
     messages: list[str] = []
     result = simulate(

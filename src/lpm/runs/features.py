@@ -8,11 +8,15 @@ all.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
 import polars as pl
 
 from lpm._utils.atomic import atomic_file, check_output
 from lpm.errors import LpmInputError
+
+#: The widest prior embedding (a truncated SVD: wider ones cost much and say little more).
+MAX_DIMS: Final = 1024
 
 
 def _write(table: pl.DataFrame, out: Path, *, overwrite: bool) -> None:
@@ -98,8 +102,8 @@ def prior_embedding_to_file(
     """Gene embeddings from GO annotations (TF-IDF, truncated SVD)."""
     from lpm.priors.go_embedding import go_gene_embedding
 
-    if dims < 1:
-        raise LpmInputError(None, f"--dims must be at least 1, got {dims}")
+    if not 1 <= dims <= MAX_DIMS:
+        raise LpmInputError(None, f"--dims must be between 1 and {MAX_DIMS}, got {dims}")
     out = check_output(out, kind="file", overwrite=overwrite)
     table = go_gene_embedding(gene2go, n_components=dims, seed=seed)
     _write(table, out, overwrite=overwrite)

@@ -36,6 +36,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import polars as pl
@@ -61,6 +62,15 @@ STORE = "store"
 TRUTH = "truth"
 CONFIG = "config.json"
 
+#: Accepted (least, most) of each count; the most keeps a run within a workstation's memory.
+_RANGES: Final[dict[str, tuple[int, int | None]]] = {
+    "n_genes": (20, 100_000),
+    "n_perturbations": (4, 1_000_000),
+    "n_contexts": (1, 1_000),
+    "seed": (0, None),
+    "n_cells": (1, 100_000),
+}
+
 # independent random streams, keyed so that adding one never shifts another
 _NETWORK, _GENES, _CONTEXTS, _DESIGN, _CELLS = range(1, 6)
 
@@ -77,13 +87,16 @@ class SimulationConfig:
     n_landmarks: int | None = None
 
     def resolved(self) -> SimulationConfig:
-        minimum = {"n_genes": 20, "n_perturbations": 4, "n_contexts": 1, "seed": 0, "n_cells": 1}
         checked: dict[str, int] = {}
-        for name, low in minimum.items():
+        for name, (low, high) in _RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
                 raise LpmInputError(
                     None, f"simulation option {name}={value!r} must be an integer >= {low}"
+                )
+            if high is not None and value > high:
+                raise LpmInputError(
+                    None, f"simulation option {name}={value!r} must be at most {high:,}"
                 )
             checked[name] = int(value)
         n_landmarks = (
