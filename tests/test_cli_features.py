@@ -131,4 +131,4 @@ def test_prior_embedding_overwrites_when_asked(tmp_path: Path) -> None:
     assert pl.read_parquet(out).height == 8
     proc = lpm("prior-embedding", "--gene2go", str(gene2go), "--out", str(out), "--dims", "0",
                "--overwrite")  # fmt: skip
-    assert proc.returncode == 2 and "--dims must be at least 1" in _error_line(proc)
+    assert proc.returncode == 2 and "--dims must be between 1 and 1024" in _error_line(proc)
