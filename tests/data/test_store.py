@@ -239,3 +239,14 @@ def test_a_store_without_file_records_is_verified_by_its_hash(tmp_path: Path) ->
     _edit_values(legacy / "measurements.parquet")
     with pytest.raises(LpmInputError, match=r"measurements\.parquet was changed"):
         open_store(legacy)
+
+
+def test_a_record_of_another_file_is_corrupt_metadata(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    meta = json.loads((store.path / "store.json").read_text())
+    meta["files"]["../outside.txt"] = {"sha256": "0" * 64, "size": 1}
+    (store.path / "store.json").write_text(json.dumps(meta))
+    with pytest.raises(LpmInputError, match=r"corrupt record of \.\./outside\.txt"):
+        open_store(store.path)

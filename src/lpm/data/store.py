@@ -151,6 +151,8 @@ class PerturbationStore:
         out: dict[str, tuple[str, int | None]] = {}
         for name, raw in self.meta.files.items():
             try:
+                if name not in (MEASUREMENTS, CONTROLS):
+                    raise KeyError(name)  # a store has these data files and no others
                 out[name] = (str(raw["sha256"]), int(raw["size"]))
             except (KeyError, TypeError, ValueError):
                 raise LpmInputError(
