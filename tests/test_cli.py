@@ -141,3 +141,88 @@ def test_truncated_input_file_fails_in_one_line_and_writes_no_store(tmp_path: Pa
     line = _error_line(proc)
     assert str(src) in line and "truncated" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plate.gct"]
+
+
+def test_every_command_refuses_a_store_changed_after_it_was_written(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    data = store.path / "measurements.parquet"
+    rows = pl.read_parquet(data)
+    rows.with_columns(pl.col("value") * 2).write_parquet(data)  # one way a user edits it
+    expected = "measurements.parquet was changed after the store was written (content hash differs)"
+    for args in (
+        ("info", str(store.path)),
+        ("train", "--store", str(store.path), "--model", "no_change", "--out", str(tmp_path / "m")),
+        ("benchmark", "--store", str(store.path), "--split", "random", "--models", "no_change",
+         "--seeds", "1", "--out", str(tmp_path / "b")),
+    ):  # fmt: skip
+        proc = lpm(*args)
+        assert proc.returncode == 2, proc.stderr
+        assert expected in _error_line(proc)
+        assert "hash       sha256" not in proc.stdout  # info prints no stale hash
+    assert not (tmp_path / "m").exists() and not (tmp_path / "b").exists()
+
+
+def test_benchmark_seeds_outside_1_to_1000_are_one_line_errors(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    write_store(toy_rows, tmp_path / "s")
+    for seeds in ("0", "-2", "100000000000"):
+        proc = lpm("benchmark", "--store", str(tmp_path / "s"), "--split", "random",
+                   "--models", "no_change", "--seeds", seeds, "--out", str(tmp_path / "b"))  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert _error_line(proc) == f"error: --seeds must be between 1 and 1000, got {seeds}"
+    assert not (tmp_path / "b").exists()
+
+
+def test_benchmark_and_evaluate_keep_an_existing_output_without_overwrite(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    write_store(toy_rows, tmp_path / "s")
+    held = toy_rows.filter(pl.col("perturbation") == "CRISPRi:G0")
+    held.with_columns(pl.col("value").alias("prediction")).write_parquet(tmp_path / "p.parquet")
+    folder, file = tmp_path / "kept", tmp_path / "kept.txt"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    file.write_text("mine")
+    bench = ("benchmark", "--store", str(tmp_path / "s"), "--split", "random", "--models",
+             "no_change", "--seeds", "1", "--n-boot", "10")  # fmt: skip
+    evaluate = ("evaluate", str(tmp_path / "p.parquet"), "--store", str(tmp_path / "s"))
+    for command in (bench, evaluate):
+        proc = lpm(*command, "--out", str(folder))
+        assert proc.returncode == 2 and "already exists (pass --overwrite" in _error_line(proc)
+        proc = lpm(*command, "--out", str(file), "--overwrite")
+        assert proc.returncode == 2 and "is a file" in _error_line(proc)
+        assert (folder / "notes.txt").read_text() == file.read_text() == "mine"
+    for command in (bench, evaluate):
+        proc = lpm(*command, "--out", str(tmp_path / command[0]))
+        assert proc.returncode == 0, proc.stderr
+        proc = lpm(*command, "--out", str(tmp_path / command[0]), "--overwrite")
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "benchmark" / "results.csv").is_file()
+    assert (tmp_path / "evaluate" / "summary.csv").is_file()
+
+
+def test_two_ingests_to_one_store_started_together_one_wins(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.parquet"
+    toy_rows.write_parquet(source)
+    out = tmp_path / "store"
+    command = [sys.executable, "-m", "lpm.cli", "ingest", str(source), "--out", str(out)]
+    procs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    results = [(p.returncode, err) for p, err in zip(procs, errors, strict=True)]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    loser = next(err for code, err in results if code == 2)
+    assert "already exists" in loser or "another lpm run" in loser
+    from lpm.data.store import open_store
+
+    store = open_store(out)  # whole: its content hash verifies
+    assert store.n_rows == toy_rows.height
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.parquet", "store"]

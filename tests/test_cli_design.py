@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import polars as pl
-from tests.design.test_loop import chain_world
-from tests.test_cli import lpm
 
 from lpm.data.store import write_store
+from tests.design.test_loop import chain_world
+from tests.test_cli import lpm
 
 
 def test_design_select_from_a_store_and_from_genes(tmp_path: Path) -> None:
@@ -70,3 +70,26 @@ def test_design_loop_writes_rounds_acquisitions_and_figure(tmp_path: Path) -> No
                "--strategies", "oracle", "--out", str(tmp_path / "o"))  # fmt: skip
     assert proc.returncode == 2 and "unknown strategy 'oracle'" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_design_select_keeps_an_existing_file_without_overwrite(tmp_path: Path) -> None:
+    rows, edges = chain_world(tmp_path)
+    write_store(rows, tmp_path / "s")
+    out = tmp_path / "sel.csv"
+    out.write_text("mine")
+    select = ("design", "select", "--store", str(tmp_path / "s"), "--graph", str(edges),
+              "--k", "3", "--hops", "1", "--out", str(out))  # fmt: skip
+    proc = lpm(*select)
+    assert proc.returncode == 2 and "already exists (pass --overwrite" in proc.stderr
+    assert out.read_text() == "mine"
+    proc = lpm(*select, "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    assert pl.read_csv(out)["rank"].to_list() == [1, 2, 3]
+
+
+def test_design_loop_counts_below_their_minimum_are_one_line_errors(tmp_path: Path) -> None:
+    for option, value in (("--rounds", "-1"), ("--batch", "0"), ("--top-fraction", "-1")):
+        proc = lpm("design", "loop", "--store", str(tmp_path / "none"), "--out",
+                   str(tmp_path / "loop"), option, value)  # fmt: skip
+        assert proc.returncode == 2 and f"error: {option} must be" in proc.stderr
+        assert "Traceback" not in proc.stderr

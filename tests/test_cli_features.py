@@ -101,3 +101,34 @@ def test_features_contexts_from_control_cells(tmp_path: Path) -> None:
     assert "mcfaline23/A172" in table["symbol"].to_list()
     proc = lpm("features", "contexts", "--out", str(out))
     assert proc.returncode == 2 and "exactly one of" in _error_line(proc)
+
+
+def test_feature_outputs_are_kept_without_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "f.parquet"
+    out.write_text("mine")
+    for command in (
+        ("features", "genes"),
+        ("features", "contexts", "--store", str(tmp_path / "s")),
+        ("features", "compounds", "--store", str(tmp_path / "s")),
+        ("prior-embedding", "--gene2go", str(tmp_path / "gene2go.tsv")),
+    ):
+        proc = lpm(*command, "--out", str(out))
+        assert proc.returncode == 2, proc.stderr
+        assert "already exists (pass --overwrite" in _error_line(proc)
+        assert out.read_text() == "mine"
+
+
+def test_prior_embedding_overwrites_when_asked(tmp_path: Path) -> None:
+    gene2go = tmp_path / "gene2go.tsv"
+    gene2go.write_text(
+        "symbol\tgo_id\n" + "".join(f"G{i}\tGO:{i % 3}\nG{i}\tGO:{i % 4 + 10}\n" for i in range(8))
+    )
+    out = tmp_path / "emb.parquet"
+    out.write_text("mine")
+    proc = lpm("prior-embedding", "--gene2go", str(gene2go), "--out", str(out), "--dims", "2",
+               "--overwrite")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert pl.read_parquet(out).height == 8
+    proc = lpm("prior-embedding", "--gene2go", str(gene2go), "--out", str(out), "--dims", "0",
+               "--overwrite")  # fmt: skip
+    assert proc.returncode == 2 and "--dims must be between 1 and 1024" in _error_line(proc)

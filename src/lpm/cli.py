@@ -329,13 +329,16 @@ def evaluate(
         Path | None, typer.Option(help="Folder for per-condition and summary CSVs.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Score predictions on the evaluation panel, with bootstrap intervals."""
     import polars as pl
 
     from lpm.runs.evaluate import evaluate_file
 
-    summary = evaluate_file(predictions, store=store, out=out, seed=seed).filter(pl.col("n") > 0)
+    summary = evaluate_file(
+        predictions, store=store, out=out, seed=seed, overwrite=overwrite
+    ).filter(pl.col("n") > 0)
     with pl.Config(
         tbl_rows=-1,
         tbl_hide_column_data_types=True,
@@ -361,7 +364,7 @@ def benchmark(
             help="Comma-separated model names; 'all' is every model that runs without user inputs."
         ),
     ] = "no_change,context_mean,perturbation_mean,additive,linear",
-    seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
+    seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1), 1 to 1000.")] = 3,
     param: Annotated[
         list[str] | None, typer.Option(help="Model parameter MODEL.KEY=VALUE (repeatable).")
     ] = None,
@@ -380,15 +383,18 @@ def benchmark(
     context_features: ContextFeatures = None,
     readout_features: ReadoutFeatures = None,
     anchor_controls: AnchorControls = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Run models by name on a seeded split and write a report with each model's ratio to the best baseline.
 
     ``NAME@LABEL`` runs a variant of model NAME with NAME's parameters plus its own
     (``--param lpm_fast@anchored.anchor_controls=8``)."""
     from lpm._utils.params import parse_model_params, parse_params
+    from lpm.evaluation.benchmark import check_seed_count
     from lpm.models.registry import expand_model_names, get_model_class
     from lpm.runs.benchmark import benchmark_to_dir
 
+    check_seed_count(seeds)
     model_list = expand_model_names([m.strip() for m in models.split(",") if m.strip()])
     model_params = parse_model_params(param or [])
     featured = _feature_params(
@@ -420,6 +426,7 @@ def benchmark(
             command=sys.argv,
             progress=step,
             extra_stores=extra_store or [],
+            overwrite=overwrite,
         )
     out_console.print(f"wrote {path}")
 
@@ -743,12 +750,12 @@ def prior_embedding(
     out: Annotated[Path, typer.Option(help="Output Parquet: symbol + embedding columns.")],
     dims: Annotated[int, typer.Option(help="Embedding dimensions.")] = 32,
     seed: Annotated[int, typer.Option(help="Random seed of the SVD.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Gene embeddings from GO annotations, e.g. for `--param linear.perturbation_embeddings=FILE`."""
-    from lpm.priors.go_embedding import go_gene_embedding, write_embedding
+    from lpm.runs.features import prior_embedding_to_file
 
-    table = go_gene_embedding(gene2go, n_components=dims, seed=seed)
-    write_embedding(table, out)
+    table = prior_embedding_to_file(gene2go, out, dims=dims, seed=seed, overwrite=overwrite)
     out_console.print(f"wrote {table.height:,} gene embeddings ({table.width - 1} dims) to {out}")
 
 
@@ -765,13 +772,12 @@ def features_genes(
     source: Annotated[
         str, typer.Option(help="go (GO propagated, SVD) or regulons (TF graph).")
     ] = "go",
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Gene features from the priors folder ($LPM_PRIORS or shared/data beside the work)."""
-    from lpm.priors.context_features import write_feature_table
-    from lpm.priors.features import feature_table
+    from lpm.runs.features import gene_features_to_file
 
-    table = feature_table(source, "readout")
-    write_feature_table(table, out)
+    table = gene_features_to_file(out, source=source, overwrite=overwrite)
     out_console.print(f"wrote {table.height:,} genes × {table.width - 1} features to {out}")
 
 
@@ -782,20 +788,13 @@ def features_compounds(
     compounds: Annotated[
         Path | None, typer.Option(help="Compound structure folder (default: priors/compounds).")
     ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Morgan fingerprints (RDKit) of the store's compounds whose SMILES resolve by name."""
-    from lpm.data.store import open_store
-    from lpm.priors.compound_features import compound_features
-    from lpm.priors.context_features import write_feature_table
-    from lpm.priors.locations import priors_folder
+    from lpm.runs.features import compound_features_to_file
 
-    names = [p for p in open_store(store).perturbations if p.startswith("compound:")]
-    if not names:
-        raise LpmInputError(store, "has no compound perturbations")
-    folder = compounds or priors_folder() / "compounds"
-    table = compound_features(folder, names).drop("smiles").rename({"compound": "symbol"})
-    write_feature_table(table, out)
-    out_console.print(f"wrote {table.height} of {len(names)} compounds (resolved SMILES) to {out}")
+    table, n = compound_features_to_file(store, out, compounds=compounds, overwrite=overwrite)
+    out_console.print(f"wrote {table.height} of {n} compounds (resolved SMILES) to {out}")
 
 
 @features_app.command("contexts")
@@ -817,21 +816,21 @@ def features_contexts(
     dims: Annotated[int, typer.Option(help="Feature dimensions.")] = 16,
     epochs: Annotated[int, typer.Option(help="SubTab training epochs.")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Context features by a SubTab encoder (reconstruct the profile from feature subsets)."""
-    from lpm.priors import context_features as cf
+    from lpm.runs.features import context_features_to_file
 
-    if sum(x is not None for x in (h5ad, truth, store)) != 1:
-        raise LpmInputError(None, "give exactly one of --h5ad, --truth, --store")
-    if h5ad is not None:
-        x, groups, _ = cf.mcfaline_control_samples(h5ad)
-    elif truth is not None:
-        x, groups, _ = cf.simulation_control_samples(truth)
-    else:
-        assert store is not None
-        x, groups, _ = cf.measured_readout_samples(store)
-    table = cf.subtab_embeddings(x, groups, dim=dims, epochs=epochs, seed=seed)
-    cf.write_feature_table(table, out)
+    table = context_features_to_file(
+        out,
+        h5ad=h5ad,
+        truth=truth,
+        store=store,
+        dims=dims,
+        epochs=epochs,
+        seed=seed,
+        overwrite=overwrite,
+    )
     out_console.print(f"wrote {table.height} contexts × {dims} features to {out}")
 
 
@@ -865,6 +864,7 @@ def design_select(
         int, typer.Option(help="L: message-passing layers of the graph model (coverage).")
     ] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the tie order (and the eigensolver).")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Choose k perturbations before any model is trained, from the gene graph alone."""
     import time
@@ -882,6 +882,7 @@ def design_select(
         store=store,
         candidates=candidates,
         selected=selected,
+        overwrite=overwrite,
     )
     seconds = time.perf_counter() - start
     tail = (
@@ -892,37 +893,49 @@ def design_select(
     out_console.print(f"selected {table.height} by {method} in {seconds:.1f} s{tail}; wrote {out}")
 
 
+_LoopOut = Annotated[
+    Path, typer.Option(help="Output folder (rounds.csv, acquired.csv, summary.csv, figure).")
+]
+_Strategies = Annotated[
+    str,
+    typer.Option(help="Comma-separated: random, coverage, spectral, variance, coreset, kernel."),
+]
+_LoopModel = Annotated[
+    str, typer.Option(help="Registered model refitted each round (see `lpm models`).")
+]
+_Budget = Annotated[
+    int | None, typer.Option(help="Most perturbations ever labelled (default: no cap).")
+]
+_First = Annotated[
+    str, typer.Option(help="Round 0 of model strategies: random, coverage or spectral.")
+]
+_Strength = Annotated[
+    Path | None,
+    typer.Option(help="Per-perturbation energy (table or Replogle NPZ); default from data."),
+]
+_StrengthGenes = Annotated[
+    Path | None,
+    typer.Option(help="Gene-info table: map --strength targets to symbols as ingest did."),
+]
+
+
 @design_app.command("loop")
 def design_loop(
     store: Annotated[Path, typer.Option(help="Store: the pool, and the oracle's measurements.")],
-    out: Annotated[
-        Path,
-        typer.Option(help="Output folder (rounds.csv, acquired.csv, summary.csv, figure)."),
-    ],
-    strategies: Annotated[
-        str,
-        typer.Option(
-            help="Comma-separated: random, coverage, spectral, variance, coreset, kernel."
-        ),
-    ] = "random,coverage,variance",
-    model: Annotated[
-        str, typer.Option(help="Registered model refitted each round (see `lpm models`).")
-    ] = "gene_graph",
+    out: _LoopOut,
+    strategies: _Strategies = "random,coverage,variance",
+    model: _LoopModel = "gene_graph",
     param: Annotated[
         list[str] | None, typer.Option(help="Model parameter KEY=VALUE (repeatable).")
     ] = None,
     initial: Annotated[int, typer.Option(help="Perturbations labelled in round 0.")] = 100,
     batch: Annotated[int, typer.Option(help="Perturbations acquired per round.")] = 100,
     rounds: Annotated[int, typer.Option(help="Acquisition rounds after round 0.")] = 5,
-    budget: Annotated[
-        int | None, typer.Option(help="Most perturbations ever labelled (default: no cap).")
-    ] = None,
+    budget: _Budget = None,
     test_fraction: Annotated[
         float, typer.Option(help="Held-out share of perturbations, fixed for the seed.")
     ] = 0.2,
-    first: Annotated[
-        str, typer.Option(help="Round 0 of model strategies: random, coverage or spectral.")
-    ] = "random",
+    first: _First = "random",
     graph: Annotated[
         str, typer.Option(help="Gene graph (go or an edge table); 'none' for no graph.")
     ] = "go",
@@ -933,14 +946,8 @@ def design_loop(
         str, typer.Option(help="Kernel strategy priors: graph, go, regulons or files (comma).")
     ] = "graph",
     ensemble: Annotated[int, typer.Option(help="Bagged members for the variance strategy.")] = 3,
-    strength: Annotated[
-        Path | None,
-        typer.Option(help="Per-perturbation energy (table or Replogle NPZ); default from data."),
-    ] = None,
-    gene_info: Annotated[
-        Path | None,
-        typer.Option(help="Gene-info table: map --strength targets to symbols as ingest did."),
-    ] = None,
+    strength: _Strength = None,
+    gene_info: _StrengthGenes = None,
     top_fraction: Annotated[
         float, typer.Option(help="Share of strongest perturbations tracked per round.")
     ] = 0.05,

@@ -173,7 +173,8 @@ def test_combination_members_merging_raises(gene_info: Path) -> None:
 @pytest.mark.realdata
 def test_real_gene_info_and_sources() -> None:
     from lpm.data.io.h5ad import read_h5ad_pseudobulk
-    from lpm.data.io.tables import read_effect_matrix_npz, read_table
+    from lpm.data.io.npz import read_effect_matrix_npz
+    from lpm.data.io.tables import read_table
 
     info = _real("gene_ontology/human_gene_info_orgHsEgDb_3.16.tsv.gz")
     aliases = load_gene_aliases(info)

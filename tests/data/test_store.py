@@ -1,17 +1,23 @@
-"""The store: round trips, streaming by row group, AnnData conversion, and refusing bad tables."""
+"""The store: round trips, streaming by row group, refusing bad tables, and refusing data files
+changed after the store was written."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 
-from lpm.data.convert import from_anndata, to_anndata
+import lpm.data.hashing as hashing
+from lpm.data.hashing import file_sha256
 from lpm.data.store import merge_stores, open_store, write_store
 from lpm.errors import LpmInputError
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _only_inputs_left(folder: Path, expected: set[str]) -> None:
@@ -33,15 +39,6 @@ def test_streams_in_row_groups(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
     batches = list(store.iter_batches(columns=["value"]))
     assert len(batches) == store.n_row_groups == math.ceil(toy_rows.height / 50)
     assert sum(b.num_rows for b in batches) == toy_rows.height
-
-
-def test_anndata_round_trip(toy_rows: pl.DataFrame) -> None:
-    adata = to_anndata(toy_rows)
-    assert adata.shape == (24, 12)
-    back = from_anndata(adata).sort("context", "perturbation", "readout")
-    expected = toy_rows.sort("context", "perturbation", "readout")
-    np.testing.assert_allclose(back["value"].to_numpy(), expected["value"].to_numpy(), rtol=1e-6)
-    assert back["perturbation"].to_list() == expected["perturbation"].to_list()
 
 
 def test_merge_keeps_contexts_apart(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
@@ -114,3 +111,142 @@ def test_corrupt_store_file_is_named(toy_rows: pl.DataFrame, tmp_path: Path) -> 
         open_store(tmp_path / "s")
     with pytest.raises(LpmInputError, match="not an lpm store"):
         open_store(tmp_path)
+
+
+# ---- the content hash is checked whenever a store is opened ---------------------------------
+def _edit_values(path: Path) -> None:
+    """Rewrite measurements.parquet with one value changed, as an editor would."""
+    rows = pl.read_parquet(path)
+    rows = rows.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("value") + 1).otherwise(pl.col("value"))
+    )
+    rows.write_parquet(path)
+
+
+def _attributes_supported(folder: Path) -> bool:
+    probe = folder / ".xattr_probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.lpm.probe", b"1")
+    except (OSError, AttributeError):
+        return False
+    finally:
+        probe.unlink()
+    return True
+
+
+def test_store_records_each_data_file_s_hash_and_size(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    controls = toy_rows.group_by("context", "readout").agg(pl.col("value").mean())
+    store = write_store(toy_rows, tmp_path / "s", controls=controls)
+    files = json.loads((store.path / "store.json").read_text())["files"]
+    assert set(files) == {"measurements.parquet", "controls.parquet"}
+    for name, rec in files.items():
+        path = store.path / name
+        assert rec == {"sha256": file_sha256(path), "size": path.stat().st_size}
+    assert store.meta.content_hash == f"sha256:{files['measurements.parquet']['sha256']}"
+
+
+def test_an_edited_value_is_refused_on_open(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    _edit_values(store.path / "measurements.parquet")
+    with pytest.raises(LpmInputError) as err:
+        open_store(store.path)
+    assert str(err.value) == (
+        f"{store.path}: measurements.parquet was changed after the store was written "
+        "(content hash differs); restore it or write the store again (lpm ingest)"
+    )
+
+
+def test_a_same_size_edit_in_place_is_refused(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    path = store.path / "measurements.parquet"
+    before = path.stat()
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    with path.open("r+b") as fh:  # in place: the remembered hash stays on the file
+        fh.write(bytes(raw))
+    later = before.st_mtime_ns + 10**9  # a later write (a coarse clock may not show it in a test)
+    os.utime(path, ns=(later, later))
+    assert path.stat().st_size == before.st_size
+    with pytest.raises(LpmInputError, match=r"measurements\.parquet was changed"):
+        open_store(store.path)
+
+
+def test_a_replaced_file_is_refused_and_the_original_restored_opens(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    other = write_store(toy_rows.head(100), tmp_path / "other")
+    kept = tmp_path / "kept.parquet"
+    shutil.copy2(store.path / "measurements.parquet", kept)
+    os.replace(other.path / "measurements.parquet", store.path / "measurements.parquet")
+    with pytest.raises(LpmInputError, match=r"measurements\.parquet was changed"):
+        open_store(store.path)
+    os.replace(kept, store.path / "measurements.parquet")
+    assert open_store(store.path).n_rows == toy_rows.height
+
+
+def test_controls_are_checked_too(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
+    controls = toy_rows.group_by("context", "readout").agg(pl.col("value").mean())
+    with_controls = write_store(toy_rows, tmp_path / "c", controls=controls)
+    (with_controls.path / "controls.parquet").unlink()
+    with pytest.raises(LpmInputError, match=r"controls\.parquet is missing"):
+        open_store(with_controls.path)
+    plain = write_store(toy_rows, tmp_path / "p")
+    controls.write_parquet(plain.path / "controls.parquet")
+    with pytest.raises(LpmInputError, match=r"controls\.parquet was not written with the store"):
+        open_store(plain.path)
+
+
+def test_same_content_gives_the_same_store_bytes(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
+    a = write_store(toy_rows, tmp_path / "a")
+    b = write_store(toy_rows, tmp_path / "b")
+    for name in ("store.json", "measurements.parquet"):
+        assert (a.path / name).read_bytes() == (b.path / name).read_bytes()
+
+
+def test_a_copied_store_is_verified_by_hash_and_then_remembered(
+    toy_rows: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    copy = Path(shutil.copytree(store.path, tmp_path / "copy", copy_function=shutil.copyfile))
+    assert open_store(copy).n_rows == toy_rows.height  # hashed: no remembered stamp on a copy
+    if _attributes_supported(tmp_path):
+        monkeypatch.setattr(hashing, "_sha256", _no_hash)
+        assert open_store(copy).n_rows == toy_rows.height
+
+
+def _no_hash(fh: object) -> str:
+    raise AssertionError("hashed a file whose stamp was unchanged")
+
+
+def test_an_unchanged_store_opens_without_hashing(
+    toy_rows: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not _attributes_supported(tmp_path):
+        pytest.skip("this filesystem keeps no user attributes: every open hashes")
+    write_store(toy_rows, tmp_path / "s")
+    monkeypatch.setattr(hashing, "_sha256", _no_hash)
+    assert open_store(tmp_path / "s").n_rows == toy_rows.height
+
+
+def test_a_store_without_file_records_is_verified_by_its_hash(tmp_path: Path) -> None:
+    legacy = Path(shutil.copytree(FIXTURES / "store_v0.1.0", tmp_path / "legacy"))
+    assert "files" not in json.loads((legacy / "store.json").read_text())
+    assert open_store(legacy).n_rows == 288
+    _edit_values(legacy / "measurements.parquet")
+    with pytest.raises(LpmInputError, match=r"measurements\.parquet was changed"):
+        open_store(legacy)
+
+
+def test_a_record_of_another_file_is_corrupt_metadata(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    store = write_store(toy_rows, tmp_path / "s")
+    meta = json.loads((store.path / "store.json").read_text())
+    meta["files"]["../outside.txt"] = {"sha256": "0" * 64, "size": 1}
+    (store.path / "store.json").write_text(json.dumps(meta))
+    with pytest.raises(LpmInputError, match=r"corrupt record of \.\./outside\.txt"):
+        open_store(store.path)

@@ -1,4 +1,4 @@
-"""The active-learning loop: pool and oracle, kernels, strategies, the loop and its outputs."""
+"""The active-learning loop: rounds of choose, reveal, refit and score, and its outputs."""
 
 from __future__ import annotations
 
@@ -9,23 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lpm.design.kernels import cosine_kernel, feature_kernel, graph_kernel, prior_kernel
 from lpm.design.loop import LoopConfig, area_under_curve, perturbation_graph, run_design
-from lpm.design.manager import ModelManager
-from lpm.design.pool import (
-    NOT_IN_GRAPH,
-    NOT_SINGLE,
-    LabelledPool,
-    Oracle,
-    design_universe,
-    perturbation_strength,
-    read_strength,
-    strongest,
-)
-from lpm.design.strategies import RoundState, _k_centre, get_strategy
 from lpm.errors import LpmInputError
-from lpm.models.baselines import NoChange
-from lpm.models.registry import _registered, register_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -56,72 +41,6 @@ def chain_world(tmp_path: Path) -> tuple[pl.DataFrame, Path]:
     return table, edges
 
 
-# ---- pool, oracle, strength ----------------------------------------------------------------
-def test_universe_keeps_single_genetic_perturbations_and_says_why_others_are_out(
-    tmp_path: Path,
-) -> None:
-    rows, _ = chain_world(tmp_path)
-    u = design_universe(
-        rows, test_fraction=0.25, seed=3, graph_genes=[f"G{i:02d}" for i in range(30)]
-    )
-    assert u.excluded["compound:X"] == NOT_SINGLE
-    assert u.excluded["CRISPRi:G00+CRISPRi:G01"] == NOT_SINGLE
-    assert sum(v == NOT_IN_GRAPH for v in u.excluded.values()) == 10
-    assert len(u.test) == 8 and len(u.pool) == 22 and not set(u.test) & set(u.pool)
-    again = design_universe(
-        rows, test_fraction=0.25, seed=3, graph_genes=[f"G{i:02d}" for i in range(30)]
-    )
-    assert again.test == u.test
-    assert design_universe(rows, test_fraction=0.25, seed=4).test != u.test
-    parts = u.table().group_by("part").len()
-    assert dict(parts.iter_rows()) == {"pool": 22, "test": 8, "excluded": 12}
-
-
-def test_universe_errors(tmp_path: Path) -> None:
-    rows, _ = chain_world(tmp_path)
-    with pytest.raises(LpmInputError, match="test-fraction"):
-        design_universe(rows, test_fraction=1.0, seed=0)
-    with pytest.raises(LpmInputError, match="only 0 single genetic"):
-        design_universe(rows, test_fraction=0.2, seed=0, graph_genes=["nope"])
-
-
-def test_pool_and_oracle(tmp_path: Path) -> None:
-    rows, _ = chain_world(tmp_path)
-    pool = LabelledPool(["CRISPRi:G01", "CRISPRi:G02", "CRISPRi:G03"])
-    pool.label(["CRISPRi:G02"], 0)
-    assert pool.unlabelled == ["CRISPRi:G01", "CRISPRi:G03"]
-    with pytest.raises(LpmInputError, match="not an unlabelled pool"):
-        pool.label(["CRISPRi:G02"], 1)
-    with pytest.raises(LpmInputError, match="twice"):
-        pool.label(["CRISPRi:G01", "CRISPRi:G01"], 1)
-    oracle = Oracle(rows)
-    revealed = oracle.reveal(["CRISPRi:G01", "CRISPRi:G03"])
-    assert revealed.height == 2 * len(READOUTS) and oracle.n_revealed == 2
-    assert "value" not in oracle.keys(["CRISPRi:G01"]).columns
-    with pytest.raises(LpmInputError, match="no measurements of 'CRISPRi:NOPE'"):
-        oracle.reveal(["CRISPRi:NOPE"])
-
-
-def test_strength_and_strongest(tmp_path: Path) -> None:
-    rows, _ = chain_world(tmp_path)
-    energy = perturbation_strength(rows)
-    pool = [f"CRISPRi:G{i:02d}" for i in range(N_GENES)]
-    top = strongest(pool, energy, 0.2)
-    assert top == {f"CRISPRi:G{i:02d}" for i in range(0, N_GENES, 5)}
-    with pytest.raises(LpmInputError, match="no strength"):
-        strongest([*pool, "CRISPRi:NEW"], energy, 0.1)
-    bad = tmp_path / "e.csv"
-    pl.DataFrame({"perturbation": ["a", "a"], "energy": [1.0, 2.0]}).write_csv(bad)
-    with pytest.raises(LpmInputError, match="duplicate"):
-        read_strength(bad)
-    pl.DataFrame({"perturbation": ["a"], "energy": [float("nan")]}).write_csv(bad)
-    with pytest.raises(LpmInputError, match="NaN"):
-        read_strength(bad)
-    pl.DataFrame({"perturbation": ["a"]}).write_csv(bad)
-    with pytest.raises(LpmInputError, match="energy"):
-        read_strength(bad)
-
-
 def test_perturbation_graph_maps_genes_to_perturbations() -> None:
     edges = pl.DataFrame({"source": ["A", "B"], "target": ["B", "C"], "weight": [1.0, 1.0]})
     graph = perturbation_graph(edges, {"CRISPRi:A": "A", "CRISPRa:A": "A", "CRISPRi:C": "C"})
@@ -129,81 +48,6 @@ def test_perturbation_graph_maps_genes_to_perturbations() -> None:
     assert {("CRISPRi:A", "B"), ("CRISPRa:A", "B"), ("B", "CRISPRi:C")} <= pairs
     assert {("CRISPRi:A", "CRISPRa:A"), ("CRISPRa:A", "CRISPRi:A")} <= pairs
     assert not any(s == "A" or t == "A" for s, t in pairs)
-
-
-# ---- kernels -------------------------------------------------------------------------------
-def test_kernels() -> None:
-    k = cosine_kernel(np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 0.0]]))
-    assert np.allclose(np.diag(k), 1.0) and k[0, 1] == pytest.approx(1.0) and k[0, 2] == 0.0
-    table = pl.DataFrame({"symbol": ["A", "B"], "f0": [1.0, 0.0], "f1": [0.0, 1.0]})
-    fk = feature_kernel(table, ["A", "B", "Z"])
-    assert fk[0, 1] == pytest.approx(0.0) and fk[2, 0] == 0.0 and fk[2, 2] == 1.0
-    chain = pl.DataFrame(
-        {"source": ["A", "B", "C", "D"], "target": ["B", "C", "D", "E"], "weight": [1.0] * 4}
-    )
-    gk = graph_kernel(chain, ["A", "B", "E"], hops=2)
-    assert gk[0, 1] > gk[0, 2]
-    with pytest.raises(LpmInputError, match="needs a gene graph"):
-        prior_kernel(["graph"], ["A"], graph=None, hops=2)
-    with pytest.raises(LpmInputError, match="at least one"):
-        prior_kernel([], ["A"], graph=chain, hops=2)
-
-
-def test_k_centre_picks_the_farthest_points() -> None:
-    x = np.array([0.0, 1.0, 10.0, 5.0, 9.0])
-    names = ["a", "b", "c", "d", "e"]
-    chosen, scores = _k_centre(lambda i: np.abs(x - x[i]), 5, 1, 2, names)
-    assert chosen == ["c", "d"] and scores == [10.0, 5.0]
-
-
-# ---- strategies with a model whose spread is known ------------------------------------------
-class SpreadModel(NoChange):
-    """Predicts seed × (gene number): members disagree most on the highest-numbered gene."""
-
-    def __init__(self, *, seed: int = 0) -> None:
-        self.seed = seed
-
-    def _predict(self, rows: pl.DataFrame) -> np.ndarray:
-        number = rows["perturbation"].str.extract(r"G(\d+)").cast(pl.Float64).to_numpy()
-        return self.seed * number
-
-
-@pytest.fixture
-def spread_model() -> Any:
-    register_model("_spread_test", SpreadModel)
-    yield "_spread_test"
-    _registered.pop("_spread_test", None)
-
-
-def test_variance_strategy_picks_the_largest_ensemble_spread(
-    tmp_path: Path, spread_model: str
-) -> None:
-    rows, _ = chain_world(tmp_path)
-    manager = ModelManager(spread_model, seed=0)
-    labelled = ["CRISPRi:G00", "CRISPRi:G01"]
-    manager.fit(Oracle(rows).reveal(labelled))
-    state = RoundState(
-        round=1,
-        batch=2,
-        seed=0,
-        labelled=labelled,
-        unlabelled=[f"CRISPRi:G{i:02d}" for i in range(2, 10)],
-        oracle=Oracle(rows),
-        models=manager,
-        ensemble=3,
-    )
-    chosen, scores = get_strategy("variance").choose(state)
-    assert chosen == ["CRISPRi:G09", "CRISPRi:G08"] and scores[0] > scores[1]
-    assert len(manager.members) == 3
-    state.ensemble = 1
-    manager.fit(Oracle(rows).reveal(labelled))
-    with pytest.raises(LpmInputError, match="at least 2"):
-        get_strategy("variance").choose(state)
-
-
-def test_strategy_errors() -> None:
-    with pytest.raises(LpmInputError, match="unknown strategy 'nope'"):
-        get_strategy("nope")
 
 
 # ---- the loop ------------------------------------------------------------------------------
@@ -270,3 +114,21 @@ def test_area_under_curve_is_the_mean_level() -> None:
     assert area_under_curve([100, 200, 300], [0.2, 0.2, 0.2]) == pytest.approx(0.2)
     assert area_under_curve([0, 1], [0.0, 1.0]) == pytest.approx(0.5)
     assert area_under_curve([5], [0.3]) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("initial", 0, "--initial must be at least 1, got 0"),
+        ("batch", -2, "--batch must be at least 1, got -2"),
+        ("rounds", -1, "--rounds must be at least 0, got -1"),
+        ("budget", 0, "--budget must be at least 1, got 0"),
+        ("ensemble", 0, "--ensemble must be at least 1, got 0"),
+        ("hops", -1, "--hops must be at least 0, got -1"),
+        ("test_fraction", 1.0, r"--test-fraction must be in \[0, 1\), got 1.0"),
+        ("top_fraction", -0.5, r"--top-fraction must be in \[0, 1\], got -0.5"),
+    ],
+)
+def test_config_refuses_counts_no_loop_can_run(option: str, value: Any, message: str) -> None:
+    with pytest.raises(LpmInputError, match=message):
+        LoopConfig(**{option: value})

@@ -97,3 +97,10 @@ def test_normalised_adjacency_rows_sum_to_one() -> None:
     adj = normalised_adjacency(edges, ["A", "B", "C"]).toarray()
     np.testing.assert_allclose(adj[0], [0, 0.25, 0.75])
     np.testing.assert_allclose(adj.sum(1), [1, 1, 0])  # C has no out-edge; X is not a node
+
+
+def test_edge_table_ids_stay_text(tmp_path: Path) -> None:
+    path = tmp_path / "edges.csv"
+    path.write_text("source,target,weight\n007,2,1.0\n2,10,0.5\n")
+    graph = edge_table_graph(path)
+    assert set(graph["source"].to_list()) == {"007", "2", "10"}

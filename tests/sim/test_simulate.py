@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from lpm.data import schema as S
 from lpm.data.store import open_store
 from lpm.data.symbols import combine, parse, perturbation_type
 from lpm.errors import LpmInputError
-from lpm.sim.design import DOSES_UM, INTERACTIONS, split_counts
+from lpm.sim.design import DOSES_UM, INTERACTIONS
 from lpm.sim.simulate import SimulationConfig, SimulationResult, simulate
 
 TINY: dict[str, Any] = {"n_genes": 100, "n_perturbations": 40, "n_contexts": 3}
@@ -216,6 +217,21 @@ def test_existing_output_needs_overwrite(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
 
 
+def test_a_file_is_never_replaced_by_the_output_folder_and_is_checked_before_the_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "w"
+    out.write_text("a user's file")
+
+    def no_world(*args: object) -> None:
+        raise AssertionError("the world was built before the output was checked")
+
+    monkeypatch.setattr(sys.modules["lpm.sim.simulate"], "_build_world", no_world)
+    with pytest.raises(LpmInputError, match="is a file; an output folder cannot replace it"):
+        simulate(out, n_genes=40, n_perturbations=10, n_contexts=2, n_cells=5, overwrite=True)
+    assert out.read_text() == "a user's file"
+
+
 def test_config_round_trip(world: SimulationResult) -> None:
     cfg = SimulationConfig.read(world.out / "config.json")
     assert cfg == world.config == SimulationConfig(**TINY, n_landmarks=50).resolved()
@@ -232,6 +248,18 @@ def test_bad_options_fail_before_writing(tmp_path: Path, bad: dict[str, Any]) ->
     assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.parametrize(
+    ("bad", "most"),
+    [({"n_genes": 3_000_000_000}, "100,000"), ({"n_contexts": 5_000}, "1,000")],
+)
+def test_huge_counts_are_refused_before_any_work(
+    tmp_path: Path, bad: dict[str, Any], most: str
+) -> None:
+    with pytest.raises(LpmInputError, match=f"must be at most {most}"):
+        simulate(tmp_path / "w", **{**TINY, **bad})
+    assert not (tmp_path / "w").exists()
+
+
 def test_progress_reports_each_step(tmp_path: Path) -> None:
     messages: list[str] = []
     result = simulate(
@@ -240,12 +268,6 @@ def test_progress_reports_each_step(tmp_path: Path) -> None:
     assert messages[0].startswith("network:") and messages[-1].startswith("done:")
     assert sum("conditions sampled" in m for m in messages) == 2
     assert str(result.out) in str(result)
-
-
-def test_split_counts_sum_and_cover() -> None:
-    assert split_counts(40, [0.35, 0.2, 0.3, 0.15]) == [14, 8, 12, 6]
-    assert sum(split_counts(7, [0.4, 0.15, 0.15, 0.15, 0.15], at_least_one=True)) == 7
-    assert min(split_counts(5, [0.4, 0.15, 0.15, 0.15, 0.15], at_least_one=True)) == 1
 
 
 def test_result_does_not_depend_on_thread_count(

@@ -2,7 +2,16 @@
 
 from lpm.data.io.base import IngestOptions
 from lpm.data.io.ingest import ingest
-from lpm.data.splits import SPLIT_KINDS, Split, describe_split, make_split
+from lpm.data.splits import (
+    SPLIT_KINDS,
+    Split,
+    describe_split,
+    describe_split_kind,
+    get_split_kind,
+    list_split_kinds,
+    make_split,
+    register_split_kind,
+)
 from lpm.data.store import PerturbationStore, merge_stores, open_store, write_store
 
 __all__ = [
@@ -11,9 +20,13 @@ __all__ = [
     "PerturbationStore",
     "Split",
     "describe_split",
+    "describe_split_kind",
+    "get_split_kind",
     "ingest",
+    "list_split_kinds",
     "make_split",
     "merge_stores",
     "open_store",
+    "register_split_kind",
     "write_store",
 ]

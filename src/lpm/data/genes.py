@@ -31,6 +31,7 @@ from typing import Any, Final
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.io.symbol_tables import read_text_table
 from lpm.data.symbols import COMBINATION_SEPARATOR, GENETIC_TYPES, TYPE_SEPARATOR
 from lpm.errors import LpmInputError
 
@@ -122,12 +123,7 @@ def _unique_map(pairs: pl.DataFrame, key: str) -> dict[str, str]:
 @functools.lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int, size: int) -> GeneAliases:
     """Parse a gene-info table; the cache key includes mtime and size, so an edited file reloads."""
-    try:
-        info = pl.read_csv(path, separator="\t", infer_schema_length=0, quote_char=None)
-    except (OSError, pl.exceptions.PolarsError, EOFError) as exc:
-        raise LpmInputError(
-            path, f"cannot read gene info table: {str(exc).splitlines()[0]}"
-        ) from None
+    info = read_text_table(path, "gene info table", quote_char=None)
     missing = [c for c in GENE_INFO_COLUMNS if c not in info.columns]
     if missing:
         raise LpmInputError(

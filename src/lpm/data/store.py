@@ -2,12 +2,13 @@
 
 A store is a folder: ``measurements.parquet`` (row groups, so training can stream it),
 optionally ``controls.parquet`` (each context's unperturbed profile) and ``store.json``
-(schema version, content hash, provenance). It is written whole or not at all.
+(schema version, content hash, each data file's hash and size, provenance). It is written
+whole or not at all, and opening it checks that its data files are the ones it wrote
+(:mod:`lpm.data.hashing`: one ``stat`` per file when nothing changed).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,29 +21,17 @@ import pyarrow.parquet as pq
 
 from lpm._utils.atomic import atomic_dir
 from lpm.data import schema as S
-from lpm.data.symbols import parse
+from lpm.data.hashing import stamped_sha256
+from lpm.data.validate import conform_controls, validate_measurements
+
+# moved to lpm.data.validate; still importable here for callers of the old place
+from lpm.data.validate import require_finite_values as require_finite_values
 from lpm.errors import LpmInputError
 
 MEASUREMENTS = "measurements.parquet"
 CONTROLS = "controls.parquet"
 META = "store.json"
 DEFAULT_ROW_GROUP = 262_144
-
-#: Rows are unique on these columns (the optional ones only where present).
-UNIQUE_KEY = (*S.KEY_COLUMNS, S.DOSE, S.TIME, S.REPLICATE)
-
-_POLARS_TYPES: dict[str, pl.DataType] = {
-    S.CONTEXT: pl.String(),
-    S.PERTURBATION: pl.String(),
-    S.READOUT: pl.String(),
-    S.VALUE: pl.Float32(),
-    S.DOSE: pl.Float32(),
-    S.TIME: pl.Float32(),
-    S.N_CELLS: pl.Int32(),
-    S.REPLICATE: pl.Int32(),
-    S.DATASET: pl.String(),
-    S.READOUT_TYPE: pl.String(),
-}
 
 
 @dataclass(frozen=True)
@@ -55,107 +44,17 @@ class StoreMeta:
     sources: list[dict[str, Any]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     has_controls: bool = False
+    #: Data file name -> its ``sha256`` and ``size`` when written (absent in older stores).
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, sort_keys=True)
-
-
-def _conform(df: pl.DataFrame, source: str | Path | None) -> pl.DataFrame:
-    """Check and cast a long table to the store schema; raise one-line errors naming the column."""
-    missing = [c for c in S.REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise LpmInputError(
-            source,
-            f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns) or 'none'}",
-        )
-    extra = [c for c in df.columns if c not in _POLARS_TYPES]
-    if extra:
-        raise LpmInputError(
-            source,
-            f"unexpected column(s) {', '.join(extra)}; store columns are {', '.join(_POLARS_TYPES)}",
-        )
-    try:
-        df = df.select([pl.col(c).cast(_POLARS_TYPES[c]) for c in _POLARS_TYPES if c in df.columns])
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
-        raise LpmInputError(
-            source, f"column has the wrong type: {str(exc).splitlines()[0]}"
-        ) from None
-    return df
-
-
-def require_finite_values(df: pl.DataFrame, source: str | Path | None = None) -> None:
-    """One-line error naming the first row whose value is NaN, inf or missing."""
-    bad = df.filter(~pl.col(S.VALUE).is_finite() | pl.col(S.VALUE).is_null())
-    if bad.height:
-        first = bad.row(0, named=True)
-        raise LpmInputError(
-            source,
-            f"column 'value' has {bad.height} NaN/inf value(s), first at context={first[S.CONTEXT]!r} "
-            f"perturbation={first[S.PERTURBATION]!r} readout={first[S.READOUT]!r}",
-        )
-
-
-def validate_measurements(df: pl.DataFrame, source: str | Path | None = None) -> pl.DataFrame:
-    """Return ``df`` in store schema, or raise naming the first problem found.
-
-    Checks: required columns, nulls in keys, NaN/inf values, malformed perturbation symbols,
-    unknown readout types and duplicate measurement keys.
-    """
-    df = _conform(df, source)
-    if df.height == 0:
-        raise LpmInputError(source, "no measurements (0 rows)")
-    for col in (*S.KEY_COLUMNS, S.VALUE):
-        n_null = df[col].null_count()
-        if n_null:
-            raise LpmInputError(source, f"column {col!r} has {n_null} empty value(s)")
-    require_finite_values(df, source)
-    for symbol in df[S.PERTURBATION].unique().to_list():
-        try:
-            parse(symbol)
-        except LpmInputError as exc:
-            raise LpmInputError(source, f"column 'perturbation': {exc.problem}") from None
-    if S.READOUT_TYPE in df.columns:
-        kinds = set(df[S.READOUT_TYPE].drop_nulls().unique().to_list()) - set(S.READOUT_TYPES)
-        if kinds:
-            raise LpmInputError(
-                source,
-                f"column 'readout_type' has unknown type(s) {sorted(kinds)}; expected {list(S.READOUT_TYPES)}",
-            )
-        binary = df.filter(
-            (pl.col(S.READOUT_TYPE) == S.BINARY) & ~pl.col(S.VALUE).is_in([0.0, 1.0])
-        )
-        if binary.height:
-            raise LpmInputError(source, f"{binary.height} binary readout value(s) are not 0 or 1")
-    df = _sorted(df)
-    key = [c for c in UNIQUE_KEY if c in df.columns]
-    # sorted rows: a duplicate key equals its predecessor (much cheaper than a group_by)
-    same_as_previous = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(1)) for c in key])
-    same = df.select(same_as_previous.fill_null(False).alias("d"))["d"]
-    n_dup = int(same.sum())
-    if n_dup:
-        first = df.filter(same).row(0, named=True)
-        where = ", ".join(f"{c}={first[c]!r}" for c in key)
-        raise LpmInputError(source, f"{n_dup} duplicate ({', '.join(key)}) key(s), first: {where}")
-    return df
-
-
-def _sorted(df: pl.DataFrame) -> pl.DataFrame:
-    key = [c for c in UNIQUE_KEY if c in df.columns]
-    return df.sort(key, nulls_last=True, maintain_order=True)
 
 
 def _to_arrow(df: pl.DataFrame) -> pa.Table:
     fields = [S.ARROW_SCHEMA.field(c) for c in df.columns]
     table = df.to_arrow()
     return table.cast(pa.schema(fields))
-
-
-def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_store(
@@ -176,7 +75,7 @@ def write_store(
     table = validate_measurements(measurements, source)
     ctrl = None
     if controls is not None:
-        ctrl = _conform_controls(controls, source)
+        ctrl = conform_controls(controls, source)
         unknown = sorted(set(ctrl[S.CONTEXT].unique()) - set(table[S.CONTEXT].unique()))
         if unknown:
             raise LpmInputError(
@@ -189,29 +88,22 @@ def write_store(
         )
         if ctrl is not None:
             pq.write_table(_to_arrow(ctrl), tmp / CONTROLS, compression="zstd")
-        digest = _hash_file(tmp / MEASUREMENTS)
+        names = [n for n in (MEASUREMENTS, CONTROLS) if (tmp / n).is_file()]
+        files = {
+            name: {"sha256": stamped_sha256(tmp / name), "size": (tmp / name).stat().st_size}
+            for name in names
+        }
         meta = StoreMeta(
             schema_version=S.SCHEMA_VERSION,
-            content_hash=f"sha256:{digest}",
+            content_hash=f"sha256:{files[MEASUREMENTS]['sha256']}",
             n_rows=table.height,
             sources=list(sources),
             notes=dict(notes or {}),
             has_controls=ctrl is not None,
+            files=files,
         )
         (tmp / META).write_text(meta.to_json() + "\n")
     return open_store(out)
-
-
-def _conform_controls(controls: pl.DataFrame, source: str | Path | None) -> pl.DataFrame:
-    need = (S.CONTEXT, S.READOUT, S.VALUE)
-    missing = [c for c in need if c not in controls.columns]
-    if missing:
-        raise LpmInputError(source, f"control table misses column(s) {', '.join(missing)}")
-    cols = [c for c in (*need, S.N_CELLS) if c in controls.columns]
-    df = controls.select([pl.col(c).cast(_POLARS_TYPES[c]) for c in cols])
-    if df.filter(~pl.col(S.VALUE).is_finite()).height:
-        raise LpmInputError(source, "control profile has NaN/inf values")
-    return df.sort([S.CONTEXT, S.READOUT])
 
 
 class PerturbationStore:
@@ -236,6 +128,49 @@ class PerturbationStore:
             self._file = pq.ParquetFile(self.path / MEASUREMENTS)
         except (pa.ArrowInvalid, OSError) as exc:
             raise LpmInputError(self.path / MEASUREMENTS, f"corrupt Parquet file: {exc}") from None
+        self._verify()
+
+    def _verify(self) -> None:
+        """Refuse data files that are not the ones the store wrote: a size that differs, or a
+        hash that differs (remembered on the file while its stamp is unchanged, so an unchanged
+        store costs one ``stat`` per file; see :mod:`lpm.data.hashing`)."""
+        recorded = self._recorded_files()
+        for name, (sha, size) in recorded.items():
+            path = self.path / name
+            if not path.is_file():
+                raise LpmInputError(self.path, f"{name} is missing (the store wrote it)")
+            if size is not None and path.stat().st_size != size:
+                raise self._changed(name)
+            if stamped_sha256(path) != sha:
+                raise self._changed(name)
+
+    def _recorded_files(self) -> dict[str, tuple[str, int | None]]:
+        """Data file -> (hash, size) as written; older stores record the measurements' hash only."""
+        if not self.meta.files:
+            return {MEASUREMENTS: (self.meta.content_hash.removeprefix("sha256:"), None)}
+        out: dict[str, tuple[str, int | None]] = {}
+        for name, raw in self.meta.files.items():
+            try:
+                if name not in (MEASUREMENTS, CONTROLS):
+                    raise KeyError(name)  # a store has these data files and no others
+                out[name] = (str(raw["sha256"]), int(raw["size"]))
+            except (KeyError, TypeError, ValueError):
+                raise LpmInputError(
+                    self.path / META, f"corrupt record of {name} in store metadata"
+                ) from None
+        for name in (MEASUREMENTS, CONTROLS):
+            if name not in out and (self.path / name).exists():
+                raise LpmInputError(
+                    self.path, f"{name} was not written with the store (it is not in {META})"
+                )
+        return out
+
+    def _changed(self, name: str) -> LpmInputError:
+        return LpmInputError(
+            self.path,
+            f"{name} was changed after the store was written (content hash differs); "
+            "restore it or write the store again (lpm ingest)",
+        )
 
     def __repr__(self) -> str:
         return f"PerturbationStore({str(self.path)!r}, rows={self.n_rows})"

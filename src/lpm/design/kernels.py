@@ -84,9 +84,14 @@ def _one_prior(
         from lpm.priors.features import feature_table
 
         return feature_kernel(feature_table(spec, kind="member"), genes, source=spec)
-    from lpm._utils.files import read_table
+    from lpm.data.io.symbol_tables import read_symbol_table
 
-    table = read_table(Path(spec), "prior table", hint=" (or a keyword: graph, go, regulons)")
+    table = read_symbol_table(
+        Path(spec),
+        "prior table",
+        symbols=("symbol", "source", "target"),
+        hint=" (or a keyword: graph, go, regulons)",
+    )
     if "symbol" in table.columns:
         return feature_kernel(table, genes, source=spec)
     if {"source", "target"} <= set(table.columns):

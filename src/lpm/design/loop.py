@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.design.base import RoundState
 from lpm.design.manager import ModelManager
 from lpm.design.pool import (
     DesignUniverse,
@@ -31,7 +32,7 @@ from lpm.design.pool import (
     perturbation_strength,
     strongest,
 )
-from lpm.design.strategies import ONE_SHOT, RoundState, get_strategy
+from lpm.design.registry import get_strategy, one_shot_strategies
 from lpm.errors import LpmInputError
 from lpm.evaluation.panel import evaluate
 
@@ -68,6 +69,25 @@ class LoopConfig:
     ensemble: int = 3
     first: str = "random"
     top_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        """Refuse counts and shares no loop can run with, before any work."""
+        for option, value, low in (
+            ("--initial", self.initial, 1),
+            ("--batch", self.batch, 1),
+            ("--rounds", self.rounds, 0),
+            ("--ensemble", self.ensemble, 1),
+            ("--budget", self.budget, 1),
+            ("--hops", self.hops, 0),
+        ):
+            if value is not None and value < low:
+                raise LpmInputError(None, f"{option} must be at least {low}, got {value}")
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise LpmInputError(
+                None, f"--test-fraction must be in [0, 1), got {self.test_fraction}"
+            )
+        if not 0.0 <= self.top_fraction <= 1.0:
+            raise LpmInputError(None, f"--top-fraction must be in [0, 1], got {self.top_fraction}")
 
     def resolved_hops(self) -> int:
         """L = the graph model's message-passing layers unless given."""
@@ -119,8 +139,6 @@ def area_under_curve(x: Sequence[float], y: Sequence[float]) -> float:
 
 def _batches(config: LoopConfig, n_pool: int) -> list[int]:
     """Labelled counts to add per round: ``initial``, then ``batch`` each, capped by budget/pool."""
-    if config.initial < 1 or config.batch < 1 or config.rounds < 0:
-        raise LpmInputError(None, "--initial and --batch must be >= 1 and --rounds >= 0")
     budget = config.budget if config.budget is not None else n_pool
     if config.initial > min(budget, n_pool):
         raise LpmInputError(
@@ -149,28 +167,15 @@ def run_strategy(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One strategy's loop: per-round metrics and the acquisitions, both as tables."""
     spec = get_strategy(strategy)
-    first = get_strategy(strategy if strategy in ONE_SHOT else config.first)
-    if config.first not in ONE_SHOT:
-        raise LpmInputError(None, f"--first must be one of {', '.join(ONE_SHOT)}")
+    one_shot = one_shot_strategies()
+    if config.first not in one_shot:
+        raise LpmInputError(None, f"--first must be one of {', '.join(one_shot)}")
+    first = get_strategy(strategy if strategy in one_shot else config.first)
     test_rows = oracle.reveal(universe.test)
     top = strongest(universe.pool, dict(strength), config.top_fraction)
     pool = LabelledPool(universe.pool)
     models = ModelManager(config.model, config.model_params, seed=config.seed)
-    pert_graph = perturbation_graph(graph, universe.gene) if graph is not None else None
-    state = RoundState(
-        round=0,
-        batch=0,
-        seed=config.seed,
-        labelled=[],
-        unlabelled=[],
-        oracle=oracle,
-        hops=config.resolved_hops(),
-        graph=pert_graph,
-        ensemble=config.ensemble,
-        prior=config.prior,
-        prior_graph=graph,
-        gene=dict(universe.gene),
-    )
+    state = _first_state(universe, oracle, config, graph)
     records, acquired = [], []
     for round_, size in enumerate(_batches(config, len(universe.pool))):
         state.round, state.batch = round_, size
@@ -198,6 +203,33 @@ def run_strategy(
                 f"{strategy} round {round_}: {len(pool.labelled)} labelled, "
                 f"pearson_delta {record['pearson_delta']:.3f}, mse {record['mse']:.4g}"
             )
+    return _tables(records, acquired)
+
+
+def _first_state(
+    universe: DesignUniverse, oracle: Oracle, config: LoopConfig, graph: pl.DataFrame | None
+) -> RoundState:
+    """What the strategies see before round 0: the graphs and priors, nothing labelled yet."""
+    return RoundState(
+        round=0,
+        batch=0,
+        seed=config.seed,
+        labelled=[],
+        unlabelled=[],
+        oracle=oracle,
+        hops=config.resolved_hops(),
+        graph=perturbation_graph(graph, universe.gene) if graph is not None else None,
+        ensemble=config.ensemble,
+        prior=config.prior,
+        prior_graph=graph,
+        gene=dict(universe.gene),
+    )
+
+
+def _tables(
+    records: list[dict[str, Any]], acquired: list[tuple[str, int, str, float]]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The per-round metrics and the acquisitions of one strategy as tables."""
     rounds = pl.DataFrame(records).select(
         "strategy",
         "round",

@@ -158,15 +158,15 @@ def read_strength(path: str | Path, *, gene_info: str | Path | None = None) -> d
     """Per-perturbation strength from a table (``perturbation, energy``) or a Replogle-style NPZ
     (its ``energy`` array, read as annotations); ``gene_info`` maps targets to official symbols
     as ingest did, so the names match the store's."""
-    from lpm._utils.files import read_table
+    from lpm.data.io.symbol_tables import read_symbol_table
 
     path = Path(path)
     if path.suffix == ".npz":
-        from lpm.data.io.tables import read_npz_perturbation_annotations
+        from lpm.data.io.npz import read_npz_perturbation_annotations
 
         table = read_npz_perturbation_annotations(path)
     else:
-        table = read_table(path, "strength table")
+        table = read_symbol_table(path, "strength table", symbols=(S.PERTURBATION,))
     if gene_info is not None and S.PERTURBATION in table.columns:
         from lpm.data.genes import harmonise_frame
 

@@ -1,5 +1,6 @@
-"""Acquisition strategies by name: a scoring function and a batch rule each (PyRelationAL's
-strategy part). Every strategy returns the chosen perturbations in order with a score.
+"""The built-in acquisition strategies: a scoring function and a batch rule each (PyRelationAL's
+strategy part). Every strategy returns the chosen perturbations in order with a score;
+:mod:`lpm.design.registry` looks them up by name.
 
 - ``random``: a seeded uniform draw; the baseline every strategy must beat.
 - ``coverage``: one-shot coverage of the gene graph within L hops (lazy greedy), continued
@@ -15,77 +16,30 @@ strategy part). Every strategy returns the chosen perturbations in order with a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
 
+from lpm.design.base import Choice, RoundState, StrategySpec
 from lpm.design.kernels import cosine_kernel, kernel_distance, prior_kernel
-from lpm.design.manager import ModelManager, predicted_profiles
-from lpm.design.pool import Oracle
+from lpm.design.manager import predicted_profiles
 from lpm.design.selection import coverage_selection, spectral_selection
 from lpm.errors import LpmInputError
 
 
-@dataclass
-class RoundState:
-    """What a strategy may look at: the pool, the prior graph, this round's fitted model(s)."""
-
-    round: int
-    batch: int
-    seed: int
-    labelled: list[str]
-    unlabelled: list[str]
-    oracle: Oracle
-    hops: int = 2
-    graph: pl.DataFrame | None = None
-    models: ModelManager | None = None
-    ensemble: int = 3
-    prior: Sequence[str] = ()
-    prior_graph: pl.DataFrame | None = None
-    gene: dict[str, str] = field(default_factory=dict)
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rng(self) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.round])
-
-    def need_model(self, strategy: str) -> ModelManager:
-        if self.models is None or not self.models.members:
-            raise LpmInputError(
-                None,
-                f"strategy {strategy!r} needs a fitted model: it cannot choose the first round",
-            )
-        return self.models
-
-    def need_graph(self, strategy: str) -> pl.DataFrame:
-        if self.graph is None:
-            raise LpmInputError(None, f"strategy {strategy!r} needs a gene graph (--graph)")
-        return self.graph
-
-
-Choice = tuple[list[str], list[float]]
-Strategy = Callable[[RoundState], Choice]
-
-
-@dataclass(frozen=True)
-class StrategySpec:
-    """A strategy and what it needs (a fitted model for every round but the first)."""
-
-    choose: Strategy
-    needs_model: bool
-
-
 def random_strategy(state: RoundState) -> Choice:
+    """A seeded uniform draw from the unlabelled pool."""
     idx = state.rng.choice(len(state.unlabelled), size=state.batch, replace=False)
     return [state.unlabelled[i] for i in sorted(idx)], [float("nan")] * state.batch
 
 
-def _graph_choice(state: RoundState, name: str, score: str, **options: Any) -> Choice:
+def _graph_choice(
+    state: RoundState, select: Callable[..., pl.DataFrame], name: str, score: str, **options: Any
+) -> Choice:
     """Continue a one-shot selection: what is labelled counts as chosen, the batch comes next."""
-    select = coverage_selection if name == "coverage" else spectral_selection
     table = select(
         state.need_graph(name),
         [*state.labelled, *state.unlabelled],
@@ -98,14 +52,17 @@ def _graph_choice(state: RoundState, name: str, score: str, **options: Any) -> C
 
 
 def coverage_strategy(state: RoundState) -> Choice:
-    return _graph_choice(state, "coverage", "gain", hops=state.hops)
+    """Coverage of the gene graph within L hops, what is labelled counted as covered."""
+    return _graph_choice(state, coverage_selection, "coverage", "gain", hops=state.hops)
 
 
 def spectral_strategy(state: RoundState) -> Choice:
-    return _graph_choice(state, "spectral", "distance")
+    """k-centre over the graph's leading eigenvectors."""
+    return _graph_choice(state, spectral_selection, "spectral", "distance")
 
 
 def variance_strategy(state: RoundState) -> Choice:
+    """The largest spread of a bagged ensemble's predictions."""
     models = state.need_model("variance")
     models.ensure_members(state.ensemble, round_=state.round)
     keys = state.oracle.keys(state.unlabelled)
@@ -118,6 +75,7 @@ def variance_strategy(state: RoundState) -> Choice:
 
 
 def coreset_strategy(state: RoundState) -> Choice:
+    """k-centre greedy in the model's perturbation space."""
     models = state.need_model("coreset")
     perts = [*state.labelled, *state.unlabelled]
     emb = models.embedding(perts, state.oracle.keys(perts))
@@ -131,6 +89,7 @@ def coreset_strategy(state: RoundState) -> Choice:
 
 
 def kernel_strategy(state: RoundState) -> Choice:
+    """k-centre greedy on prior kernels averaged with the predicted-effect kernel."""
     models = state.need_model("kernel")
     perts = [*state.labelled, *state.unlabelled]
     key = "prior:" + ",".join(sorted(perts))
@@ -175,20 +134,14 @@ def _k_centre(
     return [names[i] for i in chosen], scores
 
 
-STRATEGIES: dict[str, StrategySpec] = {
-    "random": StrategySpec(random_strategy, needs_model=False),
-    "coverage": StrategySpec(coverage_strategy, needs_model=False),
-    "spectral": StrategySpec(spectral_strategy, needs_model=False),
-    "variance": StrategySpec(variance_strategy, needs_model=True),
-    "coreset": StrategySpec(coreset_strategy, needs_model=True),
-    "kernel": StrategySpec(kernel_strategy, needs_model=True),
-}
-
-#: Strategies that can choose the first round (no model yet).
-ONE_SHOT = tuple(n for n, s in STRATEGIES.items() if not s.needs_model)
-
-
-def get_strategy(name: str) -> StrategySpec:
-    if name not in STRATEGIES:
-        raise LpmInputError(None, f"unknown strategy {name!r}; available: {', '.join(STRATEGIES)}")
-    return STRATEGIES[name]
+#: The built-in strategies, in the order figures list them (the registry's fixed list).
+STRATEGIES: Final[Mapping[str, StrategySpec]] = MappingProxyType(
+    {
+        "random": StrategySpec(random_strategy, needs_model=False),
+        "coverage": StrategySpec(coverage_strategy, needs_model=False),
+        "spectral": StrategySpec(spectral_strategy, needs_model=False),
+        "variance": StrategySpec(variance_strategy, needs_model=True),
+        "coreset": StrategySpec(coreset_strategy, needs_model=True),
+        "kernel": StrategySpec(kernel_strategy, needs_model=True),
+    }
+)

@@ -10,18 +10,20 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
-from lpm.data.splits import make_split
-from lpm.evaluation.panel import evaluate
+from lpm.data.splits import get_split_kind, make_split
+from lpm.errors import LpmInputError
+from lpm.evaluation.panel import MAX_BOOT, evaluate
 from lpm.models.registry import get_model, get_model_class
 
 GROUP = "group"
+#: The most seeds one benchmark runs (each seed fits every model once).
+MAX_SEEDS: Final = 1000
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,32 @@ class BenchmarkSpec:
     #: the rows all such models predict); one below it gets a table of its own rows.
     min_coverage: float = 0.9
 
+    def __post_init__(self) -> None:
+        """Refuse a benchmark that cannot run, before any work: a split kind that is not
+        registered, no models, a seed count outside 1..1000, a negative bootstrap count."""
+        get_split_kind(self.split)
+        if not self.models:
+            raise LpmInputError(None, "no models given (--models)")
+        check_seed_count(len(self.seeds))
+        if len(set(self.seeds)) != len(self.seeds):
+            raise LpmInputError(None, f"seeds repeat: {list(self.seeds)}")
+        if not 0 <= self.n_boot <= MAX_BOOT:
+            raise LpmInputError(
+                None, f"--n-boot must be between 0 and {MAX_BOOT:,}, got {self.n_boot}"
+            )
+        if not 0.0 <= self.min_coverage <= 1.0:
+            raise LpmInputError(None, f"min_coverage must be in [0, 1], got {self.min_coverage}")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
+
+
+def check_seed_count(n: int) -> int:
+    """``n`` if it is a seed count a benchmark can run (1 to :data:`MAX_SEEDS`), else a one-line
+    error naming ``--seeds`` and the range."""
+    if isinstance(n, bool) or not 1 <= n <= MAX_SEEDS:
+        raise LpmInputError(None, f"--seeds must be between 1 and {MAX_SEEDS}, got {n}")
+    return n
 
 
 @dataclass
@@ -268,19 +294,3 @@ def summarise(result: BenchmarkResult) -> pl.DataFrame:
         )
         .sort(GROUP, "metric", "model")
     )
-
-
-def save_benchmark(
-    result: BenchmarkResult, out: Path, *, command: Sequence[str] | None = None
-) -> Path:
-    """Write the raw tables; the report (Markdown, figure) is made from them by ``lpm.reports``."""
-    out.mkdir(parents=True, exist_ok=True)
-    result.scores.write_csv(out / "scores_per_seed.csv")
-    summarise(result).write_csv(out / "results.csv")
-    result.coverage.write_csv(out / "coverage.csv")
-    result.timings.write_csv(out / "timings.csv")
-    if result.per_context.height:
-        result.per_context.write_csv(out / "per_context.csv")
-    run = {"spec": json.loads(result.spec.to_json()), "command": list(command) if command else None}
-    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-    return out

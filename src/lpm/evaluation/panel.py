@@ -68,6 +68,8 @@ __all__ = [
 ]
 
 TOP_K: Final = 20
+#: The most bootstrap resamples per metric (each costs a pass over the conditions).
+MAX_BOOT: Final = 1_000_000
 _BINARY_METRICS: Final = frozenset({"auroc", "auprc", *POOLED_METRICS})
 _PRED, _MU, _CID, _CODE = "_pred", "_mu", "_cid", "_readout_code"
 
@@ -124,6 +126,8 @@ def evaluate(
     >>> result.summary.filter(pl.col("metric") == "pearson_delta")["mean"].item()
     1.0
     """
+    if not 0 <= n_boot <= MAX_BOOT:
+        raise LpmInputError(None, f"--n-boot must be between 0 and {MAX_BOOT:,}, got {n_boot}")
     pred = _check(truth, pred, train)
     keys = [c for c in condition_columns(truth.columns) if c != S.REPLICATE]
     rows = truth.with_columns(pl.Series(_PRED, pred))

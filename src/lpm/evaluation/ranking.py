@@ -15,6 +15,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
+from lpm.data.validate import require_columns
 from lpm.errors import LpmInputError
 
 #: Cut-offs of :func:`edge_scores_auprc` unless given.
@@ -91,11 +92,7 @@ def _check_k(ks: Iterable[int], where: str) -> list[int]:
 
 
 def _pairs(df: pl.DataFrame, where: str, extra: Sequence[str] = ()) -> pl.DataFrame:
-    missing = [c for c in ("source", "target", *extra) if c not in df.columns]
-    if missing:
-        raise LpmInputError(
-            where, f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns)}"
-        )
+    require_columns(df, ("source", "target", *extra), where)
     out = df.select("source", "target", *extra).with_columns(
         pl.col("source", "target").cast(pl.String)
     )
@@ -155,31 +152,10 @@ def edge_scores_auprc(
     (1.0, 1.0, 4, 0.5)
     """
     ks = _check_k(k, "k")
-    scored = _pairs(scored_edges, "scored_edges", [score_column])
-    ref = _pairs(reference, "reference")
-    _check_finite(scored[score_column].cast(pl.Float64).to_numpy(), "scored_edges")
-    sources = set(universe_sources)
-    targets = set(universe_targets)
-    n_universe = len(sources) * len(targets) - len(sources & targets)
-    if n_universe == 0:
-        raise LpmInputError("universe", "no (source, target) pair: the universe is empty")
-
-    def inside(df: pl.DataFrame) -> pl.DataFrame:
-        return df.filter(
-            pl.col("source").is_in(list(sources))
-            & pl.col("target").is_in(list(targets))
-            & (pl.col("source") != pl.col("target"))
-        )
-
-    scored = inside(scored)
-    if scored.select(pl.struct("source", "target").is_duplicated().any()).item():
-        raise LpmInputError("scored_edges", "a (source, target) pair is scored more than once")
-    ref = inside(ref).unique(["source", "target"]).with_columns(_pos=pl.lit(True))
+    scored, ref, n_universe = _in_universe(
+        scored_edges, reference, universe_sources, universe_targets, score_column
+    )
     n_ref = ref.height
-    if n_ref == 0:
-        raise LpmInputError(
-            "reference", "no reference edge lies in the evaluable universe; AUPRC is undefined"
-        )
     labels = (
         scored.join(ref, on=["source", "target"], how="left")["_pos"].fill_null(False).to_numpy()
     )
@@ -204,6 +180,42 @@ def edge_scores_auprc(
         base_rate=n_ref / n_universe,
     )
     return out
+
+
+def _in_universe(
+    scored_edges: pl.DataFrame,
+    reference: pl.DataFrame,
+    universe_sources: Iterable[str],
+    universe_targets: Iterable[str],
+    score_column: str,
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """The scored pairs and the reference edges (flagged ``_pos``) of the evaluable universe,
+    and its size; refuses what :func:`edge_scores_auprc` cannot score."""
+    scored = _pairs(scored_edges, "scored_edges", [score_column])
+    ref = _pairs(reference, "reference")
+    _check_finite(scored[score_column].cast(pl.Float64).to_numpy(), "scored_edges")
+    sources = set(universe_sources)
+    targets = set(universe_targets)
+    n_universe = len(sources) * len(targets) - len(sources & targets)
+    if n_universe == 0:
+        raise LpmInputError("universe", "no (source, target) pair: the universe is empty")
+
+    def inside(df: pl.DataFrame) -> pl.DataFrame:
+        return df.filter(
+            pl.col("source").is_in(list(sources))
+            & pl.col("target").is_in(list(targets))
+            & (pl.col("source") != pl.col("target"))
+        )
+
+    scored = inside(scored)
+    if scored.select(pl.struct("source", "target").is_duplicated().any()).item():
+        raise LpmInputError("scored_edges", "a (source, target) pair is scored more than once")
+    ref = inside(ref).unique(["source", "target"]).with_columns(_pos=pl.lit(True))
+    if ref.height == 0:
+        raise LpmInputError(
+            "reference", "no reference edge lies in the evaluable universe; AUPRC is undefined"
+        )
+    return scored, ref, n_universe
 
 
 def degree_preserving_random(
@@ -383,11 +395,7 @@ def per_query_scores(
         candidates.
     """
     qcol, ccol, scol = columns
-    missing = [c for c in columns if c not in scores.columns]
-    if missing:
-        raise LpmInputError(
-            "scores", f"missing column(s) {', '.join(missing)}; found {', '.join(scores.columns)}"
-        )
+    require_columns(scores, columns, "scores")
     _check_finite(scores[scol].cast(pl.Float64).to_numpy(), "scores")
     if scores.select(pl.struct(qcol, ccol).is_duplicated().any()).item():
         raise LpmInputError("scores", f"a ({qcol}, {ccol}) pair appears more than once")

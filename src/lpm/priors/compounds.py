@@ -30,6 +30,7 @@ from typing import Final
 import polars as pl
 
 from lpm.data.genes import load_gene_aliases
+from lpm.data.io.symbol_tables import read_text_table
 from lpm.data.symbols import COMBINATION_SEPARATOR, TYPE_SEPARATOR
 from lpm.errors import LpmInputError
 from lpm.priors.networks import symbol_map
@@ -55,15 +56,7 @@ def _sanitise(name: str) -> str:
 
 
 def _read(path: Path, required: tuple[str, ...], *, what: str) -> pl.DataFrame:
-    if not path.is_file():
-        raise LpmInputError(path, f"no such {what} file")
-    try:
-        table = pl.read_csv(
-            path, separator="\t", comment_prefix="!", infer_schema=False, quote_char=None
-        )
-    except (OSError, EOFError, pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LpmInputError(path, f"cannot parse {what} table: {first}") from None
+    table = read_text_table(path, what, comment_prefix="!", quote_char=None)
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise LpmInputError(

@@ -87,10 +87,9 @@ def _keyword_table(keyword: str, folder: str) -> tuple[dict[str, int], np.ndarra
 
 @lru_cache(maxsize=8)
 def _file_table(path: str) -> tuple[dict[str, int], np.ndarray]:
-    from lpm._utils.files import read_embeddings
+    from lpm.data.io.symbol_tables import read_embedding_table
 
-    symbols, values = read_embeddings(path)
-    return {s: i for i, s in enumerate(symbols)}, values.astype(np.float32)
+    return _index(read_embedding_table(path))
 
 
 def _index(table: pl.DataFrame) -> tuple[dict[str, int], np.ndarray]:

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from lpm._utils.atomic import atomic_file
 from lpm._utils.cache import cache_file, read_cached
-from lpm._utils.files import read_table
+from lpm.data.io.symbol_tables import read_symbol_table
 from lpm.errors import LpmInputError
 
 EDGE_COLUMNS: Final = ("source", "target", "weight")
@@ -140,7 +140,9 @@ def go_similarity_graph(
 def edge_table_graph(path: str | Path) -> pl.DataFrame:
     """A graph from an edge file (Parquet, CSV or TSV): ``source, target`` and optional ``weight``."""
     path = Path(path)
-    df = read_table(path, "graph edge table", hint=" (or not a keyword: go)")
+    df = read_symbol_table(
+        path, "graph edge table", symbols=("source", "target"), hint=" (or not a keyword: go)"
+    )
     missing = [c for c in ("source", "target") if c not in df.columns]
     if missing:
         raise LpmInputError(path, f"graph edge table misses column(s) {', '.join(missing)}")

@@ -21,11 +21,10 @@ ones :mod:`lpm.data.genes` harmonises to.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -34,6 +33,9 @@ import scipy.sparse as sp
 from lpm._utils.atomic import atomic_file
 from lpm._utils.cache import cache_file as cached_path
 from lpm._utils.cache import read_cached
+from lpm.data.hashing import file_sha256
+from lpm.data.io.symbol_tables import read_text_table
+from lpm.data.validate import require_columns
 from lpm.errors import LpmInputError
 
 GENE2GO_COLUMNS: Final = ("symbol", "go_id")
@@ -46,15 +48,6 @@ _MAX_CLOSURE_ROUNDS: Final = 64
 def _relation_key(name: str) -> str:
     """``is_a``, ``is a``, ``isa`` and ``IS_A`` all name the same relation."""
     return re.sub(r"[^a-z]", "", name.lower())
-
-
-def _require(table: pl.DataFrame, columns: Sequence[str], where: str | Path) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise LpmInputError(
-            where,
-            f"missing column(s) {', '.join(missing)}; found {', '.join(table.columns) or 'none'}",
-        )
 
 
 def _ancestor_closure(n_terms: int, child: np.ndarray, parent: np.ndarray) -> sp.csr_matrix:
@@ -105,8 +98,8 @@ def propagate_go(
         ``parents`` are kept as they are (no ancestors known). Cycles are tolerated: terms on
         a cycle become ancestors of each other.
     """
-    _require(gene2go, GENE2GO_COLUMNS, "gene→GO table")
-    _require(parents, PARENTS_COLUMNS, "GO parents table")
+    require_columns(gene2go, GENE2GO_COLUMNS, "gene→GO table")
+    require_columns(parents, PARENTS_COLUMNS, "GO parents table")
     ann = (
         gene2go.select(pl.col("symbol").cast(pl.String), pl.col("go_id").cast(pl.String))
         .drop_nulls()
@@ -156,22 +149,13 @@ def propagate_go(
 
 
 def _read_tsv(path: Path, columns: Sequence[str], what: str) -> pl.DataFrame:
-    if not path.is_file():
-        raise LpmInputError(path, f"no such {what} file")
-    try:
-        table = pl.read_csv(path, separator="\t", infer_schema_length=0, quote_char=None)
-    except (pl.exceptions.PolarsError, OSError, EOFError) as exc:
-        raise LpmInputError(path, f"cannot read {what}: {str(exc).splitlines()[0]}") from None
-    _require(table, columns, path)
+    table = read_text_table(path, what, quote_char=None)
+    require_columns(table, columns, path)
     return table
 
 
 def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return f"{path.stat().st_size}:{h.hexdigest()}"
+    return f"{path.stat().st_size}:{file_sha256(path)}"
 
 
 def go_gene_features(
@@ -232,6 +216,48 @@ def go_gene_features(
         keeps a zero row).
     """
     gene2go_path, parents_path = Path(gene2go_path), Path(parents_path)
+    _check_feature_params(gene2go_path, parents_path, n_components, min_genes, max_genes_fraction)
+    settings = {
+        "n_components": n_components,
+        "min_genes": min_genes,
+        "max_genes_fraction": max_genes_fraction,
+        "idf": idf,
+        "evidence_exclude": sorted(evidence_exclude),
+        "relations": None if relations is None else sorted(map(_relation_key, relations)),
+        "seed": seed,
+    }
+    cache_file = _cache_file(cache_dir, gene2go_path, parents_path, settings)
+    if cache_file is not None and (hit := read_cached(cache_file)) is not None:
+        return hit
+    long = _propagated(gene2go_path, parents_path, evidence_exclude, relations)
+    long = _informative_terms(long, min_genes, max_genes_fraction, gene2go_path)
+    genes = long["symbol"].unique().sort()
+    mat = _weighted_matrix(long, genes, idf=idf)
+    return unit_svd_table(mat, genes, n_components, seed=seed, prefix="go_", cache_file=cache_file)
+
+
+def _cache_file(
+    cache_dir: str | Path | None, gene2go_path: Path, parents_path: Path, settings: dict[str, Any]
+) -> Path | None:
+    """Where features of these files (by content) and settings are cached, if anywhere."""
+    if cache_dir is None:
+        return None
+    key = {
+        "version": _CACHE_VERSION,
+        "gene2go": _file_digest(gene2go_path),
+        "parents": _file_digest(parents_path),
+        **settings,
+    }
+    return cached_path(cache_dir, "go_features", key)
+
+
+def _check_feature_params(
+    gene2go_path: Path,
+    parents_path: Path,
+    n_components: int,
+    min_genes: int,
+    max_genes_fraction: float,
+) -> None:
     if n_components < 1:
         raise LpmInputError(None, f"n_components must be ≥ 1, got {n_components}")
     if min_genes < 1:
@@ -242,25 +268,14 @@ def go_gene_features(
         if not p.is_file():
             raise LpmInputError(p, f"no such {what} file")
 
-    cache_file: Path | None = None
-    if cache_dir is not None:
-        params = {
-            "version": _CACHE_VERSION,
-            "gene2go": _file_digest(gene2go_path),
-            "parents": _file_digest(parents_path),
-            "n_components": n_components,
-            "min_genes": min_genes,
-            "max_genes_fraction": max_genes_fraction,
-            "idf": idf,
-            "evidence_exclude": sorted(evidence_exclude),
-            "relations": None if relations is None else sorted(map(_relation_key, relations)),
-            "seed": seed,
-        }
-        cache_file = cached_path(cache_dir, "go_features", params)
-        hit = read_cached(cache_file)
-        if hit is not None:
-            return hit
 
+def _propagated(
+    gene2go_path: Path,
+    parents_path: Path,
+    evidence_exclude: Sequence[str],
+    relations: Sequence[str] | None,
+) -> pl.DataFrame:
+    """The annotations whose evidence is not excluded, propagated to every ancestor term."""
     g2g = _read_tsv(
         gene2go_path,
         [*GENE2GO_COLUMNS, *(["evidence"] if evidence_exclude else [])],
@@ -272,21 +287,33 @@ def go_gene_features(
     long = propagate_go(g2g, parents, relations=relations)
     if long.height == 0:
         raise LpmInputError(gene2go_path, "no annotations left after evidence filtering")
+    return long
 
+
+def _informative_terms(
+    long: pl.DataFrame, min_genes: int, max_genes_fraction: float, source: Path
+) -> pl.DataFrame:
+    """The annotations of terms held by at least ``min_genes`` genes and at most a
+    ``max_genes_fraction`` of the annotated ones (no roots, no singletons)."""
     n_annotated = long["symbol"].n_unique()
     counts = long.group_by("go_id").len()
     keep = counts.filter(
         (pl.col("len") >= min_genes) & (pl.col("len") <= max_genes_fraction * n_annotated)
     )["go_id"]
     long = long.filter(pl.col("go_id").is_in(keep.implode()))
-    genes = long["symbol"].unique().sort()
-    terms = long["go_id"].unique().sort()
-    if genes.len() < 2 or terms.len() < 2:
+    n_genes, n_terms = long["symbol"].n_unique(), long["go_id"].n_unique()
+    if n_genes < 2 or n_terms < 2:
         raise LpmInputError(
-            gene2go_path,
-            f"{genes.len()} gene(s) and {terms.len()} GO term(s) left after the term filter "
+            source,
+            f"{n_genes} gene(s) and {n_terms} GO term(s) left after the term filter "
             f"(min_genes={min_genes}, max_genes_fraction={max_genes_fraction}); need ≥ 2 of each",
         )
+    return long
+
+
+def _weighted_matrix(long: pl.DataFrame, genes: pl.Series, *, idf: bool) -> sp.csr_matrix:
+    """Binary gene × term matrix (rows in ``genes`` order), optionally idf-weighted, rows L2-normalised."""
+    terms = long["go_id"].unique().sort()
     gi = long.join(
         pl.DataFrame({"symbol": genes, "g": pl.arange(0, genes.len(), eager=True)}), on="symbol"
     ).join(pl.DataFrame({"go_id": terms, "t": pl.arange(0, terms.len(), eager=True)}), on="go_id")
@@ -299,9 +326,7 @@ def go_gene_features(
         mat = mat @ sp.diags(np.log((1.0 + mat.shape[0]) / (1.0 + df)) + 1.0)
     mat = sp.csr_matrix(mat)
     norms = np.sqrt(np.asarray(mat.multiply(mat).sum(axis=1)).ravel())
-    mat = sp.csr_matrix(sp.diags(1.0 / norms) @ mat)
-
-    return unit_svd_table(mat, genes, n_components, seed=seed, prefix="go_", cache_file=cache_file)
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ mat)
 
 
 def unit_svd_table(

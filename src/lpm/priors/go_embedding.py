@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lpm._utils.atomic import atomic_file
+from lpm.data.io.symbol_tables import read_text_table
 from lpm.errors import LpmInputError
 
 
@@ -23,14 +23,7 @@ def go_gene_embedding(
     from sklearn.feature_extraction.text import TfidfTransformer
 
     path = Path(gene2go)
-    try:
-        table = pl.read_csv(
-            path, separator="\t", columns=["symbol", "go_id"], infer_schema_length=0
-        )
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise LpmInputError(
-            path, f"cannot read gene→GO table: {str(exc).splitlines()[0]}"
-        ) from None
+    table = read_text_table(path, "gene→GO table", columns=["symbol", "go_id"])
     table = table.drop_nulls().unique().sort("symbol", "go_id")
     genes = table["symbol"].unique().sort()
     terms = table["go_id"].unique().sort()
@@ -60,10 +53,3 @@ def go_gene_embedding(
             **{f"go{i}": factors[:, i].astype(np.float32) for i in range(k)},
         }
     )
-
-
-def write_embedding(table: pl.DataFrame, out: str | Path) -> Path:
-    out = Path(out)
-    with atomic_file(out, overwrite=True) as tmp:
-        table.write_parquet(tmp)
-    return out

@@ -1,15 +1,16 @@
-"""Evaluate and benchmark as the CLI does it, writing outputs atomically."""
+"""``lpm benchmark`` as a library call: check the output, run the declared benchmark, write its
+tables, report and figure into one folder, whole or not at all."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lpm._utils.atomic import atomic_dir
+from lpm._utils.atomic import atomic_dir, check_output
 from lpm.data.store import read_stores
-from lpm.errors import LpmInputError
-from lpm.evaluation.benchmark import BenchmarkSpec, run_benchmark, save_benchmark
+from lpm.evaluation.benchmark import BenchmarkResult, BenchmarkSpec, run_benchmark, summarise
 
 
 def benchmark_to_dir(
@@ -26,12 +27,15 @@ def benchmark_to_dir(
     command: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
     extra_stores: Sequence[str | Path] = (),
+    overwrite: bool = False,
 ) -> Path:
-    """Run a benchmark and write its tables, Markdown report and figure into ``out`` (atomically)."""
+    """Run a benchmark and write its tables, Markdown report and figure into ``out``.
+
+    ``out`` is checked before any work: an existing one is refused unless ``overwrite`` (then
+    the new folder replaces it whole), and a file is never turned into a folder.
+    """
     from lpm.reports.benchmark import write_benchmark_report
 
-    if not models:
-        raise LpmInputError(None, "no models given (--models)")
     spec = BenchmarkSpec(
         split=split,
         models=tuple(models),
@@ -41,15 +45,31 @@ def benchmark_to_dir(
         n_boot=n_boot,
         extra_stores=tuple(str(s) for s in extra_stores),
     )
+    out = check_output(out, kind="folder", overwrite=overwrite)
     rows = read_stores(stores)
     extra = read_stores(extra_stores) if extra_stores else None
     result = run_benchmark(rows, spec, progress=progress, extra_train=extra)
-    out = Path(out)
-    with atomic_dir(out, overwrite=True) as tmp:
-        save_benchmark(result, tmp, command=command)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        write_tables(result, tmp, command=command)
         write_benchmark_report(
             tmp,
             title=title or f"{split} on {', '.join(str(s) for s in stores)}",
             stores=[str(s) for s in stores],
         )
     return out / "results.md"
+
+
+def write_tables(
+    result: BenchmarkResult, folder: Path, *, command: Sequence[str] | None = None
+) -> Path:
+    """The raw tables and the resolved spec into ``folder`` (a fresh one, e.g. a run's temporary
+    folder); the report (Markdown, figure) is made from them by :mod:`lpm.reports`."""
+    result.scores.write_csv(folder / "scores_per_seed.csv")
+    summarise(result).write_csv(folder / "results.csv")
+    result.coverage.write_csv(folder / "coverage.csv")
+    result.timings.write_csv(folder / "timings.csv")
+    if result.per_context.height:
+        result.per_context.write_csv(folder / "per_context.csv")
+    run = {"spec": json.loads(result.spec.to_json()), "command": list(command) if command else None}
+    (folder / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    return folder

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lpm._utils.atomic import atomic_dir, atomic_file
+from lpm._utils.atomic import atomic_dir, atomic_file, check_output
 from lpm.data import schema as S
 from lpm.design.loop import DesignResult, LoopConfig, perturbation_graph, run_design
 from lpm.design.pool import design_universe, read_strength
@@ -26,10 +26,11 @@ def read_symbols(path: str | Path) -> list[str]:
     if not path.is_file():
         raise LpmInputError(path, "no such file")
     if path.suffix in (".parquet", ".csv", ".tsv"):
-        from lpm._utils.files import read_table
+        from lpm.data.io.symbol_tables import read_symbol_table
 
-        table = read_table(path, "symbol table")
-        col = next((c for c in (S.PERTURBATION, "gene", "symbol") if c in table.columns), None)
+        names = (S.PERTURBATION, "gene", "symbol")
+        table = read_symbol_table(path, "symbol table", symbols=names)
+        col = next((c for c in names if c in table.columns), None)
         if col is None:
             raise LpmInputError(path, "symbol table needs a perturbation, gene or symbol column")
         values = table[col].cast(pl.String).to_list()
@@ -52,12 +53,15 @@ def select_to_file(
     store: str | Path | None = None,
     candidates: str | Path | None = None,
     selected: str | Path | None = None,
+    overwrite: bool = False,
 ) -> pl.DataFrame:
     """Choose ``k`` perturbations (a store's single genetic ones), genes (a file) or any gene of
-    the graph, from the graph alone; write the ranked table."""
+    the graph, from the graph alone; write the ranked table (``out`` is checked before any
+    work: an existing file is refused unless ``overwrite``)."""
     from lpm.data.store import open_store
     from lpm.priors.gene_graph import graph_source
 
+    out = _selection_target(out, overwrite=overwrite)
     if method not in METHODS:
         raise LpmInputError(None, f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if store is not None and candidates is not None:
@@ -91,7 +95,7 @@ def select_to_file(
         table = table.select(
             "rank", S.PERTURBATION, "gene", pl.exclude("rank", S.PERTURBATION, "gene")
         )
-    write_selection(table, out)
+    write_selection(table, out, overwrite=overwrite)
     return table
 
 
@@ -110,9 +114,7 @@ def design_loop_to_dir(
     """Run the loop for each strategy on a store and write its folder."""
     from lpm.data.store import open_store
 
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise LpmInputError(out, "already exists (pass --overwrite to replace it)")
+    out = check_output(out, kind="folder", overwrite=overwrite)
     rows = open_store(store).read()
     result = run_design(
         rows,
@@ -160,12 +162,18 @@ def save_design(
     return out
 
 
-def write_selection(table: pl.DataFrame, out: str | Path) -> Path:
-    """A selection as CSV or Parquet (by suffix), written atomically."""
+def _selection_target(out: str | Path, *, overwrite: bool) -> Path:
     out = Path(out)
     if out.suffix not in (".csv", ".parquet"):
         raise LpmInputError(out, "selection output must end in .csv or .parquet")
-    with atomic_file(out, overwrite=True) as tmp:
+    return check_output(out, kind="file", overwrite=overwrite)
+
+
+def write_selection(table: pl.DataFrame, out: str | Path, *, overwrite: bool = False) -> Path:
+    """A selection as CSV or Parquet (by suffix), written whole or not at all; an existing file
+    is refused unless ``overwrite``."""
+    out = _selection_target(out, overwrite=overwrite)
+    with atomic_file(out, overwrite=overwrite) as tmp:
         if out.suffix == ".parquet":
             table.write_parquet(tmp)
         else:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lpm._utils.atomic import atomic_dir
+from lpm._utils.atomic import atomic_dir, check_output
 from lpm.data import schema as S
 from lpm.data.schema import PREDICTION, PREDICTION_SD
 from lpm.data.store import open_store
@@ -15,13 +15,22 @@ from lpm.evaluation.panel import evaluate
 
 
 def evaluate_file(
-    predictions: str | Path, *, store: str | Path, out: str | Path | None = None, seed: int = 0
+    predictions: str | Path,
+    *,
+    store: str | Path,
+    out: str | Path | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
 ) -> pl.DataFrame:
     """Score a predictions Parquet (value = truth, prediction) against the panel.
 
     The store's rows that were not predicted serve as training rows for the mean perturbed
-    profile (the systematic-variation correction).
+    profile (the systematic-variation correction). ``out``, if given, is checked before any
+    work (an existing one is refused unless ``overwrite``) and receives the per-condition,
+    summary and per-context tables whole or not at all.
     """
+    if out is not None:
+        out = check_output(out, kind="folder", overwrite=overwrite)
     path = Path(predictions)
     if not path.is_file():
         raise LpmInputError(path, "no such file")
@@ -46,7 +55,7 @@ def evaluate_file(
         seed=seed,
     )
     if out is not None:
-        with atomic_dir(Path(out), overwrite=True) as tmp:
+        with atomic_dir(out, overwrite=overwrite) as tmp:
             res.per_condition.write_csv(tmp / "per_condition.csv")
             res.summary.write_csv(tmp / "summary.csv")
             res.per_context.write_csv(tmp / "per_context.csv")

@@ -36,11 +36,12 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import polars as pl
 
-from lpm._utils.atomic import atomic_dir
+from lpm._utils.atomic import atomic_dir, check_output
 from lpm.data import schema as S
 from lpm.data.store import PerturbationStore, open_store, write_store
 from lpm.errors import LpmInputError
@@ -61,6 +62,15 @@ STORE = "store"
 TRUTH = "truth"
 CONFIG = "config.json"
 
+#: Accepted (least, most) of each count; the most keeps a run within a workstation's memory.
+_RANGES: Final[dict[str, tuple[int, int | None]]] = {
+    "n_genes": (20, 100_000),
+    "n_perturbations": (4, 1_000_000),
+    "n_contexts": (1, 1_000),
+    "seed": (0, None),
+    "n_cells": (1, 100_000),
+}
+
 # independent random streams, keyed so that adding one never shifts another
 _NETWORK, _GENES, _CONTEXTS, _DESIGN, _CELLS = range(1, 6)
 
@@ -77,13 +87,16 @@ class SimulationConfig:
     n_landmarks: int | None = None
 
     def resolved(self) -> SimulationConfig:
-        minimum = {"n_genes": 20, "n_perturbations": 4, "n_contexts": 1, "seed": 0, "n_cells": 1}
         checked: dict[str, int] = {}
-        for name, low in minimum.items():
+        for name, (low, high) in _RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
                 raise LpmInputError(
                     None, f"simulation option {name}={value!r} must be an integer >= {low}"
+                )
+            if high is not None and value > high:
+                raise LpmInputError(
+                    None, f"simulation option {name}={value!r} must be at most {high:,}"
                 )
             checked[name] = int(value)
         n_landmarks = (
@@ -258,9 +271,7 @@ def simulate(
         n_cells=n_cells,
         n_landmarks=n_landmarks,
     ).resolved()
-    out = Path(out)
-    if out.exists() and not overwrite:  # fail before the work, not after it
-        raise LpmInputError(out, "already exists (pass --overwrite to replace it)")
+    out = check_output(out, kind="folder", overwrite=overwrite)  # before the work, not after
     say = progress or (lambda _msg: None)
     world = _build_world(cfg)
     say(
@@ -268,20 +279,7 @@ def simulate(
         f"{len(world.network.edges)} edges"
     )
     measurements, control_table, n_conditions = _measure(world, cfg, say)
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        say(f"writing store: {measurements.height} rows")
-        write_store(
-            measurements,
-            tmp / STORE,
-            controls=control_table,
-            sources=[
-                {"name": "lpm.simulate", "simulator_version": SIMULATOR_VERSION, **asdict(cfg)}
-            ],
-            notes={"simulated": True, "truth": f"../{TRUTH}"},
-            source=out / STORE,
-        )
-        write_truth(world, tmp / TRUTH)
-        (tmp / CONFIG).write_text(cfg.to_json() + "\n")
+    _write(out, world, cfg, measurements, control_table, overwrite=overwrite, say=say)
     say(f"done: {out}")
     design = world.design
     counts = {m: sum(g.modality == m for g in design.singles) for m in ("CRISPRi", "CRISPRa")}
@@ -369,3 +367,30 @@ def _measure(
 
 
 __all__ = ["SimulationConfig", "SimulationResult", "simulate"]
+
+
+def _write(
+    out: Path,
+    world: World,
+    cfg: SimulationConfig,
+    measurements: pl.DataFrame,
+    controls: pl.DataFrame,
+    *,
+    overwrite: bool,
+    say: Callable[[str], None],
+) -> None:
+    """The store, the truth and the config, into ``out`` whole or not at all."""
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        say(f"writing store: {measurements.height} rows")
+        write_store(
+            measurements,
+            tmp / STORE,
+            controls=controls,
+            sources=[
+                {"name": "lpm.simulate", "simulator_version": SIMULATOR_VERSION, **asdict(cfg)}
+            ],
+            notes={"simulated": True, "truth": f"../{TRUTH}"},
+            source=out / STORE,
+        )
+        write_truth(world, tmp / TRUTH)
+        (tmp / CONFIG).write_text(cfg.to_json() + "\n")

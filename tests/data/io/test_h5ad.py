@@ -329,3 +329,27 @@ def test_real_devel_h5ad(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, np.array(want) - np.array(base), atol=1e-5)
     store = write_store(m, tmp_path / "store", controls=result.controls)
     assert store.n_rows == m.height
+
+
+def corrupt_h5ad(path: Path) -> Path:
+    """A gzip-compressed h5ad whose metadata reads but one chunk of ``X/data`` does not."""
+    obs = _obs(DESIGN * 20)
+    x = _x(len(obs))
+    adata = ad.AnnData(
+        X=sp.csr_matrix(x), obs=obs, var=pd.DataFrame(index=pd.Index(GENES, dtype=str))
+    )
+    adata.write_h5ad(path, compression="gzip")
+    with h5py.File(path) as fh:
+        data = fh["X/data"]
+        chunk = data.id.get_chunk_info(data.id.get_num_chunks() - 1)
+    raw = bytearray(path.read_bytes())
+    start = chunk.byte_offset + chunk.size // 4
+    raw[start : start + 64] = bytes(64)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_corrupt_chunk_of_x_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    path = corrupt_h5ad(tmp_path / "corrupt.h5ad")
+    err = _rejected(tmp_path, path, r"cannot read X for cells 0\.\.\d+ \(corrupt or truncated")
+    assert str(err).startswith(f"{path}: ")

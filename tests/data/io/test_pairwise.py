@@ -68,3 +68,9 @@ def test_norman_growth_screen() -> None:
     res = read_source(folder / "processed_fitnesses.csv", OPTS)
     assert res.notes["combinations"] > 6000
     assert res.measurements["perturbation"].str.contains("negative").sum() == 0
+
+
+def test_numeric_looking_gene_names_stay_text(tmp_path: Path) -> None:
+    src = _write(tmp_path / "m.csv", ",007,2\n007,-0.5,-0.9\n2,-0.9,-0.4\n")
+    rows = ingest([src], tmp_path / "s", options=OPTS).read().sort("perturbation")
+    assert rows["perturbation"].to_list() == ["CRISPRa:007", "CRISPRa:007+CRISPRa:2", "CRISPRa:2"]

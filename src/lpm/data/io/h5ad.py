@@ -18,7 +18,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from lpm.data import schema as S
-from lpm.data.io.base import IngestOptions, IngestResult
+from lpm.data.io.base import IngestOptions, IngestResult, first_line
 from lpm.data.symbols import COMBINATION_SEPARATOR, GENETIC_TYPES, combine, make_symbol
 from lpm.errors import LpmInputError
 
@@ -30,6 +30,8 @@ DOSE_COLUMN: Final = "dose"
 #: Largest value accepted as log1p-normalised expression (log1p of 10^4-scaled counts stays < 12).
 MAX_LOG_EXPRESSION: Final = 20.0
 CHUNK_CELLS: Final = 16_384
+#: What each cell is labelled with, from ``obs`` or the options.
+_LABELS: Final = ("dataset", "cell_line", "kind", "condition")
 
 _READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError)
 
@@ -50,8 +52,9 @@ def _open(path: Path) -> Any:
             )
             return ad.read_h5ad(path, backed="r")
     except _READ_ERRORS as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LpmInputError(path, f"cannot read h5ad (truncated or corrupt?): {first}") from None
+        raise LpmInputError(
+            path, f"cannot read h5ad (truncated or corrupt?): {first_line(exc)}"
+        ) from None
 
 
 def _column(obs: pd.DataFrame, name: str, path: Path, *, hint: str) -> npt.NDArray[np.object_]:
@@ -80,9 +83,19 @@ def _symbol(condition: str, kind: str, control: str, path: Path) -> str:
         raise LpmInputError(path, f"condition {condition!r}: {exc.problem}") from None
 
 
-def _chunks(x: Any, n_cells: int) -> Iterator[tuple[int, Any]]:
+def _chunks(x: Any, n_cells: int, path: Path) -> Iterator[tuple[int, Any]]:
+    """Blocks of ``CHUNK_CELLS`` cells of ``X``, read one at a time from the backed file; a block
+    that cannot be read (a corrupt or truncated chunk) is a one-line error naming the file."""
     for start in range(0, n_cells, CHUNK_CELLS):
-        yield start, x[start : min(start + CHUNK_CELLS, n_cells)]
+        stop = min(start + CHUNK_CELLS, n_cells)
+        try:
+            block = x[start:stop]
+        except _READ_ERRORS as exc:
+            raise LpmInputError(
+                path,
+                f"cannot read X for cells {start}..{stop - 1} (corrupt or truncated file?): {first_line(exc)}",
+            ) from None
+        yield start, block
 
 
 def _group_sums(
@@ -96,7 +109,7 @@ def _group_sums(
     """Per-group sums of expression via an indicator matrix, one chunk of cells at a time."""
     sums = np.zeros((n_groups, n_genes))
     lo, hi, whole = np.inf, -np.inf, True
-    for start, block in _chunks(x, len(codes)):
+    for start, block in _chunks(x, len(codes), path):
         if sp.issparse(block):
             block = sp.csr_matrix(block, dtype=np.float64)
             data = block.data
@@ -175,7 +188,35 @@ def read_h5ad_pseudobulk(path: Path, options: IngestOptions) -> IngestResult:
 
 
 def _pseudobulk(adata: Any, path: Path, options: IngestOptions) -> IngestResult:
-    obs: pd.DataFrame = adata.obs
+    genes = _genes(adata, path)
+    notes: dict[str, Any] = {"cells": int(adata.n_obs), "genes": len(genes)}
+    cells, pert_col = _cell_labels(adata.obs, path, options, notes)
+    control = options.control_label or S.CONTROL
+    groups, codes = _groups(cells, control, path, notes)
+    counts = np.bincount(codes, minlength=groups.height)
+    ctrl, pert = _parts(groups, control, pert_col, path, notes)
+    _check_doses(adata.obs, cells["kind"].to_numpy(), codes, groups, path, notes)
+    sums, notes["x_range"] = _group_sums(
+        adata.X, codes, groups.height, len(genes), adata.obs.index, path
+    )
+    means = sums / np.maximum(counts, 1)[:, None]
+    measurements, controls = _long_rows(means, counts, ctrl, pert, genes)
+    ctrl_row = dict(zip(ctrl[S.CONTEXT].to_list(), ctrl["group"].to_list(), strict=True))
+    notes["contexts"] = {
+        c: {
+            "perturbations": int((pert[S.CONTEXT] == c).sum()),
+            "control_cells": int(counts[ctrl_row[c]]),
+        }
+        for c in sorted(ctrl_row)
+    }
+    notes["value"] = (
+        "mean log1p-normalised expression of a condition's cells minus the mean of its context's control cells"
+    )
+    return IngestResult(measurements, controls, {"reader": "read_h5ad_pseudobulk"}, notes)
+
+
+def _genes(adata: Any, path: Path) -> list[str]:
+    """The readouts: ``var_names``, each once and none empty."""
     n_cells, n_genes = int(adata.n_obs), int(adata.n_vars)
     if n_cells == 0 or n_genes == 0:
         raise LpmInputError(path, f"empty h5ad ({n_cells} cells x {n_genes} genes)")
@@ -185,8 +226,14 @@ def _pseudobulk(adata: Any, path: Path, options: IngestOptions) -> IngestResult:
         raise LpmInputError(path, f"{len(dup)} duplicate gene name(s) in var_names, e.g. {dup[:3]}")
     if any(not g for g in genes):
         raise LpmInputError(path, "var_names has empty gene names")
-    notes: dict[str, Any] = {"cells": n_cells, "genes": n_genes}
+    return genes
 
+
+def _cell_labels(
+    obs: pd.DataFrame, path: Path, options: IngestOptions, notes: dict[str, Any]
+) -> tuple[pl.DataFrame, str]:
+    """Per cell: dataset, cell line, modality and condition (as text), and the perturbation column."""
+    n_cells = len(obs)
     pert_col = options.perturbation_column or DEFAULT_PERTURBATION_COLUMN
     condition = _column(obs, pert_col, path, hint="pass --perturbation-column")
     ctx_col = options.context_column or DEFAULT_CONTEXT_COLUMN
@@ -218,23 +265,26 @@ def _pseudobulk(adata: Any, path: Path, options: IngestOptions) -> IngestResult:
             path,
             f"obs has no {DEFAULT_TYPE_COLUMN!r} column; pass --perturbation-type (e.g. CRISPRi)",
         )
-    control = options.control_label or S.CONTROL
-
     cells = pl.DataFrame(
         {"dataset": dataset, "cell_line": cell_line, "kind": kind, "condition": condition},
-        schema=dict.fromkeys(("dataset", "cell_line", "kind", "condition"), pl.String),
+        schema=dict.fromkeys(_LABELS, pl.String),
     )
+    return cells, pert_col
+
+
+def _groups(
+    cells: pl.DataFrame, control: str, path: Path, notes: dict[str, Any]
+) -> tuple[pl.DataFrame, npt.NDArray[np.int64]]:
+    """One group per (context, perturbation symbol), and each cell's group: conditions that
+    name one symbol (``A+B`` and ``B+A``) are pooled."""
     conds = cells.unique().sort(pl.all())
     symbols = [
         _symbol(c, k, control, path) for c, k in conds.select("condition", "kind").iter_rows()
     ]
+    contexts = [S.context_id(d, c) for d, c in conds.select("dataset", "cell_line").iter_rows()]
     conds = conds.with_columns(
         pl.Series(S.PERTURBATION, symbols, dtype=pl.String),
-        pl.Series(
-            S.CONTEXT,
-            [S.context_id(d, c) for d, c in conds.select("dataset", "cell_line").iter_rows()],
-            dtype=pl.String,
-        ),
+        pl.Series(S.CONTEXT, contexts, dtype=pl.String),
     )
     groups = (
         conds.select(S.CONTEXT, S.PERTURBATION, "dataset")
@@ -245,18 +295,14 @@ def _pseudobulk(adata: Any, path: Path, options: IngestOptions) -> IngestResult:
     if groups.height < conds.height:
         notes["pooled_conditions"] = conds.height - groups.height
     lookup = conds.join(groups.drop("dataset"), on=[S.CONTEXT, S.PERTURBATION])
-    codes = (
-        cells.join(
-            lookup,
-            on=["dataset", "cell_line", "kind", "condition"],
-            how="left",
-            maintain_order="left",
-        )["group"]
-        .to_numpy()
-        .astype(np.int64)
-    )
-    counts = np.bincount(codes, minlength=groups.height)
+    codes = cells.join(lookup, on=list(_LABELS), how="left", maintain_order="left")["group"]
+    return groups, codes.to_numpy().astype(np.int64)
 
+
+def _parts(
+    groups: pl.DataFrame, control: str, pert_col: str, path: Path, notes: dict[str, Any]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The control groups (one per context that has perturbed cells) and the perturbed ones."""
     is_ctrl = groups[S.PERTURBATION] == S.CONTROL
     ctrl = groups.filter(is_ctrl)
     pert = groups.filter(~is_ctrl)
@@ -264,20 +310,27 @@ def _pseudobulk(adata: Any, path: Path, options: IngestOptions) -> IngestResult:
         raise LpmInputError(path, f"only {control!r} cells; nothing to measure")
     missing = sorted(set(pert[S.CONTEXT]) - set(ctrl[S.CONTEXT]))
     if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise LpmInputError(
             path,
-            f"context {missing[0]} has no {control!r} cells (column {pert_col!r}){f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; pass --control-label if controls are named differently",
+            f"context {missing[0]} has no {control!r} cells (column {pert_col!r}){more}; pass --control-label if controls are named differently",
         )
     lonely = sorted(set(ctrl[S.CONTEXT]) - set(pert[S.CONTEXT]))
     if lonely:
         notes["contexts_with_only_controls"] = lonely
         ctrl = ctrl.filter(~pl.col(S.CONTEXT).is_in(lonely))
-    _check_doses(obs, kind, codes, groups, path, notes)
+    return ctrl, pert
 
-    sums, x_range = _group_sums(adata.X, codes, groups.height, n_genes, obs.index, path)
-    means = sums / np.maximum(counts, 1)[:, None]
-    notes["x_range"] = x_range
 
+def _long_rows(
+    means: npt.NDArray[np.float64],
+    counts: npt.NDArray[np.int64],
+    ctrl: pl.DataFrame,
+    pert: pl.DataFrame,
+    genes: list[str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Measurements (each perturbed group minus its context's controls) and control profiles."""
+    n_genes = len(genes)
     ctrl_row = dict(zip(ctrl[S.CONTEXT].to_list(), ctrl["group"].to_list(), strict=True))
     pert_idx = pert["group"].to_numpy()
     base_idx = np.array([ctrl_row[c] for c in pert[S.CONTEXT].to_list()], dtype=np.int64)
@@ -304,17 +357,7 @@ def _pseudobulk(adata: Any, path: Path, options: IngestOptions) -> IngestResult:
             pl.Series(S.N_CELLS, counts[ctrl_idx].astype(np.int32)).gather(crow),
         ]
     )
-    notes["contexts"] = {
-        c: {
-            "perturbations": int((pert[S.CONTEXT] == c).sum()),
-            "control_cells": int(counts[ctrl_row[c]]),
-        }
-        for c in sorted(ctrl_row)
-    }
-    notes["value"] = (
-        "mean log1p-normalised expression of a condition's cells minus the mean of its context's control cells"
-    )
-    return IngestResult(measurements, controls, {"reader": "read_h5ad_pseudobulk"}, notes)
+    return measurements, controls
 
 
 def _check_doses(

@@ -6,7 +6,6 @@ that returns an :class:`IngestResult`; this module detects the format and joins 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -14,17 +13,16 @@ from typing import Any
 
 import polars as pl
 
+from lpm._utils.atomic import check_output
+from lpm.data.hashing import file_sha256
 from lpm.data.io.base import IngestOptions, IngestResult, Reader
 from lpm.data.store import PerturbationStore, open_store, write_store
 from lpm.errors import LpmInputError
 
 
 def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return f"sha256:{h.hexdigest()}"
+    """The source's content hash, recorded in the store's provenance."""
+    return f"sha256:{file_sha256(path)}"
 
 
 def detect_format(path: Path) -> str:
@@ -60,10 +58,11 @@ def detect_format(path: Path) -> str:
 
 def _readers() -> dict[str, Reader]:
     # imported here so `import lpm` stays light; a fixed list, no crawling
-    from lpm.data.io.gct import read_gct, read_gctx
     from lpm.data.io.h5ad import read_h5ad_pseudobulk
+    from lpm.data.io.lincs import read_gct, read_gctx
+    from lpm.data.io.npz import read_effect_matrix_npz
     from lpm.data.io.pairwise import read_pairwise_matrix
-    from lpm.data.io.tables import read_effect_matrix_npz, read_table
+    from lpm.data.io.tables import read_table
 
     return {
         "gct": read_gct,
@@ -116,6 +115,7 @@ def ingest(
     options = options or IngestOptions()
     if not sources:
         raise LpmInputError(None, "no source files given")
+    check_output(out, kind="folder", overwrite=overwrite)  # before reading, not after
     results = []
     for src in sources:
         if progress:

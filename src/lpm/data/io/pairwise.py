@@ -16,7 +16,8 @@ import polars as pl
 
 from lpm.data import schema as S
 from lpm.data.io.base import IngestOptions, IngestResult
-from lpm.data.io.tables import _read_frame
+from lpm.data.io.symbol_tables import as_text
+from lpm.data.io.tables import read_frame
 from lpm.data.symbols import combine, make_symbol
 from lpm.errors import LpmInputError
 
@@ -26,14 +27,14 @@ DEFAULT_READOUT = "fitness"
 def read_pairwise_matrix(path: Path, options: IngestOptions) -> IngestResult:
     """Long rows from a square gene × gene matrix: one combination per unordered pair."""
     path = Path(path)
-    df = _read_frame(path)
+    df = read_frame(path)
     if df.width < 3:
         raise LpmInputError(
             path, "a pairwise matrix needs a name column and at least two gene columns"
         )
     if not options.perturbation_type or not options.cell_line:
         raise LpmInputError(path, "a pairwise matrix needs --perturbation-type and --cell-line")
-    names = df.to_series(0).cast(pl.String).to_list()
+    names = as_text(df.to_series(0), path).to_list()
     genes = df.columns[1:]
     if sorted(names) != sorted(genes):
         extra = sorted(set(names) ^ set(genes))[:5]

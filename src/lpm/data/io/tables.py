@@ -1,36 +1,32 @@
-"""Tables of precomputed effects or labels: long CSV/TSV/Parquet, wide matrices, NPZ matrices.
+"""Tables of precomputed effects or labels: long or wide CSV/TSV/Parquet.
 
 * Long tables have one row per measurement (perturbation, readout, value columns, names
   auto-detected or given as options), e.g. PerturbQA ``k562-de.csv.gz``.
 * Wide tables have one row per perturbation and one numeric column per readout, e.g. the
   Replogle 2022 ``..._delta_log1p.csv.gz`` (columns ``SYMBOL|ENSG...``; the readout is the symbol).
-* NPZ effect matrices hold ``effects`` (perturbations x readouts) with ``target_symbols`` and
-  ``gene_symbols``.
 
-Context rule for sources without a context column: ``<dataset>/<cell line>`` with the dataset
-from ``--dataset`` (else the file stem) and the cell line from ``--cell-line`` (else a known cell
-line named as a token of the file name, ``k562-de.csv.gz`` -> ``K562``).
+Text files are read with every cell as text, so ids such as ``2`` or ``007`` stay as written;
+numbers are parsed only in value columns. Sources without a context column are named by the
+rule of :mod:`lpm.data.io._naming`. NPZ effect matrices are read by :mod:`lpm.data.io.npz`.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-import pickle
 import re
-import zipfile
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from lpm.data import schema as S
-from lpm.data.io.base import IngestOptions, IngestResult
-from lpm.data.symbols import COMBINATION_SEPARATOR, combine, make_symbol, parse
+from lpm.data.io._naming import cell_line_of, dataset_of, file_stem, typed_symbols
+from lpm.data.io.base import IngestOptions, IngestResult, first_line
+from lpm.data.io.symbol_tables import as_text
+from lpm.data.validate import require_unique_keys
 from lpm.errors import LpmInputError
 
 #: Column names recognised without an option (case-insensitive); two matches are ambiguous.
@@ -49,77 +45,12 @@ CONTEXT_NAMES: Final = ("context", "cell_line", "cell_type", "cellline")
 N_CELLS_NAMES: Final = ("n_cells", "n_target_cells", "ncells", "num_cells")
 #: Store columns a long table may carry as they are.
 PASS_THROUGH: Final = (S.DOSE, S.TIME, S.REPLICATE, S.DATASET, S.READOUT_TYPE)
-#: Cell lines recognised in file names (``k562-de.csv.gz``); anything else needs ``--cell-line``.
-KNOWN_CELL_LINES: Final = frozenset(
-    {
-        "K562", "RPE1", "HEPG2", "JURKAT", "A375", "A549", "MCF7", "HEK293", "HEK293T", "HELA",
-        "PC3", "HT29", "HCT116", "U2OS", "A172", "T98G", "U87MG", "THP1", "HUVEC", "IPSC", "VCAP",
-        "NPC", "HAP1", "MDAMB231", "SKBR3", "LNCAP", "HL60", "MOLM13", "PC9", "H1", "H9",
-    }
-)  # fmt: skip
 #: Direction-label files (PerturbQA ``*-dir``): label 1 = up-, 0 = down-regulated, for DE pairs.
 #: Their readouts get this suffix so they stay distinct from the DE labels of the same gene.
 DIRECTION_SUFFIX: Final = ":up"
 _DIRECTION_FILE = re.compile(r"[-_]dir$", re.IGNORECASE)
 _READOUT_SPLIT: Final = "|"
 _MIN_WIDE_READOUTS: Final = 2
-
-
-# --- shared helpers -----------------------------------------------------------------------
-
-
-def _stem(path: Path) -> str:
-    return path.name.split(".")[0]
-
-
-def _cell_line(path: Path, options: IngestOptions, notes: dict[str, Any]) -> str:
-    if options.cell_line:
-        notes["cell_line"] = f"--cell-line {options.cell_line!r}"
-        return options.cell_line
-    tokens = [t for t in re.split(r"[-_.]", _stem(path)) if t.upper() in KNOWN_CELL_LINES]
-    if len({t.upper() for t in tokens}) == 1:
-        notes["cell_line"] = (
-            f"{tokens[0].upper()!r} from file name token {tokens[0]!r} (override with --cell-line)"
-        )
-        return tokens[0].upper()
-    raise LpmInputError(
-        path,
-        "no context column and no known cell line in the file name; pass --cell-line (or --context-column)",
-    )
-
-
-def _dataset(path: Path, options: IngestOptions, notes: dict[str, Any]) -> str:
-    name = options.dataset or _stem(path)
-    notes["dataset"] = (
-        "--dataset" if options.dataset else f"file stem {name!r} (override with --dataset)"
-    )
-    return name
-
-
-def _symbols(
-    values: Sequence[str], kind: str | None, control: str, path: Path, column: str
-) -> dict[str, str]:
-    """Perturbation symbol for each distinct value: ``TYPE:TARGET`` kept, bare names typed."""
-    out: dict[str, str] = {}
-    for v in values:
-        if v == control or v == S.CONTROL:
-            out[v] = S.CONTROL
-            continue
-        try:
-            out[v] = combine(list(map(str, parse(v))))
-            continue
-        except LpmInputError:
-            pass
-        if kind is None:
-            raise LpmInputError(
-                path,
-                f"perturbation column {column!r} holds bare names (e.g. {v!r}); pass --perturbation-type (e.g. CRISPRi)",
-            )
-        try:
-            out[v] = combine([make_symbol(kind, t) for t in v.split(COMBINATION_SEPARATOR)])
-        except LpmInputError as exc:
-            raise LpmInputError(path, f"column {column!r} value {v!r}: {exc.problem}") from None
-    return out
 
 
 def _readout_type(
@@ -139,204 +70,8 @@ def _readout_type(
     return kind
 
 
-def _check_finite(values: npt.NDArray[np.floating[Any]], path: Path, what: str, where: Any) -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        first = np.unravel_index(int(np.flatnonzero(bad)[0]), values.shape)
-        raise LpmInputError(
-            path, f"{what} has {int(bad.sum())} NaN/inf value(s), first at {where(first)}"
-        )
-
-
-def _check_duplicates(df: pl.DataFrame, path: Path, origin: str) -> None:
-    key = [c for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, S.REPLICATE) if c in df.columns]
-    dup = df.group_by(key).len().filter(pl.col("len") > 1)
-    if dup.height:
-        first = dup.sort(key).row(0, named=True)
-        where = ", ".join(f"{c}={first[c]!r}" for c in key)
-        raise LpmInputError(
-            path, f"{dup.height} duplicate ({', '.join(key)}) key(s) {origin}, first: {where}"
-        )
-
-
-# --- NPZ effect matrices --------------------------------------------------------------------
-
-
-def _load_npz(
-    path: Path, keys: Sequence[str], optional: Sequence[str] = ()
-) -> tuple[dict[str, npt.NDArray[Any]], list[str]]:
-    if not path.is_file():
-        raise LpmInputError(path, "no such file")
-    # the file is opened here because np.load leaks its handle when the zip is corrupt
-    with path.open("rb") as fh:
-        try:
-            z = np.load(fh, allow_pickle=False)
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise LpmInputError(
-                    path, "not an NPZ archive (a single array; expected named arrays)"
-                )
-            files = list(z.files)
-            missing = [k for k in keys if k not in files]
-            if missing:
-                raise LpmInputError(
-                    path,
-                    f"NPZ misses array(s) {', '.join(missing)}; found {', '.join(files) or 'none'}",
-                )
-            arrays = {k: np.asarray(z[k]) for k in (*keys, *optional) if k in files}
-        except (
-            OSError,
-            ValueError,
-            EOFError,
-            zipfile.BadZipFile,
-            KeyError,
-            pickle.UnpicklingError,
-        ) as exc:
-            if isinstance(exc, LpmInputError):
-                raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise LpmInputError(
-                path, f"cannot read NPZ (truncated, corrupt or holding pickled objects?): {first}"
-            ) from None
-    return arrays, files
-
-
-def _labels(
-    arrays: dict[str, npt.NDArray[Any]], key: str, fallback: str, n: int, path: Path
-) -> list[str]:
-    labels = arrays[key]
-    if labels.ndim != 1 or labels.shape[0] != n:
-        raise LpmInputError(
-            path, f"array {key!r} has shape {labels.shape}; expected ({n},) to match 'effects'"
-        )
-    out = [str(x).strip() for x in labels.tolist()]
-    spare = arrays.get(fallback)
-    if spare is not None and spare.shape == labels.shape:
-        out = [s or str(f) for s, f in zip(out, spare.tolist(), strict=True)]
-    empty = sum(1 for s in out if not s)
-    if empty:
-        raise LpmInputError(path, f"array {key!r} has {empty} empty name(s)")
-    dup = sorted(name for name, n in Counter(out).items() if n > 1)
-    if dup:
-        raise LpmInputError(
-            path, f"array {key!r} has {len(dup)} duplicate name(s): {', '.join(dup[:5])}"
-        )
-    return out
-
-
-def read_effect_matrix_npz(path: Path, options: IngestOptions) -> IngestResult:
-    """A per-perturbation effect matrix in NPZ form -> long ``delta`` rows.
-
-    Arrays used: ``effects`` (perturbations x readouts, e.g. mean log1p of perturbed cells minus
-    mean of controls), ``target_symbols`` and ``gene_symbols`` (empty names fall back to
-    ``target_ids`` / ``gene_ids``), ``n_cells`` if present. The NPZ does not say its modality:
-    ``--perturbation-type`` (default ``CRISPRi``) types the targets. Other per-perturbation
-    arrays are no measurements; :func:`read_npz_perturbation_annotations` reads ``energy``,
-    ``noise_trace`` and ``n_cells``.
-
-    Parameters
-    ----------
-    path
-        ``.npz`` file, loaded without pickle.
-    options
-        ``dataset``, ``cell_line`` (else a cell line token of the file name), ``perturbation_type``.
-
-    Returns
-    -------
-    IngestResult
-        One row per (perturbation, readout); no controls table.
-    """
-    path = Path(path)
-    arrays, files = _load_npz(
-        path, ("effects", "target_symbols", "gene_symbols"), ("target_ids", "gene_ids", "n_cells")
-    )
-    effects = arrays["effects"]
-    if effects.ndim != 2 or effects.size == 0 or not np.issubdtype(effects.dtype, np.number):
-        raise LpmInputError(
-            path,
-            f"'effects' must be a non-empty numeric 2-D array; got {effects.dtype} {effects.shape}",
-        )
-    n_t, n_g = effects.shape
-    targets = _labels(arrays, "target_symbols", "target_ids", n_t, path)
-    genes = _labels(arrays, "gene_symbols", "gene_ids", n_g, path)
-    _check_finite(
-        effects,
-        path,
-        "array 'effects'",
-        lambda ij: f"target {targets[ij[0]]!r}, gene {genes[ij[1]]!r}",
-    )
-    notes: dict[str, Any] = {}
-    kind = options.perturbation_type or "CRISPRi"
-    notes["perturbation_type"] = (
-        f"--perturbation-type {kind}"
-        if options.perturbation_type
-        else "perturbation type assumed CRISPRi (the NPZ does not say; override with --perturbation-type)"
-    )
-    context = S.context_id(_dataset(path, options, notes), _cell_line(path, options, notes))
-    symbols = _symbols(targets, kind, options.control_label or S.CONTROL, path, "target_symbols")
-    pert = pl.Series([symbols[t] for t in targets], dtype=pl.String)
-    rows = np.repeat(np.arange(n_t), n_g)
-    cols = {
-        S.CONTEXT: pl.repeat(context, n_t * n_g, eager=True, dtype=pl.String),
-        S.PERTURBATION: pert.gather(rows),
-        S.READOUT: pl.Series(genes, dtype=pl.String).gather(np.tile(np.arange(n_g), n_t)),
-        S.VALUE: pl.Series(effects.astype(np.float32).ravel()),
-    }
-    n_cells = arrays.get("n_cells")
-    if n_cells is not None and n_cells.shape == (n_t,):
-        cols[S.N_CELLS] = pl.Series(n_cells.astype(np.int32)).gather(rows)
-    df = pl.DataFrame(cols).with_columns(
-        pl.lit(options.dataset or _stem(path)).alias(S.DATASET),
-        pl.lit("delta").alias(S.READOUT_TYPE),
-    )
-    _check_duplicates(df, path, "after typing the targets")
-    used = {"effects", "target_symbols", "gene_symbols", "target_ids", "gene_ids", "n_cells"}
-    notes["other_arrays"] = sorted(set(files) - used)
-    notes["annotations"] = "per-perturbation energy/noise_trace: read_npz_perturbation_annotations"
-    notes["shape"] = [n_t, n_g]
-    return IngestResult(df, None, {"reader": "read_effect_matrix_npz"}, notes)
-
-
-def read_npz_perturbation_annotations(
-    path: Path, *, perturbation_type: str = "CRISPRi"
-) -> pl.DataFrame:
-    """Per-perturbation side arrays of an NPZ effect matrix (not measurements).
-
-    Parameters
-    ----------
-    path
-        The NPZ read by :func:`read_effect_matrix_npz`.
-    perturbation_type
-        Modality used to build the symbols; must match the one used at ingest.
-
-    Returns
-    -------
-    polars.DataFrame
-        ``perturbation`` (same symbols as the measurements), ``target_id`` and, where present,
-        ``energy`` (genome-wide signal), ``noise_trace`` (its expected noise) and ``n_cells``.
-    """
-    path = Path(path)
-    optional = ("target_ids", "energy", "noise_trace", "n_cells")
-    arrays, _ = _load_npz(path, ("target_symbols",), optional)
-    n = arrays["target_symbols"].shape[0]
-    targets = _labels(arrays, "target_symbols", "target_ids", n, path)
-    symbols = _symbols(targets, perturbation_type, S.CONTROL, path, "target_symbols")
-    cols: dict[str, Any] = {S.PERTURBATION: [symbols[t] for t in targets]}
-    for key, name in (
-        ("target_ids", "target_id"),
-        ("energy", "energy"),
-        ("noise_trace", "noise_trace"),
-        ("n_cells", S.N_CELLS),
-    ):
-        arr = arrays.get(key)
-        if arr is not None and arr.shape == (n,):
-            cols[name] = arr.astype(str) if key == "target_ids" else arr
-    return pl.DataFrame(cols)
-
-
-# --- CSV / TSV / Parquet tables -------------------------------------------------------------
-
-
-def _read_frame(path: Path) -> pl.DataFrame:
+def read_frame(path: Path) -> pl.DataFrame:
+    """A CSV/TSV/TXT (optionally gzipped) table with every cell as text, or a Parquet table."""
     name = path.name.lower()
     try:
         if name.endswith(".parquet"):
@@ -360,9 +95,8 @@ def _read_frame(path: Path) -> pl.DataFrame:
         pl.exceptions.PolarsError,
         UnicodeDecodeError,
     ) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LpmInputError(
-            path, f"cannot parse table (truncated or malformed?): {first}"
+            path, f"cannot parse table (truncated or malformed?): {first_line(exc)}"
         ) from None
 
 
@@ -430,7 +164,7 @@ def _is_numeric(series: pl.Series) -> bool:
 
 
 def _strings(series: pl.Series, path: Path, column: str) -> pl.Series:
-    out = series.cast(pl.String).str.strip_chars()
+    out = as_text(series, path).str.strip_chars()
     n_null = out.null_count() + int((out == "").sum())
     if n_null:
         raise LpmInputError(path, f"column {column!r} has {n_null} empty value(s)")
@@ -462,7 +196,7 @@ def read_table(path: Path, options: IngestOptions) -> IngestResult:
         Long rows in store columns; no controls table.
     """
     path = Path(path)
-    df = _read_frame(path)
+    df = read_frame(path)
     if df.height == 0:
         raise LpmInputError(path, f"no data rows (columns: {', '.join(df.columns) or 'none'})")
     dupcols = sorted({c for c in df.columns if df.columns.count(c) > 1})
@@ -607,7 +341,7 @@ def _finish(
         notes["dataset"] = f"column {S.DATASET!r}"
         long = long.rename({_DATASET: S.DATASET})
     else:
-        long = long.with_columns(pl.lit(_dataset(path, options, notes)).alias(S.DATASET))
+        long = long.with_columns(pl.lit(dataset_of(path, options, notes)).alias(S.DATASET))
     if _CONTEXT in long.columns:
         pairs = long.select(S.DATASET, _CONTEXT).unique()
         ids = [c if S.CONTEXT_SEPARATOR in c else S.context_id(d, c) for d, c in pairs.iter_rows()]
@@ -620,17 +354,17 @@ def _finish(
         )
     else:
         dataset = (
-            long[S.DATASET][0] if S.DATASET in long.columns else _dataset(path, options, notes)
+            long[S.DATASET][0] if S.DATASET in long.columns else dataset_of(path, options, notes)
         )
         long = long.with_columns(
-            pl.lit(S.context_id(dataset, _cell_line(path, options, notes))).alias(S.CONTEXT)
+            pl.lit(S.context_id(dataset, cell_line_of(path, options, notes))).alias(S.CONTEXT)
         )
         if long[S.DATASET].n_unique() > 1:
             raise LpmInputError(
                 path, "a dataset column with several datasets needs a context column too"
             )
     control = options.control_label or S.CONTROL
-    symbols = _symbols(
+    symbols = typed_symbols(
         long[S.PERTURBATION].unique().sort().to_list(),
         options.perturbation_type,
         control,
@@ -643,7 +377,7 @@ def _finish(
         else "TYPE:TARGET symbols in the source"
     )
     long = long.with_columns(pl.col(S.PERTURBATION).replace_strict(symbols, return_dtype=pl.String))
-    if _DIRECTION_FILE.search(_stem(path)):
+    if _DIRECTION_FILE.search(file_stem(path)):
         long = long.with_columns(pl.col(S.READOUT) + DIRECTION_SUFFIX)
         notes["direction_labels"] = (
             f"direction file: readout = GENE{DIRECTION_SUFFIX}, value 1 = up-regulated, 0 = down-regulated"
@@ -661,7 +395,7 @@ def _finish(
     long = long.with_columns(pl.col(S.VALUE).cast(pl.Float32))
     if S.N_CELLS in long.columns:
         long = long.with_columns(pl.col(S.N_CELLS).cast(pl.Int32))
-    _check_duplicates(long, path, f"(a {pert_col!r} x readout pair repeats)")
+    require_unique_keys(long, path, origin=f"(a {pert_col!r} x readout pair repeats)")
     order = [
         c
         for c in (

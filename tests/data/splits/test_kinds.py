@@ -314,7 +314,7 @@ def test_unseen_dose_needs_three_doses() -> None:
 
 @pytest.mark.realdata
 def test_unseen_dose_on_real_lincs() -> None:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "stores" / "lincs"
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "stores" / "lincs"
     if not path.exists():
         pytest.skip(f"no LINCS store at {path} (built locally, not committed)")
     from lpm.data.store import open_store
