@@ -16,7 +16,8 @@ import polars as pl
 
 from _common import RESULTS, mean_sd, number, write_text
 from lpm.design.loop import area_under_curve, summarise
-from lpm.pl.design import plot_learning_curves
+from lpm.pl.design import learning_curves_figure
+from lpm.pl.save import save_png
 
 FIGS = RESULTS / "design"
 LANES = ("replogle", "replogle_linear", "sim_q1.00", "sim_q0.50", "sim_q0.00")
@@ -172,10 +173,11 @@ def _verdict_lines(verdict: dict[str, dict[str, tuple[float, int, int]]]) -> lis
 
 def lane_section(lane: str, runs: dict[str, dict[str, Any]]) -> list[str]:
     rounds, summary = lane_tables(lane)
-    fig = plot_learning_curves(rounds, FIGS / f"{lane}.png", title=TITLES.get(lane, lane))
-    gain_fig = plot_learning_curves(
+    fig = save_png(
+        learning_curves_figure(rounds, title=TITLES.get(lane, lane)), FIGS / f"{lane}.png"
+    )
+    gain = learning_curves_figure(
         paired_gain(rounds),
-        FIGS / f"{lane}_gain.png",
         title="gain over random, paired by seed (same held-out set)",
         labels={
             m: "random − MSE (above 0: lower error)"
@@ -184,6 +186,7 @@ def lane_section(lane: str, runs: dict[str, dict[str, Any]]) -> list[str]:
             for m in LABELS_SHORT
         },
     )
+    gain_fig = save_png(gain, FIGS / f"{lane}_gain.png")
     lines, verdict = auc_table(summary)
     seeds = sorted(rounds["seed"].unique().to_list())
     out = [f"## {TITLES.get(lane, lane)}", "", f"![{lane}](design/{fig.name})", ""]
@@ -265,7 +268,6 @@ def prior_quality_figure(sims: list[str]) -> Path:
     import matplotlib.pyplot as plt
 
     from lpm.design.strategies import STRATEGIES
-    from lpm.pl.save import save_png
 
     quality = [float(lane[5:]) for lane in sims]
     summaries = {lane: lane_tables(lane)[1] for lane in sims}

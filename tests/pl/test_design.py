@@ -7,7 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
-from lpm.pl.design import learning_curves_figure, plot_learning_curves
+from lpm.pl.design import learning_curves_figure
+from lpm.pl.save import save_png
 from tests.pl._figures import assert_labelled, texts
 
 
@@ -30,5 +31,7 @@ def test_one_panel_per_metric_and_n_a_where_a_metric_is_missing(tmp_path: Path) 
     assert "toy (mean ± sd over 2 seeds)" in said
     assert "Pearson Δ (held-out)" in said and "MSE (lower is better)" in said
     assert {"random", "uncertainty"} <= set(said) and "n/a" in said
-    png = plot_learning_curves(_rounds(), tmp_path / "c.png", metrics=("pearson_delta",))
+    png = save_png(
+        learning_curves_figure(_rounds(), metrics=("pearson_delta",)), tmp_path / "c.png"
+    )
     assert png.read_bytes()[:4] == b"\x89PNG"

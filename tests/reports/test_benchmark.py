@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lpm.reports.benchmark import benchmark_markdown, write_benchmark_report
+from lpm.reports.benchmark import benchmark_markdown
 
 
 def _folder(tmp_path: Path) -> Path:
@@ -39,9 +39,3 @@ def test_the_markdown_is_made_from_the_tables(tmp_path: Path) -> None:
     assert text.startswith("# Toy") and "## Test group `g`" in text
     assert "| linear | 10 / 10 |" in text and "![metric panel](results.png)" in text
     assert not (tmp_path / "results.md").exists(), "making the Markdown writes nothing"
-
-
-def test_the_deprecated_writer_still_writes_both_files(tmp_path: Path) -> None:
-    md = write_benchmark_report(_folder(tmp_path), title="Toy", stores=["s"])
-    assert md.read_text() == benchmark_markdown(tmp_path, title="Toy", stores=["s"])
-    assert (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"

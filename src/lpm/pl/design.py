@@ -5,13 +5,10 @@ line every informed strategy must clear."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-
-from lpm.pl.save import save_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -92,21 +89,4 @@ def learning_curves_figure(
     return fig
 
 
-def plot_learning_curves(
-    rounds: pl.DataFrame,
-    out: str | Path,
-    *,
-    metrics: Sequence[str] = ("pearson_delta", "pearson_delta_vs_mean", "mse", "top_acquired"),
-    title: str | None = None,
-    top_label: str | None = None,
-    labels: Mapping[str, str] | None = None,
-) -> Path:
-    """Deprecated: :func:`learning_curves_figure` saved to ``out``, for callers not yet moved to
-    ``save_png(learning_curves_figure(...), out)`` (``lpm.runs.design``, ``benchmarks/``)."""
-    fig = learning_curves_figure(
-        rounds, metrics=metrics, title=title, top_label=top_label, labels=labels
-    )
-    return save_png(fig, out)
-
-
-__all__ = ["LABELS", "learning_curves_figure", "plot_learning_curves"]
+__all__ = ["LABELS", "learning_curves_figure"]

@@ -12,8 +12,7 @@ import polars as pl
 
 from lpm.evaluation.panel import ratio_to_baseline
 from lpm.models.registry import BASELINES
-from lpm.pl.benchmark import defined_metrics, plot_benchmark_panel
-from lpm.pl.save import save_png
+from lpm.pl.benchmark import defined_metrics
 
 FIGURE = "results.png"
 
@@ -103,15 +102,4 @@ def benchmark_markdown(folder: Path, *, title: str, stores: Sequence[str] = ()) 
     return "\n".join(lines)
 
 
-def write_benchmark_report(folder: Path, *, title: str, stores: Sequence[str] = ()) -> Path:
-    """Deprecated: ``results.md`` (:func:`benchmark_markdown`) and ``results.png``
-    (:func:`~lpm.pl.benchmark.plot_benchmark_panel`) written into ``folder``, a fresh temporary
-    output folder of ``lpm.runs.benchmark``, until it writes them itself."""
-    text = benchmark_markdown(folder, title=title, stores=stores)
-    results = pl.read_csv(folder / "results.csv")
-    save_png(plot_benchmark_panel(results), folder / FIGURE, dpi=110)
-    (folder / "results.md").write_text(text)
-    return folder / "results.md"
-
-
-__all__ = ["FIGURE", "benchmark_markdown", "write_benchmark_report"]
+__all__ = ["FIGURE", "benchmark_markdown"]

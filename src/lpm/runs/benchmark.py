@@ -8,9 +8,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from lpm._utils.atomic import atomic_dir, check_output
 from lpm.data.store import read_stores
 from lpm.evaluation.benchmark import BenchmarkResult, BenchmarkSpec, run_benchmark, summarise
+from lpm.pl.benchmark import plot_benchmark_panel
+from lpm.pl.save import save_png
+from lpm.reports.benchmark import FIGURE, benchmark_markdown
 
 
 def benchmark_to_dir(
@@ -34,8 +39,6 @@ def benchmark_to_dir(
     ``out`` is checked before any work: an existing one is refused unless ``overwrite`` (then
     the new folder replaces it whole), and a file is never turned into a folder.
     """
-    from lpm.reports.benchmark import write_benchmark_report
-
     spec = BenchmarkSpec(
         split=split,
         models=tuple(models),
@@ -51,11 +54,14 @@ def benchmark_to_dir(
     result = run_benchmark(rows, spec, progress=progress, extra_train=extra)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         write_tables(result, tmp, command=command)
-        write_benchmark_report(
+        markdown = benchmark_markdown(
             tmp,
             title=title or f"{split} on {', '.join(str(s) for s in stores)}",
             stores=[str(s) for s in stores],
         )
+        (tmp / "results.md").write_text(markdown)
+        panel = plot_benchmark_panel(pl.read_csv(tmp / "results.csv"))
+        save_png(panel, tmp / FIGURE, dpi=110)
     return out / "results.md"
 
 

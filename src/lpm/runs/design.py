@@ -14,7 +14,8 @@ from lpm.design.loop import DesignResult, LoopConfig, perturbation_graph, run_de
 from lpm.design.pool import design_universe, read_strength
 from lpm.design.selection import coverage_selection, spectral_selection
 from lpm.errors import LpmInputError
-from lpm.pl.design import plot_learning_curves
+from lpm.pl.design import learning_curves_figure
+from lpm.pl.save import save_png
 
 METHODS = ("coverage", "spectral")
 
@@ -153,12 +154,12 @@ def save_design(
             "n_excluded": len(result.universe.excluded),
         }
         (tmp / "design.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
-        plot_learning_curves(
+        figure = learning_curves_figure(
             result.rounds,
-            tmp / "learning_curves.png",
             title=f"{config.model} on {store or 'store'}, seed {config.seed}",
             top_label=f"strongest {config.top_fraction:.0%} acquired (fraction)",
         )
+        save_png(figure, tmp / "learning_curves.png")
     return out
 
 

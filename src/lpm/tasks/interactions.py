@@ -24,8 +24,8 @@ import polars as pl
 
 from lpm.data import schema as S
 from lpm.data.profiles import mean_values
-from lpm.data.store import require_finite_values
 from lpm.data.symbols import COMBINATION_SEPARATOR, is_combination, members
+from lpm.data.validate import require_finite_values
 from lpm.errors import LpmInputError
 from lpm.tasks.base import DiscoveryTask, fitted_model
 from lpm.tasks.interaction_stats import METHODS, pair_metrics, robust_abs_z
