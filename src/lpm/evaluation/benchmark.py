@@ -19,7 +19,7 @@ import polars as pl
 from lpm.data import schema as S
 from lpm.data.splits import make_split
 from lpm.evaluation.panel import evaluate
-from lpm.models.registry import get_model, get_model_class
+from lpm.models.registry import make_model
 
 GROUP = "group"
 
@@ -65,9 +65,7 @@ def _instantiate(name: str, spec: BenchmarkSpec, seed: int) -> Any:
     params = dict(spec.model_params.get(base, {}))
     if base != name:
         params.update(spec.model_params.get(name, {}))
-    if "seed" in get_model_class(base).param_names():
-        params.setdefault("seed", seed)
-    return get_model(base, **params)
+    return make_model(base, params, seed=seed)
 
 
 def _conditions(rows: pl.DataFrame) -> int:
