@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+from tests.test_cli import lpm
 
 from lpm.data.store import write_store
-from tests.test_cli import lpm
 
 
 def _chain(tmp_path: Path) -> Path:

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import polars as pl
-
-from lpm.data.store import write_store
 from tests.design.test_loop import chain_world
 from tests.test_cli import lpm
+
+from lpm.data.store import write_store
 
 
 def test_design_select_from_a_store_and_from_genes(tmp_path: Path) -> None:
