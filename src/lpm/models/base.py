@@ -325,7 +325,7 @@ class PerturbationModel(metaclass=_ModelType):
         """The model of a saved folder (``load_model`` checks the folder and names what is wrong)."""
         params = {k: v for k, v in config["params"].items() if k not in cls.retired_params}
         model = cls(**params)
-        with np.load(path / ARRAYS_FILE, allow_pickle=False) as z:
+        with open(path / ARRAYS_FILE, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         tables = {p.stem: pl.read_parquet(p) for p in sorted((path / TABLES_DIR).glob("*.parquet"))}
         model._set_state(arrays, tables, config.get("state", {}))

@@ -218,7 +218,7 @@ def test_a_run_stopped_early_and_resumed_matches_an_uninterrupted_run(
     resumed = get_model(name, **params, max_epochs=5)
     resumed.fit(rows, trainer=TrainerOptions(checkpoint_dir=tmp_path / "b", report=said.append))
     assert said == [
-        f"resuming member 0 from {tmp_path / 'b' / 'member0' / 'last.ckpt'}: epochs 0-1 done, 5 in all"
+        f"resuming from {tmp_path / 'b' / 'member0' / 'last.ckpt'}: 2 of 5 epochs done (member 0)"
     ]
     assert resumed.history_[0]["epochs"] == whole.history_[0]["epochs"] == 5
     assert whole.history_[0]["val_loss"] is not None

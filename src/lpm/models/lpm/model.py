@@ -307,9 +307,7 @@ class LPMModel(PerturbationModel):
         ckpt = str(last) if last.is_file() else None
         first = resume_epoch(ckpt)
         if ckpt is not None:
-            options.say(
-                f"resuming member {k} from {last}: epochs 0-{first - 1} done, {max_epochs} in all"
-            )
+            options.say(f"resuming from {last}: {first} of {max_epochs} epochs done (member {k})")
         t0 = time.perf_counter()
         run_fit(
             trainer, module, datamodule=data_module(train_set, val_set, first_epoch=first),
