@@ -992,7 +992,9 @@ def models() -> None:
         out_console.print(f"[bold]{name}[/] ({kind}): {escape(d['summary'])}")
         out_console.print(f"  can: {', '.join(can) or 'fit and predict only'}")
         for key, value in d["params"].items():
-            out_console.print(f"  {key} = {escape(json.dumps(value))}")
+            out_console.print(
+                f"  {key} = {escape(json.dumps(value))}  ({escape(d['accepts'][key])})"
+            )
 
 
 @app.command()

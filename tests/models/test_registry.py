@@ -128,3 +128,18 @@ def test_a_damaged_folder_is_exit_2_in_one_line_from_the_cli(damaged: Path, tmp_
                "--out", str(tmp_path / "p.parquet"))  # fmt: skip
     assert proc.returncode == 2
     assert "arrays.npz: missing" in _error_line(proc)
+
+
+def test_lpm_models_prints_each_model_readably() -> None:
+    from tests.test_cli import lpm
+
+    proc = lpm("models")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) < 200  # not one long line per model
+    start = lines.index(next(x for x in lines if x.startswith("lpm_fast (model):")))
+    block = lines[start + 1 : start + 4]
+    assert block[0].startswith("  can: streams, gives spread, uses trainer, resumes, data parallel")
+    assert any(x.startswith('  preset = "replogle"  (one of') for x in lines[start:])
+    assert any(x.startswith("precomputed (model)") for x in lines)
+    assert "  can: needs path" in lines

@@ -115,6 +115,15 @@ def check_params(cls: type, values: Mapping[str, Any], rules: Mapping[str, Rule]
             )
 
 
+def accepted(cls: type, rules: Mapping[str, Rule]) -> dict[str, str]:
+    """What each parameter accepts, in words (its type, and its rule where it has one)."""
+    out = {}
+    for name, hint in param_types(cls).items():
+        rule = rules.get(name)
+        out[name] = describe(hint) + (f"; {rule}" if rule is not None else "")
+    return out
+
+
 def _obeys(value: Any, rule: Rule) -> bool:
     """A range holds for every number of the value (each width of a list); a choice for the
     value itself (None, where the type allows it, means "the default" and is not checked)."""

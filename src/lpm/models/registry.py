@@ -18,6 +18,7 @@ import polars as pl
 
 from lpm.errors import LpmError, LpmInputError
 from lpm.models.base import ARRAYS_FILE, CONFIG_FILE, TABLES_DIR, PerturbationModel
+from lpm.models.params import accepted
 
 #: Built-in models: name -> "module:Class". Baselines are models like any other.
 _BUILTINS: dict[str, str] = {
@@ -133,7 +134,7 @@ def make_model(
 
 
 def describe_model(name: str) -> dict[str, Any]:
-    """Name, first docstring line, capabilities and default parameters of a model."""
+    """Name, first docstring line, capabilities, default parameters and what each accepts."""
     cls = get_model_class(name)
     doc = (cls.__doc__ or "").strip().splitlines()
     caps = cls.capabilities()
@@ -141,6 +142,7 @@ def describe_model(name: str) -> dict[str, Any]:
         "name": name,
         "summary": doc[0] if doc else "",
         "params": cls().get_params(),
+        "accepts": accepted(cls, cls.param_rules),
         "baseline": name in BASELINES,
         "capabilities": caps,
         "needs_inputs": caps["needs_inputs"],
