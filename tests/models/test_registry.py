@@ -140,6 +140,6 @@ def test_lpm_models_prints_each_model_readably() -> None:
     start = lines.index(next(x for x in lines if x.startswith("lpm_fast (model):")))
     block = lines[start + 1 : start + 4]
     assert block[0].startswith("  can: streams, gives spread, uses trainer, resumes, data parallel")
-    assert any(x.startswith('  preset = "replogle"  (one of') for x in lines[start:])
+    assert "  preset = \"replogle\"  (text; one of 'lincs', 'replogle')" in lines[start:]
     assert any(x.startswith("precomputed (model)") for x in lines)
     assert "  can: needs path" in lines
