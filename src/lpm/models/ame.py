@@ -263,7 +263,8 @@ class AMEModuleWithValidation(AMEModule):
         self._val_n += n
 
     def on_validation_epoch_end(self) -> None:
-        self.log("val_loss", self._val_sum / max(self._val_n, 1))
+        # float64, as summed: the best epoch and its recorded MSE are this exact value
+        self.log("val_loss", torch.tensor(self._val_sum / max(self._val_n, 1), dtype=torch.float64))
 
 
 # ---- data ---------------------------------------------------------------------------------------
