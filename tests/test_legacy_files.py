@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from tests.conftest import boring_rows
 
 from lpm.data.store import open_store
 from lpm.models.registry import load_model
+from tests.conftest import boring_rows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -16,13 +16,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from lpm.errors import LpmError, LpmInputError
+from lpm.errors import Interrupted, LpmError, LpmInputError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="lpm: in-silico perturbation biology."
 )
 console = Console(stderr=True, soft_wrap=True)
 out_console = Console(soft_wrap=True, highlight=False)
+#: What Ctrl-C outside a run that keeps something prints (outputs are written whole or not at all).
+INTERRUPTED = "interrupted; nothing written"
 
 
 def _status(message: str) -> None:
@@ -245,16 +247,11 @@ def train(
     """Fit a registered model on one or several stores and save it."""
     from lpm._utils.params import parse_params
     from lpm.models.registry import get_model_class
-    from lpm.runs.train import train_model
+    from lpm.runs.train import is_first_process, train_model
 
     params = parse_params(param or [], option="--param")
-    flags = {
-        "ensemble": ensemble,
-        "devices": devices,
-        "strategy": strategy,
-        "accelerator": accelerator,
-    }
-    params.update({k: v for k, v in flags.items() if v is not None})
+    if ensemble is not None:
+        params["ensemble"] = ensemble
     featured = _feature_params(
         perturbation_features, context_features, readout_features, anchor_controls
     )
@@ -265,21 +262,22 @@ def train(
             f"model {model!r} takes no {', '.join('--' + k.replace('_', '-') for k in unsupported)}",
         )
     params.update(featured)
-    default_ckpt = out.with_name(out.name + ".checkpoints")
-    if "checkpoint_dir" in get_model_class(model).param_names():
-        params.setdefault("checkpoint_dir", str(checkpoint_dir or default_ckpt))
-    if "seed" in get_model_class(model).param_names():
-        params.setdefault("seed", seed)
     fitted = train_model(
-        store, model=model, out=out, params=params, split=split, seed=seed, overwrite=overwrite
+        store,
+        model=model,
+        out=out,
+        params=params,
+        split=split,
+        seed=seed,
+        overwrite=overwrite,
+        devices=devices,
+        strategy=strategy,
+        accelerator=accelerator,
+        checkpoint_dir=checkpoint_dir,
+        progress=_status,
     )
-    if not getattr(fitted, "is_global_zero_", True):
-        return
-    if checkpoint_dir is None and default_ckpt.is_dir():
-        import shutil
-
-        shutil.rmtree(default_ckpt)  # finished: nothing left to resume
-    out_console.print(f"saved {fitted!r} to {out}")
+    if is_first_process():  # the other processes of a data-parallel run save nothing
+        out_console.print(f"saved {fitted!r} to {out}")
 
 
 @app.command()
@@ -298,18 +296,15 @@ def predict(
     ] = None,
     part: Annotated[str, typer.Option(help="With --split: train, val or test.")] = "test",
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Predict values for rows; symbols the model never saw are an error, never 'no effect'."""
-    from lpm.errors import LpmInputError
-    from lpm.runs.predict import predict_to_file, read_rows, rows_from_store
+    from lpm.runs.predict import predict_to_file
 
-    if rows is not None and store is None:
-        table = read_rows(rows)
-    elif store is not None and rows is None:
-        table = rows_from_store(store, split=split, seed=seed, part=part)
-    else:
-        raise LpmInputError(None, "give exactly one of --rows or --store")
-    result = predict_to_file(model, table, out)
+    result = predict_to_file(
+        model, out=out, rows=rows, store=store, split=split, part=part, seed=seed,
+        overwrite=overwrite,
+    )  # fmt: skip
     out_console.print(f"wrote {result.height:,} predictions to {out}")
 
 
@@ -992,12 +987,22 @@ def design_loop(
 
 @app.command()
 def models() -> None:
-    """List registered models and their parameters."""
+    """List registered models: what each does, can do, and its parameters' defaults."""
     from lpm.models.registry import describe_model, list_models
 
     for name in list_models():
         d = describe_model(name)
-        out_console.print(f"{name:20s} {d['summary']}  params={json.dumps(d['params'])}")
+        caps = d["capabilities"]
+        can = [c.replace("_", " ") for c, on in caps.items() if on is True]
+        if caps["needs_inputs"]:
+            can.append(f"needs {', '.join(caps['needs_inputs'])}")
+        kind = "baseline" if d["baseline"] else "model"
+        out_console.print(f"[bold]{name}[/] ({kind}): {escape(d['summary'])}")
+        out_console.print(f"  can: {', '.join(can) or 'fit and predict only'}")
+        for key, value in d["params"].items():
+            out_console.print(
+                f"  {key} = {escape(json.dumps(value))}  ({escape(d['accepts'][key])})"
+            )
 
 
 @app.command()
@@ -1013,16 +1018,38 @@ def demo(
     out_console.print(f"report: {report}")
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether an exit came from Ctrl-C (typer and click turn it into an exit of their own)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def main() -> None:
-    """Console entry point: lpm's own errors print as one line and exit 2; unexpected ones exit 1
-    with a one-line summary (set LPM_DEBUG=1 for the traceback)."""
+    """Console entry point: lpm's own errors print as one line and exit 2; Ctrl-C prints what
+    was kept and exits 130; unexpected errors exit 1 with a one-line summary (set LPM_DEBUG=1
+    for the traceback)."""
     import os
 
     try:
         app()
+    except Interrupted as exc:
+        console.print(escape(str(exc)), highlight=False, soft_wrap=True)
+        sys.exit(130)
     except LpmError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        console.print(INTERRUPTED, highlight=False, soft_wrap=True)
+        sys.exit(130)
+    except SystemExit as exc:
+        if exc.code not in (0, None) and _interrupted(exc):
+            console.print(INTERRUPTED, highlight=False, soft_wrap=True)
+            sys.exit(130)
+        raise
     except Exception as exc:
         if os.environ.get("LPM_DEBUG"):
             raise

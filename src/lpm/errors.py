@@ -33,3 +33,7 @@ class UnknownSymbolError(LpmError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class Interrupted(LpmError):
+    """A run stopped by the user (Ctrl-C); the message says what was kept. The CLI exits 130."""

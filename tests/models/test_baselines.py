@@ -1,4 +1,5 @@
-"""Baselines at a held-out dose: they pool the compound's measured doses."""
+"""Baselines: at a held-out dose they pool the compound's measured doses; Salt sums measured
+singles and refuses missing ones."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
+from lpm.errors import UnknownSymbolError
 from lpm.models.registry import get_model, load_model
+from tests.models.worlds import held_out, pairs_world
 
 
 def _dosed_rows() -> pl.DataFrame:
@@ -68,3 +72,16 @@ def test_linear_predicts_rows_without_the_dose_column_a_joint_fit_had() -> None:
     alone = knockdown.drop("dose")
     assert model.supported(alone).all()
     np.testing.assert_allclose(model.predict(alone), expected)
+
+
+def test_salt_sums_measured_singles_and_refuses_missing_ones() -> None:
+    rows, effect = pairs_world()
+    doubles = sorted({p for p in rows["perturbation"].to_list() if "+" in p})
+    train, test = held_out(rows, doubles[:3])
+    salt = get_model("salt").fit(train)
+    a, b = doubles[0].split("+")
+    one = test.filter((pl.col("perturbation") == doubles[0]) & (pl.col("context") == "toy/A"))
+    np.testing.assert_allclose(salt.predict(one), effect[a] + effect[b], atol=0.05)
+    train_no_a = train.filter(pl.col("perturbation") != a)
+    with pytest.raises(UnknownSymbolError):
+        get_model("salt").fit(train_no_a).predict(one)

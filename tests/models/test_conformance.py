@@ -11,8 +11,10 @@ import polars as pl
 import pytest
 
 from lpm.errors import LpmInputError, UnknownSymbolError
-from lpm.models.base import NotFittedError, PerturbationModel
+from lpm.models.base import CAPABILITIES, NotFittedError, PerturbationModel
+from lpm.models.params import matches, out_of_range, param_types, wrong_value
 from lpm.models.registry import (
+    describe_model,
     expand_model_names,
     get_model,
     get_model_class,
@@ -127,3 +129,80 @@ def test_all_means_every_model_that_runs_without_user_inputs() -> None:
         "linear",
         *[m for m in runnable if m != "linear"],
     ]
+
+
+# ---- parameters -----------------------------------------------------------------------------
+def _params() -> list[tuple[str, str]]:
+    return [(m, p) for m in MODELS for p in get_model_class(m).param_names()]
+
+
+@pytest.mark.parametrize(("name", "param"), _params())
+def test_every_parameter_has_a_type_and_refuses_a_wrong_one(name: str, param: str) -> None:
+    from typing import Any as AnyType
+
+    hint = param_types(get_model_class(name))[param]
+    assert hint is not AnyType, f"{name}.{param} has no annotation: its type cannot be checked"
+    with pytest.raises(LpmInputError, match=f"model {name!r}: parameter {param} must be"):
+        get_model(name, **{param: wrong_value(hint)})
+
+
+@pytest.mark.parametrize(
+    ("name", "param"), [(m, p) for m, p in _params() if p in get_model_class(m).param_rules]
+)
+def test_a_value_out_of_range_is_refused_when_the_model_is_made(name: str, param: str) -> None:
+    cls = get_model_class(name)
+    bad = out_of_range(cls.param_rules[param])
+    value = [bad] if "list" in str(param_types(cls)[param]) and not isinstance(bad, str) else bad
+    with pytest.raises(LpmInputError, match=f"model {name!r}: parameter {param} must be"):
+        get_model(name, **{param: value})
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_numeric_parameter_has_a_range(name: str) -> None:
+    cls = get_model_class(name)
+    numeric = [
+        p
+        for p, hint in param_types(cls).items()
+        if matches(1.5, hint) or (matches(2, hint) and not matches(True, hint))
+    ]
+    assert set(numeric) <= set(cls.param_rules), (
+        f"{name}: no range for {set(numeric) - set(cls.param_rules)}"
+    )
+
+
+# ---- capabilities ---------------------------------------------------------------------------
+#: Capability -> the hook a model that declares it implements.
+HOOKS = {
+    "streams": "_fit_source",
+    "gives_spread": "_predict_with_spread",
+    "flags_fallback": "_fallback",
+}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_declared_capabilities_have_their_hooks_and_others_refuse(
+    name: str, make: Callable[[str], PerturbationModel], toy_rows: pl.DataFrame
+) -> None:
+    cls = get_model_class(name)
+    for capability, hook in HOOKS.items():
+        overridden = getattr(cls, hook) is not getattr(PerturbationModel, hook)
+        assert overridden == bool(getattr(cls, capability)), f"{name}: {capability} vs {hook}"
+    if cls.resumes or cls.data_parallel:
+        assert cls.uses_trainer, f"{name}: resumes or data_parallel without uses_trainer"
+    train, test = _split(toy_rows)
+    model = make(name).fit(train)
+    if not cls.gives_spread:
+        with pytest.raises(LpmInputError, match="gives no spread"):
+            model.predict_with_spread(test)
+    if not cls.flags_fallback:
+        with pytest.raises(LpmInputError, match="has no fallback"):
+            model.fallback(test)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_describe_reports_capabilities(name: str) -> None:
+    described = describe_model(name)
+    caps = described["capabilities"]
+    assert set(caps) == {*CAPABILITIES, "needs_inputs"}
+    assert caps["uses_trainer"] == get_model_class(name).uses_trainer
+    assert described["needs_inputs"] == list(get_model_class(name).needs_inputs)

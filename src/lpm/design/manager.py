@@ -20,7 +20,7 @@ from lpm.data import schema as S
 from lpm.data.profiles import profile_matrix
 from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
-from lpm.models.registry import get_model, get_model_class
+from lpm.models.registry import make_model
 
 
 class ModelManager:
@@ -32,16 +32,15 @@ class ModelManager:
         self.name = name
         self.params = dict(params or {})
         self.seed = seed
-        self._takes_seed = "seed" in get_model_class(name).param_names()
         self.members: list[PerturbationModel] = []
         self.fit_seconds = 0.0
         self._train: pl.DataFrame | None = None
 
     def _new(self, member: int) -> PerturbationModel:
         params = dict(self.params)
-        if self._takes_seed:
-            params["seed"] = int(params.get("seed", self.seed)) + member
-        return get_model(self.name, **params)
+        if "seed" in params:
+            params["seed"] = int(params["seed"]) + member
+        return make_model(self.name, params, seed=self.seed + member)
 
     def fit(self, train: pl.DataFrame) -> None:
         """Fit member 0 on all labelled rows; extra members are dropped until asked for again."""

@@ -19,7 +19,7 @@ from lpm.data import schema as S
 from lpm.data.splits import get_split_kind, make_split
 from lpm.errors import LpmInputError
 from lpm.evaluation.panel import MAX_BOOT, evaluate
-from lpm.models.registry import get_model, get_model_class
+from lpm.models.registry import make_model
 
 GROUP = "group"
 #: The most seeds one benchmark runs (each seed fits every model once).
@@ -91,9 +91,7 @@ def _instantiate(name: str, spec: BenchmarkSpec, seed: int) -> Any:
     params = dict(spec.model_params.get(base, {}))
     if base != name:
         params.update(spec.model_params.get(name, {}))
-    if "seed" in get_model_class(base).param_names():
-        params.setdefault("seed", seed)
-    return get_model(base, **params)
+    return make_model(base, params, seed=seed)
 
 
 def _conditions(rows: pl.DataFrame) -> int:

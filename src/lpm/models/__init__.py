@@ -7,6 +7,7 @@ from lpm.models.registry import (
     get_model,
     list_models,
     load_model,
+    make_model,
     register_model,
 )
 
@@ -18,5 +19,6 @@ __all__ = [
     "get_model",
     "list_models",
     "load_model",
+    "make_model",
     "register_model",
 ]

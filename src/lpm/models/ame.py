@@ -27,16 +27,15 @@ experts of the row (uniform when no expert helps) is the target, and the loss is
 how much each input drives the prediction.
 
 The network and its Lightning module are below; the façade (``AttentiveMixtureModel``) owns
-the data, the Trainer and early stopping on a seeded validation carve of whole profiles.
+the data and early stopping on a seeded validation carve of whole profiles; the Trainer comes
+from the shared engine (:mod:`lpm.models.training`), which keeps the best epoch's weights.
 """
 
 from __future__ import annotations
 
-import copy
-import logging
-import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import lightning as L
 import numpy as np
@@ -45,11 +44,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lpm._utils.threads import one_torch_thread
 from lpm.data import schema as S
 from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
 from lpm.models.lpm.network import combine_members
-from lpm.models.lpm.rows import Vocab, code_rows
+from lpm.models.lpm.rows import code_rows
+from lpm.models.lpm.vocab import Vocab
+from lpm.models.params import (
+    COUNT,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    WIDTH,
+    Choice,
+    Rule,
+)
+from lpm.models.source import RowSource
+from lpm.models.training import (
+    BestState,
+    TrainerOptions,
+    build_trainer,
+    carve_validation,
+    run_fit,
+)
 
 #: Expert names, in the order of the attention columns (numeric ones only where present).
 SYMBOL_EXPERTS = ("perturbation", "context", "readout")
@@ -208,7 +227,7 @@ class AMENetwork(nn.Module):
 
 
 class AMEModule(L.LightningModule):
-    """Network + Granger-causal loss + AdamW; keeps the weights of the best validation epoch."""
+    """Network + Granger-causal loss + AdamW."""
 
     def __init__(
         self, network: dict[str, Any], lr: float, weight_decay: float, granger_weight: float
@@ -218,8 +237,6 @@ class AMEModule(L.LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         self.granger_weight = granger_weight
-        self.best_loss = float("inf")
-        self.best_state: dict[str, torch.Tensor] | None = None
         self._val_sum = 0.0
         self._val_n = 0
 
@@ -233,7 +250,7 @@ class AMEModule(L.LightningModule):
 
 
 class AMEModuleWithValidation(AMEModule):
-    """The same, with a validation MSE for early stopping and best-epoch weights."""
+    """The same, with a validation MSE for early stopping and the best epoch's weights."""
 
     def on_validation_epoch_start(self) -> None:
         self._val_sum, self._val_n = 0.0, 0
@@ -246,11 +263,8 @@ class AMEModuleWithValidation(AMEModule):
         self._val_n += n
 
     def on_validation_epoch_end(self) -> None:
-        loss = self._val_sum / max(self._val_n, 1)
-        self.log("val_loss", loss)
-        if loss < self.best_loss:
-            self.best_loss = loss
-            self.best_state = copy.deepcopy(self.net.state_dict())
+        # float64, as summed: the best epoch and its recorded MSE are this exact value
+        self.log("val_loss", torch.tensor(self._val_sum / max(self._val_n, 1), dtype=torch.float64))
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -293,7 +307,9 @@ def _batches(t: dict[str, Any], size: int, order: np.ndarray) -> list[dict[str, 
 class _Rows(torch.utils.data.IterableDataset[dict[str, torch.Tensor]]):
     """Batches of rows, reshuffled each pass from (seed, pass number): runs repeat exactly."""
 
-    def __init__(self, t: dict[str, Any], *, batch_size: int, seed: int, shuffle: bool) -> None:
+    def __init__(
+        self, t: dict[str, Any], *, batch_size: int, seed: int, shuffle: bool = True
+    ) -> None:
         self.t, self.batch_size, self.seed, self.shuffle = t, batch_size, seed, shuffle
         self.passes = 0
 
@@ -305,6 +321,10 @@ class _Rows(torch.utils.data.IterableDataset[dict[str, torch.Tensor]]):
         yield from _batches(self.t, self.batch_size, order)
 
 
+def _loader(rows: _Rows) -> torch.utils.data.DataLoader[dict[str, torch.Tensor]]:
+    return torch.utils.data.DataLoader(rows, batch_size=None)
+
+
 def _present(rows: pl.DataFrame, name: str) -> bool:
     return name in rows.columns and bool(_numeric(rows, name)[:, 1].any())
 
@@ -314,6 +334,21 @@ class AttentiveMixtureModel(PerturbationModel):
     """Attentive mixture of experts (one per input) trained with a Granger-causal attention loss."""
 
     name: ClassVar[str] = "lpm_ame"
+    uses_trainer = True
+    param_rules: ClassVar[Mapping[str, Rule]] = {
+        "embedding_dim": WIDTH,
+        "hidden": WIDTH,
+        "granger_weight": NON_NEGATIVE,
+        "combine": Choice("mean", "sum"),
+        "batch_size": COUNT,
+        "lr": POSITIVE,
+        "weight_decay": NON_NEGATIVE,
+        "max_epochs": COUNT,
+        "patience": NON_NEGATIVE,
+        "val_fraction": FRACTION,
+        "seed": SEED,
+    }
+    memory_params = ("embedding_dim", "hidden", "batch_size")
 
     def __init__(
         self,
@@ -342,23 +377,17 @@ class AttentiveMixtureModel(PerturbationModel):
         self.val_fraction = val_fraction
         self.seed = seed
 
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
-        """Train on ``train``; early stopping on ``val`` or on a seeded ``val_fraction`` of the
-        training profiles (rows with a non-finite value are left out)."""
-        from lightning.pytorch.callbacks import EarlyStopping
-
-        from lpm.models.lpm.model import _carve_validation
-        from lpm.models.lpm.rows import RowSource
-
-        if self.combine not in ("mean", "sum"):
-            raise LpmInputError(None, f"combine must be 'mean' or 'sum', got {self.combine!r}")
-        if self.granger_weight < 0:
-            raise LpmInputError(None, f"granger_weight must be >= 0, got {self.granger_weight}")
+    def _fit(
+        self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
+    ) -> None:
+        """Early stopping on ``val`` or on a seeded ``val_fraction`` of the training profiles
+        (rows with a non-finite value are left out)."""
+        options = trainer or TrainerOptions()
         train = train.filter(pl.col(S.VALUE).is_finite())
         if train.height == 0:
             raise LpmInputError(None, "no training rows (with a finite value)")
         if (val is None or val.height == 0) and self.val_fraction > 0:
-            train, val = _carve_validation(train, fraction=self.val_fraction, seed=self.seed)
+            train, val = carve_validation(train, fraction=self.val_fraction, seed=self.seed)
         vocab = Vocab.build(RowSource(frame=train))
         numeric = tuple(n for n in NUMERIC_EXPERTS if _present(train, n))
         cfg = AMEConfig(
@@ -386,66 +415,31 @@ class AttentiveMixtureModel(PerturbationModel):
             weight_decay=self.weight_decay,
             granger_weight=self.granger_weight,
         )
-        loader = torch.utils.data.DataLoader(
-            _Rows(
-                _tensors(train, vocab, numeric),
-                batch_size=min(self.batch_size, max(16, train.height // MIN_BATCHES_PER_EPOCH)),
-                seed=self.seed,
-                shuffle=True,
-            ),
-            batch_size=None,
-        )
-        val_loader = None
-        if has_val:
-            assert val is not None
-            val_loader = torch.utils.data.DataLoader(
-                _Rows(_tensors(val, vocab, numeric), batch_size=8192, seed=0, shuffle=False),
-                batch_size=None,
-            )
-        callbacks: list[Any] = (
-            [EarlyStopping(monitor="val_loss", patience=self.patience, mode="min")]
-            if has_val
-            else []
-        )
-        # Lightning's start-up chatter (accelerator, tips) is not wanted in a library call
-        logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-        trainer = L.Trainer(
-            max_epochs=self.max_epochs,
-            accelerator="cpu",
-            devices=1,
-            callbacks=callbacks,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            deterministic=True,
-        )
-        threads = torch.get_num_threads()
+        batch_size = min(self.batch_size, max(16, train.height // MIN_BATCHES_PER_EPOCH))
+        rows = _Rows(_tensors(train, vocab, numeric), batch_size=batch_size, seed=self.seed)
+        data: dict[str, Any] = {"train_dataloaders": _loader(rows)}
+        if val is not None and has_val:
+            val_rows = _Rows(_tensors(val, vocab, numeric), batch_size=8192, seed=0, shuffle=False)
+            data["val_dataloaders"] = _loader(val_rows)
+        best = BestState()
+        trainer_ = build_trainer(
+            options, max_epochs=self.max_epochs, validates=has_val, patience=self.patience,
+            callbacks=[best] if has_val else [],
+        )  # fmt: skip
         # the networks are small: more intra-op threads only add synchronisation, and stall
-        # badly when another process holds a core (as in the LPM's fast mode); restored after
-        torch.set_num_threads(1)
-        with warnings.catch_warnings():
-            # lightning 2.6 calls a torch pytree API that torch 2.13 deprecates (not ours);
-            # in-process loading is on purpose: the rows are tensors already
-            warnings.filterwarnings(
-                "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
-            )
-            warnings.filterwarnings("ignore", message=r".*does not have many workers")
-            try:
-                trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader)
-            finally:
-                torch.set_num_threads(threads)
-        state = module.best_state if module.best_state is not None else module.net.state_dict()
+        # badly when another process holds a core (as in the LPM's fast mode)
+        with one_torch_thread():
+            run_fit(trainer_, module, **data)
         self.vocab_ = vocab
         self.network_config_ = cfg.to_dict()
-        self.state_ = {k: v.detach().cpu().numpy().copy() for k, v in state.items()}
+        self.state_ = {
+            k: v.detach().cpu().numpy().copy() for k, v in module.net.state_dict().items()
+        }
         self.history_ = {
-            "epochs": int(trainer.current_epoch),
-            "best_val_mse": module.best_loss if has_val else None,
+            "epochs": int(trainer_.current_epoch),
+            "best_val_mse": best.best_score if has_val else None,
             "train_rows": train.height,
         }
-        return self
 
     # ---- prediction ---------------------------------------------------------------------------
     @property

@@ -1,13 +1,36 @@
 """The contract every model follows (scikit-learn's): params in ``__init__``, ``fit`` returns self,
-learned state ends in ``_``, ``predict`` before ``fit`` is an error, saving needs no pickle."""
+learned state ends in ``_``, ``predict`` before ``fit`` is an error, saving needs no pickle.
+
+What a model can do beyond fit and predict is declared on its class, never probed with
+``hasattr``; asking a model for what it does not declare is a one-line error:
+
+``needs_inputs``
+    Parameters without a usable default (``precomputed`` needs a file of predictions).
+``streams``
+    :meth:`PerturbationModel.fit_source` trains from streamed stores (row groups), not a table.
+``gives_spread``
+    :meth:`PerturbationModel.predict_with_spread` gives a spread beside each prediction.
+``flags_fallback``
+    :meth:`PerturbationModel.fallback` marks rows predicted by a simpler rule.
+``uses_trainer``
+    Trained by the Lightning engine (:mod:`lpm.models.training`): ``fit`` takes ``trainer=``
+    options (devices, accelerator, checkpoints), which are not model parameters.
+``resumes``
+    Writes checkpoints to the trainer options' ``checkpoint_dir`` and resumes from them.
+``data_parallel``
+    Trains on several devices (``devices``, ``strategy``, GPUs); other models that use the
+    trainer train in one CPU process.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
-from abc import ABC, abstractmethod
+from abc import ABCMeta, abstractmethod
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import polars as pl
@@ -16,21 +39,47 @@ from lpm import __version__
 from lpm._utils.atomic import atomic_dir
 from lpm.data import schema as S
 from lpm.errors import LpmError, LpmInputError, UnknownSymbolError
+from lpm.models.params import Rule, check_params
+
+if TYPE_CHECKING:
+    from lpm.models.lpm.source import RowSource
+    from lpm.models.training import TrainerOptions
 
 CONFIG_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
 TABLES_DIR = "tables"
+
+#: The capabilities a model class may declare (see the module docstring).
+CAPABILITIES = (
+    "streams",
+    "gives_spread",
+    "flags_fallback",
+    "uses_trainer",
+    "resumes",
+    "data_parallel",
+)
 
 
 class NotFittedError(LpmError, RuntimeError):
     """``predict`` (or ``save``) called on a model that was never fitted."""
 
 
-class PerturbationModel(ABC):
+class _ModelType(ABCMeta):
+    """Checks a new model's parameters once its ``__init__`` has stored them."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        model = super().__call__(*args, **kwargs)
+        model.check_params()
+        return model
+
+
+class PerturbationModel(metaclass=_ModelType):
     """Predicts the value of (context, perturbation, readout[, dose, time]) rows.
 
-    Subclasses declare their hyper-parameters as keyword arguments of ``__init__`` and store
-    them unchanged under the same names; learned state lives in attributes ending in ``_``.
+    Subclasses declare their hyper-parameters as annotated keyword arguments of ``__init__``,
+    store them unchanged under the same names, and give ranges in ``param_rules``; learned
+    state lives in attributes ending in ``_``. They implement ``_fit`` (and the hooks of the
+    capabilities they declare); ``fit`` and the other public methods live here.
     """
 
     #: Registry name, set by the registry when the class is looked up.
@@ -39,6 +88,20 @@ class PerturbationModel(ABC):
     #: (``precomputed`` needs the file of another tool's predictions). Runs over "every model"
     #: (the demo, ``lpm benchmark --models all``) leave such models out by this flag.
     needs_inputs: ClassVar[tuple[str, ...]] = ()
+    streams: ClassVar[bool] = False
+    gives_spread: ClassVar[bool] = False
+    flags_fallback: ClassVar[bool] = False
+    uses_trainer: ClassVar[bool] = False
+    resumes: ClassVar[bool] = False
+    data_parallel: ClassVar[bool] = False
+    #: Allowed ranges of numeric parameters (types come from ``__init__``'s annotations).
+    param_rules: ClassVar[Mapping[str, Rule]] = {}
+    #: Parameters most likely to blame when fitting runs out of memory (sizes of the network
+    #: and of its batches).
+    memory_params: ClassVar[tuple[str, ...]] = ()
+    #: Parameters earlier versions saved that are no longer parameters: dropped when a saved
+    #: model loads; the value says where the setting went.
+    retired_params: ClassVar[Mapping[str, str]] = {}
 
     # ---- parameters -------------------------------------------------------------------------
     @classmethod
@@ -48,17 +111,110 @@ class PerturbationModel(ABC):
             p.name for p in sig.parameters.values() if p.name != "self" and p.kind is p.KEYWORD_ONLY
         ]
 
+    @classmethod
+    def takes_seed(cls) -> bool:
+        """Whether the model has a ``seed`` parameter (runs give it theirs unless one is set)."""
+        return "seed" in cls.param_names()
+
+    @classmethod
+    def capabilities(cls) -> dict[str, Any]:
+        """What the model can do beyond fit and predict (the class's declarations)."""
+        out: dict[str, Any] = {c: bool(getattr(cls, c)) for c in CAPABILITIES}
+        out["needs_inputs"] = list(cls.needs_inputs)
+        return out
+
     def get_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.param_names()}
+
+    def check_params(self) -> None:
+        """Refuse a parameter of the wrong type or out of range, in one line naming it."""
+        check_params(type(self), self.get_params(), self.param_rules)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    @property
+    def label(self) -> str:
+        return self.name or type(self).__name__
+
     # ---- learning ---------------------------------------------------------------------------
+    def fit(
+        self,
+        train: pl.DataFrame,
+        val: pl.DataFrame | None = None,
+        *,
+        trainer: TrainerOptions | None = None,
+    ) -> Self:
+        """Learn from long training rows (early stopping on ``val`` where the model does);
+        returns ``self``. ``trainer``: hardware and run options, for models that declare
+        ``uses_trainer``."""
+        options = self.check_trainer(trainer) if trainer is not None else None
+        self.check_params()
+        with self._memory_errors():
+            self._fit(train, val, options)
+        return self
+
     @abstractmethod
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
-        """Learn from long training rows; returns ``self``."""
+    def _fit(
+        self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
+    ) -> None:
+        """Learn from ``train``; ``trainer`` is None unless the model ``uses_trainer``."""
+
+    def fit_source(
+        self,
+        train: RowSource,
+        val: RowSource | None = None,
+        *,
+        trainer: TrainerOptions | None = None,
+    ) -> Self:
+        """Learn from chunked sources (a store's row groups stream): models that ``stream``."""
+        if not self.streams:
+            raise LpmInputError(
+                None, f"model {self.label!r} does not stream from stores: fit it on a table"
+            )
+        options = self.check_trainer(trainer) if trainer is not None else None
+        self.check_params()
+        with self._memory_errors():
+            self._fit_source(train, val, options)
+        return self
+
+    def _fit_source(
+        self, train: RowSource, val: RowSource | None, trainer: TrainerOptions | None
+    ) -> None:
+        raise NotImplementedError(f"{type(self).__name__} declares streams without _fit_source")
+
+    def check_trainer(self, trainer: TrainerOptions) -> TrainerOptions:
+        """The trainer options this model trains with; options it cannot use are refused in one
+        line (any, for a model that does not ``uses_trainer``; a checkpoint folder, for one that
+        does not ``resumes``; several devices or a GPU, for one not ``data_parallel``)."""
+        if not self.uses_trainer:
+            raise LpmInputError(
+                None,
+                f"model {self.label!r} is not trained by the Lightning engine: it takes no "
+                "trainer options (--devices, --strategy, --accelerator, --checkpoint-dir)",
+            )
+        if trainer.checkpoint_dir is not None and not self.resumes:
+            raise LpmInputError(
+                trainer.checkpoint_dir,
+                f"model {self.label!r} keeps no checkpoints (a fit is one short run): "
+                "leave --checkpoint-dir out",
+            )
+        return trainer if self.data_parallel else trainer.single_cpu(self.label)
+
+    @contextlib.contextmanager
+    def _memory_errors(self) -> Iterator[None]:
+        """Running out of memory while building or training is one line naming the sizes."""
+        try:
+            yield
+        except (MemoryError, RuntimeError) as exc:
+            if not _out_of_memory(exc):
+                raise
+            sizes = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.memory_params)
+            hint = f"; lower {sizes}" if sizes else ""
+            raise LpmInputError(
+                None, f"model {self.label!r} ran out of memory{hint} ({_first_line(exc)})"
+            ) from None
 
     @abstractmethod
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
@@ -86,12 +242,39 @@ class PerturbationModel(ABC):
 
     def predict(self, rows: pl.DataFrame) -> np.ndarray:
         """Predicted values aligned with ``rows``; unknown symbols raise, never default to control."""
+        self._check_predictable(rows)
+        return np.asarray(self._predict(rows), dtype=np.float32)
+
+    def predict_with_spread(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions and a spread per row (e.g. over ensemble members): models that
+        ``gives_spread``."""
+        if not self.gives_spread:
+            raise LpmInputError(None, f"model {self.label!r} gives no spread of its predictions")
+        self._check_predictable(rows)
+        mean, spread = self._predict_with_spread(rows)
+        return np.asarray(mean, dtype=np.float32), np.asarray(spread, dtype=np.float32)
+
+    def _predict_with_spread(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError(f"{type(self).__name__} declares gives_spread without a hook")
+
+    def fallback(self, rows: pl.DataFrame) -> np.ndarray:
+        """Which rows were predicted by the model's simpler fallback rule: models that
+        ``flags_fallback``."""
+        if not self.flags_fallback:
+            raise LpmInputError(None, f"model {self.label!r} has no fallback to flag")
+        self._check_fitted()
+        _check_rows(rows)
+        return np.asarray(self._fallback(rows), dtype=bool)
+
+    def _fallback(self, rows: pl.DataFrame) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} declares flags_fallback without a hook")
+
+    def _check_predictable(self, rows: pl.DataFrame) -> None:
         self._check_fitted()
         _check_rows(rows)
         ok = np.asarray(self._supported(rows), dtype=bool)
         if not ok.all():
             raise unknown_symbols_error(self, rows.filter(pl.Series(~ok)))
-        return np.asarray(self._predict(rows), dtype=np.float32)
 
     def _known(self) -> dict[str, set[str]]:
         """Symbols seen in training, by column; used to name what is unknown."""
@@ -105,10 +288,18 @@ class PerturbationModel(ABC):
     def _set_state(
         self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]
     ) -> None:
+        """Restore learned state; a state that does not fit the parameters must raise."""
         raise NotImplementedError
 
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write a folder: ``model.json`` (name, params, version), arrays (npz) and tables (Parquet)."""
+    def save(
+        self,
+        path: str | Path,
+        *,
+        overwrite: bool = False,
+        files: Mapping[str, str] | None = None,
+    ) -> Path:
+        """Write a folder: ``model.json`` (name, params, version), arrays (npz), tables (Parquet)
+        and any further text ``files`` (name -> text), all at once or not at all."""
         self._check_fitted()
         arrays, tables, extra = self._get_state()
         with atomic_dir(Path(path), overwrite=overwrite) as tmp:
@@ -125,16 +316,33 @@ class PerturbationModel(ABC):
             (tmp / TABLES_DIR).mkdir()
             for key, table in tables.items():
                 table.write_parquet(tmp / TABLES_DIR / f"{key}.parquet")
+            for name, text in (files or {}).items():
+                (tmp / name).write_text(text)
         return Path(path)
 
     @classmethod
     def _from_saved(cls, path: Path, config: dict[str, Any]) -> Self:
-        model = cls(**config["params"])
-        with np.load(path / ARRAYS_FILE, allow_pickle=False) as z:
+        """The model of a saved folder (``load_model`` checks the folder and names what is wrong)."""
+        params = {k: v for k, v in config["params"].items() if k not in cls.retired_params}
+        model = cls(**params)
+        with open(path / ARRAYS_FILE, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         tables = {p.stem: pl.read_parquet(p) for p in sorted((path / TABLES_DIR).glob("*.parquet"))}
         model._set_state(arrays, tables, config.get("state", {}))
         return model
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """A ``MemoryError``, or torch failing to allocate (CPU or GPU)."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc)
+    return "can't allocate memory" in text or "out of memory" in text.lower()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 class LookupModel(PerturbationModel):

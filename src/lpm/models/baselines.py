@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -10,6 +10,9 @@ import polars as pl
 from lpm.data import schema as S
 from lpm.data.symbols import COMBINATION_SEPARATOR
 from lpm.models.base import PerturbationModel
+
+if TYPE_CHECKING:
+    from lpm.models.training import TrainerOptions
 
 _MEAN = "_mean"
 
@@ -70,9 +73,10 @@ class NoChange(PerturbationModel):
     def __init__(self) -> None:
         pass
 
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
+    def _fit(
+        self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
+    ) -> None:
         self.fitted_ = True
-        return self
 
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
         return np.ones(rows.height, dtype=bool)
@@ -95,7 +99,9 @@ class ContextMean(_TableModel):
     def __init__(self) -> None:
         pass
 
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
+    def _fit(
+        self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
+    ) -> None:
         self.keys_ = [S.CONTEXT, S.READOUT]
         self.table_ = (
             _perturbed(train)
@@ -103,7 +109,6 @@ class ContextMean(_TableModel):
             .agg(pl.col(S.VALUE).mean().alias(_MEAN))
             .sort(self.keys_)
         )
-        return self
 
 
 class PerturbationMean(_TableModel):
@@ -116,7 +121,9 @@ class PerturbationMean(_TableModel):
     def __init__(self, *, pool_doses: bool = True) -> None:
         self.pool_doses = pool_doses
 
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
+    def _fit(
+        self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
+    ) -> None:
         perturbed = _perturbed(train)
         self.keys_ = [S.PERTURBATION, *_profile_keys(train), S.READOUT]
         self.table_ = (
@@ -133,7 +140,6 @@ class PerturbationMean(_TableModel):
                 .agg(pl.col(S.VALUE).mean().alias(_MEAN))
                 .sort(self.pooled_keys_, nulls_last=True)
             )
-        return self
 
     def _values(self, rows: pl.DataFrame) -> np.ndarray:
         values = _lookup(rows, self.table_, self.keys_)
@@ -170,7 +176,9 @@ class Additive(_TableModel):
     def __init__(self) -> None:
         pass
 
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
+    def _fit(
+        self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
+    ) -> None:
         singles = _perturbed(train).filter(
             ~pl.col(S.PERTURBATION).str.contains(COMBINATION_SEPARATOR, literal=True)
         )
@@ -180,7 +188,6 @@ class Additive(_TableModel):
             .agg(pl.col(S.VALUE).mean().alias(_MEAN))
             .sort(self.keys_, nulls_last=True)
         )
-        return self
 
     def _values(self, rows: pl.DataFrame) -> np.ndarray:
         members = rows.select(pl.col(S.PERTURBATION).str.split(COMBINATION_SEPARATOR)).to_series()

@@ -21,20 +21,22 @@ In the spirit of GEARS (Roohani et al. 2023), not a copy of it:
 
 Message passing is two sparse × dense products per layer (``torch.sparse.mm``): the graphs are
 static, a few hundred thousand edges, and need no scatter kernels, so torch_geometric would add
-a compiled dependency for nothing. Training is a short seeded loop over whole profiles (one
-condition = one example), with early stopping on the validation rows when given.
+a compiled dependency for nothing. Training is a short seeded run of the shared engine
+(:mod:`lpm.models.training`) over whole profiles (one condition = one example), keeping the
+weights of the best validation epoch when validation rows are given. The network and its
+LightningModule are in :mod:`lpm.models.gene_graph_network`.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Self
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
+import torch
 
 from lpm._utils.threads import one_torch_thread
 from lpm.data import schema as S
@@ -42,121 +44,45 @@ from lpm.data.profiles import profile_matrix, row_positions
 from lpm.data.symbols import genetic_targets
 from lpm.errors import LpmInputError, UnknownSymbolError
 from lpm.models.base import PerturbationModel
+from lpm.models.gene_graph_network import (
+    Conditions,
+    GeneGraphModule,
+    GeneGraphModuleWithValidation,
+    GeneGraphNet,
+    Neighbourhood,
+    sparse_tensor,
+    training_batches,
+    validation_batches,
+)
+from lpm.models.params import COUNT, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, WIDTH, Rule
 from lpm.models.torch_state import load_network_arrays, network_arrays
+from lpm.models.training import BestState, TrainerOptions, build_trainer, loader, run_fit
 from lpm.priors.gene_graph import coexpression_graph, graph_source, normalised_adjacency
 
-log = logging.getLogger(__name__)
 _EDGE_TABLES = ("gene_edges", "readout_edges")
-
-
-def _sparse(adj: Any) -> Any:
-    import torch
-
-    coo = adj.tocoo()
-    idx = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
-    return torch.sparse_coo_tensor(
-        idx, torch.as_tensor(coo.data, dtype=torch.float32), adj.shape, check_invariants=True
-    ).coalesce()
 
 
 #: Loss-of-function types push a gene's program one way, gain-of-function the other.
 _GAIN_OF_FUNCTION = frozenset({"CRISPRa", "ORF"})
 
 
-def _network(
-    n_nodes: int, n_types: int, n_readouts: int, n_contexts: int, hidden: int, layers: int
-) -> Any:
-    import torch
-    from torch import nn
-
-    class GeneGraphNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.node = nn.Parameter(torch.zeros(n_nodes, hidden))
-            nbr = [nn.Linear(hidden, hidden, bias=False) for _ in range(layers)]
-            self.nbr_w = nn.ModuleList(nbr)
-            self.kind_scale = nn.Parameter(torch.ones(n_types, hidden))
-            self.kind = nn.Embedding(n_types, hidden)
-            self.context = nn.Embedding(n_contexts, hidden)
-            fuse_out = nn.Linear(hidden, hidden)
-            self.fuse = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), fuse_out)
-            self.readout = nn.Parameter(torch.zeros(n_readouts, hidden))
-            self.readout_w = nn.Linear(hidden, hidden, bias=False)
-            self.out_b = nn.Parameter(torch.zeros(n_readouts))
-            for weight in (*(w.weight for w in nbr), fuse_out.weight, fuse_out.bias):
-                nn.init.zeros_(weight)  # start at the warm start (see fit), not at noise
-            nn.init.zeros_(self.readout_w.weight)
-            nn.init.zeros_(self.kind.weight)
-            nn.init.zeros_(self.context.weight)
-
-        def genes(self, adj: Any, keep: Any, nodes: Any) -> Any:
-            """Vectors of ``nodes`` (a neighbourhood, see ``_Neighbourhood``) after message passing."""
-            h = self.node.index_select(0, nodes) * keep.index_select(0, nodes)[:, None]
-            for w_nbr in self.nbr_w:
-                h = h + w_nbr(torch.sparse.mm(adj, h))
-            return h
-
-        def forward(
-            self,
-            hood: _Neighbourhood,
-            readout_adj: Any,
-            keep: Any,
-            ctx: Any,
-            genes: Any,
-            types: Any,
-            base: Any,
-        ) -> Any:
-            h = self.genes(hood.adj, keep, hood.nodes)
-            t = types.clamp(min=0)
-            present = (genes >= 0).float()[..., None]
-            member = (h[genes.clamp(min=0)] * self.kind_scale[t] + self.kind(t)) * present
-            pert = member.sum(1) + self.context(ctx)
-            pert = pert + self.fuse(pert)  # (B, hidden): combinations are more than their sum
-            r = self.readout + self.readout_w(torch.sparse.mm(readout_adj, self.readout))
-            return base + pert @ r.T + self.out_b[None]
-
-    return GeneGraphNet()
-
-
-@dataclass(frozen=True)
-class _Neighbourhood:
-    """The nodes within ``layers`` hops of some genes and the adjacency among them.
-
-    After L rounds of message passing a node's vector depends on the nodes within L hops only,
-    so passing messages over this neighbourhood (with the rows of the whole graph's normalised
-    adjacency) gives the genes the same vectors as the whole graph, at a fraction of the cost
-    when the graph is large (GO: 19,000 genes) and the perturbed genes are few. Nodes outside
-    it get no gradient either way.
-    """
-
-    nodes: Any  # positions in the whole graph (torch.long)
-    adj: Any  # sparse adjacency among ``nodes``
-    position: np.ndarray  # whole-graph position -> position in ``nodes`` (-1: outside)
-
-    @classmethod
-    def around(cls, adj: sp.csr_matrix, genes: np.ndarray, layers: int) -> _Neighbourhood:
-        import torch
-
-        inside = np.zeros(adj.shape[0], dtype=bool)
-        inside[genes[genes >= 0]] = True
-        for _ in range(layers):
-            inside[adj[np.flatnonzero(inside)].indices] = True
-        nodes = np.flatnonzero(inside)
-        position = np.full(adj.shape[0], -1, dtype=np.int64)
-        position[nodes] = np.arange(len(nodes))
-        sub = adj[nodes][:, nodes]
-        return cls(torch.as_tensor(nodes, dtype=torch.long), _sparse(sub), position)
-
-    def local(self, genes: Any) -> Any:
-        """Member gene positions (-1 padded) mapped into the neighbourhood."""
-        import torch
-
-        g = genes.numpy()
-        return torch.as_tensor(np.where(g >= 0, self.position[np.maximum(g, 0)], -1))
-
-
 class GeneGraphModel(PerturbationModel):
     """Message passing over a gene graph (GEARS-like): a gene never perturbed is placed by its neighbours."""
+
+    uses_trainer = True
+    param_rules: ClassVar[Mapping[str, Rule]] = {
+        "graph_k": COUNT,
+        "readout_k": COUNT,
+        "hidden": WIDTH,
+        "layers": NON_NEGATIVE,
+        "epochs": COUNT,
+        "batch_size": COUNT,
+        "lr": POSITIVE,
+        "weight_decay": NON_NEGATIVE,
+        "self_dropout": PROBABILITY,
+        "seed": SEED,
+    }
+    memory_params = ("hidden", "batch_size")
 
     def __init__(
         self,
@@ -214,8 +140,8 @@ class GeneGraphModel(PerturbationModel):
         self._type = {t: i for i, t in enumerate(self.types_)}
         self._readout = {r: i for i, r in enumerate(self.readouts_)}
 
-    def _new_network(self) -> Any:
-        return _network(
+    def _new_network(self) -> GeneGraphNet:
+        return GeneGraphNet(
             len(self.nodes_),
             len(self.types_),
             len(self.readouts_),
@@ -228,8 +154,6 @@ class GeneGraphModel(PerturbationModel):
         """Readout vectors = the top principal axes of the training effects; a trained gene's
         vector = the mean score of its single perturbations (sign-flipped for gain of function),
         so the network starts where a rank-``hidden`` linear model ends and learns the rest."""
-        import torch
-
         x = np.nan_to_num(resid)
         u, sv, vt = np.linalg.svd(x, full_matrices=False)
         k = min(self.hidden, len(sv))
@@ -254,17 +178,18 @@ class GeneGraphModel(PerturbationModel):
                 torch.as_tensor(np.repeat(signs[:, None], self.hidden, 1), dtype=torch.float32)
             )
 
-    def _graphs(self) -> tuple[sp.csr_matrix, Any]:
+    def _graphs(self) -> tuple[sp.csr_matrix, torch.Tensor]:
         """The gene graph's normalised adjacency (scipy, cut to neighbourhoods as needed) and the
         readout graph's (torch)."""
         gene_adj = normalised_adjacency(self.gene_edges_, self.nodes_)
         readout_adj = normalised_adjacency(self.readout_edges_, self.readouts_)
-        return gene_adj, _sparse(readout_adj)
+        return gene_adj, sparse_tensor(readout_adj)
 
     # ---- fitting ------------------------------------------------------------------------------
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
-        import torch
-
+    def _fit(
+        self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
+    ) -> None:
+        options = trainer or TrainerOptions()
         data = self._genetic(train)
         if data.height == 0:
             raise LpmInputError(None, "gene_graph: no genetic perturbation rows to train on")
@@ -300,86 +225,71 @@ class GeneGraphModel(PerturbationModel):
         self.net_ = self._new_network()
         self._warm_start(keys, resid)
         with one_torch_thread():
-            self._train(keys, y, val)
+            self._train(keys, y, val, options)
         self.n_train_conditions_ = len(keys)
-        return self
 
-    def _train(self, keys: list[tuple[str, str]], y: np.ndarray, val: pl.DataFrame | None) -> None:
-        import torch
-
+    def _train(
+        self,
+        keys: list[tuple[str, str]],
+        y: np.ndarray,
+        val: pl.DataFrame | None,
+        options: TrainerOptions,
+    ) -> None:
         adj, readout_adj = self._graphs()
-        ctx, genes, types = (torch.as_tensor(a) for a in self._encode(keys))
-        hood = _Neighbourhood.around(adj, genes.numpy().ravel(), self.layers)
-        local = hood.local(genes)
-        target = torch.as_tensor(np.nan_to_num(y), dtype=torch.float32)
-        mask = torch.as_tensor(np.isfinite(y), dtype=torch.float32)
-        base = torch.as_tensor(self.base_)
-        val_data = self._val_data(val, adj)
-        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        gen = torch.Generator().manual_seed(self.seed)
-        trained = torch.zeros(len(self.nodes_), dtype=torch.bool)
-        trained[[self._node[g] for g in self.trained_genes_]] = True
-        best, best_state, history = np.inf, None, []
-        for epoch in range(self.epochs):
-            self.net_.train()
-            order = torch.randperm(len(keys), generator=gen)
-            total = 0.0
-            for start in range(0, len(keys), self.batch_size):
-                b = order[start : start + self.batch_size]
-                keep = torch.ones(len(self.nodes_))
-                batch_genes = genes[b][genes[b] >= 0]
-                drop = torch.rand(len(batch_genes), generator=gen) < self.self_dropout
-                keep[batch_genes[drop]] = 0.0
-                pred = self.net_(hood, readout_adj, keep, ctx[b], local[b], types[b], base[ctx[b]])
-                loss = ((pred - target[b]) ** 2 * mask[b]).sum() / mask[b].sum().clamp(min=1)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(b)
-            record = {"epoch": epoch, "train_mse": total / len(keys)}
-            if val_data is not None:
-                record["val_mse"] = self._val_mse(val_data, readout_adj)
-                if record["val_mse"] < best:
-                    best = record["val_mse"]
-                    best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
-            history.append(record)
-            log.info("gene_graph epoch %d: %s", epoch, record)
-        if best_state is not None:
-            self.net_.load_state_dict(best_state)
-        self.history_ = history
+        data, hood = self._conditions(keys, y, adj)
+        validation = self._validation(val, adj)
+        batches = functools.partial(
+            training_batches, data, batch_size=self.batch_size,
+            gen=torch.Generator().manual_seed(self.seed), n_nodes=len(self.nodes_),
+            self_dropout=self.self_dropout,
+        )  # fmt: skip
+        loaders = {"train_dataloaders": loader(batches)}
+        if validation is not None:
+            loaders["val_dataloaders"] = loader(
+                functools.partial(validation_batches, validation[0])
+            )
+        module_cls = GeneGraphModule if validation is None else GeneGraphModuleWithValidation
+        module = module_cls(
+            self.net_, hood=hood, val_hood=validation[1] if validation is not None else None,
+            readout_adj=readout_adj, n_conditions=len(keys), lr=self.lr,
+            weight_decay=self.weight_decay,
+        )  # fmt: skip
+        trainer = build_trainer(
+            options, max_epochs=self.epochs, validates=validation is not None,
+            callbacks=[BestState()] if validation is not None else [],
+        )  # fmt: skip
+        run_fit(trainer, module, **loaders)
+        self.history_ = module.history
 
-    def _val_data(self, val: pl.DataFrame | None, adj: sp.csr_matrix) -> tuple[Any, ...] | None:
+    def _conditions(
+        self, keys: list[tuple[str, str]], y: np.ndarray, adj: sp.csr_matrix
+    ) -> tuple[Conditions, Neighbourhood]:
+        """Profiles as tensors, and the neighbourhood of their genes."""
+        ctx, genes, types = (torch.as_tensor(a) for a in self._encode(keys))
+        hood = Neighbourhood.around(adj, genes.numpy().ravel(), self.layers)
+        data = Conditions(
+            ctx=ctx,
+            genes=genes,
+            local=hood.local(genes),
+            types=types,
+            base=torch.as_tensor(self.base_)[ctx],
+            target=torch.as_tensor(np.nan_to_num(y), dtype=torch.float32),
+            mask=torch.as_tensor(np.isfinite(y), dtype=torch.float32),
+        )
+        return data, hood
+
+    def _validation(
+        self, val: pl.DataFrame | None, adj: sp.csr_matrix
+    ) -> tuple[Conditions, Neighbourhood] | None:
+        """The validation profiles the model can predict, as tensors (None without any)."""
         if val is None or val.height == 0:
             return None
         val = self._genetic(val)
         val = val.filter(pl.Series(self._supported(val))) if val.height else val
         if val.height == 0:
             return None
-        import torch
-
         keys, y = profile_matrix(val, self.readouts_)
-        ctx, genes, types = (torch.as_tensor(a) for a in self._encode(keys))
-        hood = _Neighbourhood.around(adj, genes.numpy().ravel(), self.layers)
-        return (
-            hood,
-            ctx,
-            hood.local(genes),
-            types,
-            torch.as_tensor(np.nan_to_num(y), dtype=torch.float32),
-            torch.as_tensor(np.isfinite(y), dtype=torch.float32),
-        )
-
-    def _val_mse(self, data: tuple[Any, ...], readout_adj: Any) -> float:
-        import torch
-
-        hood, ctx, genes, types, y, mask = data
-        self.net_.eval()
-        with torch.no_grad():
-            keep = torch.ones(len(self.nodes_))
-            pred = self.net_(
-                hood, readout_adj, keep, ctx, genes, types, torch.as_tensor(self.base_)[ctx]
-            )
-        return float(((pred - y) ** 2 * mask).sum() / mask.sum().clamp(min=1))
+        return self._conditions(keys, y, adj)
 
     # ---- prediction ---------------------------------------------------------------------------
     def _perturbation_ok(self, symbol: str) -> bool:
@@ -402,8 +312,6 @@ class GeneGraphModel(PerturbationModel):
         )
 
     def _predict(self, rows: pl.DataFrame) -> np.ndarray:
-        import torch
-
         keys = rows.select(
             pl.col(S.CONTEXT).cast(pl.String), pl.col(S.PERTURBATION).cast(pl.String)
         )
@@ -411,7 +319,7 @@ class GeneGraphModel(PerturbationModel):
         cond, read = row_positions(rows, uniq, self.readouts_)
         adj, readout_adj = self._graphs()
         ctx, genes, types = (torch.as_tensor(a) for a in self._encode(uniq))
-        hood = _Neighbourhood.around(adj, genes.numpy().ravel(), self.layers)
+        hood = Neighbourhood.around(adj, genes.numpy().ravel(), self.layers)
         genes = hood.local(genes)
         self.net_.eval()
         out = np.empty((len(uniq), len(self.readouts_)), dtype=np.float32)
@@ -434,13 +342,11 @@ class GeneGraphModel(PerturbationModel):
     def perturbation_embedding(self, perturbations: Sequence[str]) -> np.ndarray:
         """Each perturbation's vector after message passing and before any context is added:
         the space in which the network places genes it never saw next to their neighbours."""
-        import torch
-
         bad = [p for p in perturbations if not self._perturbation_ok(p)]
         if bad:
             raise UnknownSymbolError(S.PERTURBATION, bad)
         genes, types = self._members(perturbations)
-        hood = _Neighbourhood.around(self._graphs()[0], genes.ravel(), self.layers)
+        hood = Neighbourhood.around(self._graphs()[0], genes.ravel(), self.layers)
         self.net_.eval()
         with torch.no_grad(), one_torch_thread():
             h = self.net_.genes(hood.adj, torch.ones(len(self.nodes_)), hood.nodes)

@@ -7,7 +7,8 @@ readout embedding of the perturbed gene), W a ridge fit and b the context's mean
 
 from __future__ import annotations
 
-from typing import Any, Self
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -17,6 +18,10 @@ from lpm.data import schema as S
 from lpm.data.symbols import COMBINATION_SEPARATOR, TYPE_SEPARATOR
 from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
+from lpm.models.params import COUNT, NON_NEGATIVE, Rule
+
+if TYPE_CHECKING:
+    from lpm.models.training import TrainerOptions
 
 _PROFILE = "_profile"
 EMBEDDING_MODES = ("training", "readout")
@@ -33,6 +38,9 @@ def _profile_id(df: pl.DataFrame) -> pl.Expr:
 class LinearModel(PerturbationModel):
     """Ridge on PCA embeddings, Y ≈ G·W·Pᵀ + b (Ahlmann-Eltze et al. 2025)."""
 
+    param_rules: ClassVar[Mapping[str, Rule]] = {"n_components": COUNT, "ridge": NON_NEGATIVE}
+    memory_params = ("n_components",)
+
     def __init__(
         self,
         *,
@@ -47,7 +55,9 @@ class LinearModel(PerturbationModel):
         self.pool_doses = pool_doses
 
     # ---- fitting ------------------------------------------------------------------------------
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
+    def _fit(
+        self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
+    ) -> None:
         data = train.filter(pl.col(S.PERTURBATION) != S.CONTROL)
         if data.height == 0:
             raise LpmInputError(None, "linear: no perturbed training rows")
@@ -107,7 +117,6 @@ class LinearModel(PerturbationModel):
         self.weights_ = np.linalg.solve(
             (p_train.T @ p_train + lam * np.eye(p_train.shape[1])).T, left.T
         ).T
-        return self
 
     def _external_embeddings(self) -> tuple[list[str], np.ndarray]:
         if self.perturbation_embeddings == "readout":

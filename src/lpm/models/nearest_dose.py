@@ -9,7 +9,7 @@ when the response grows with dose, and costs nothing to fit.
 
 from __future__ import annotations
 
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import polars as pl
@@ -18,6 +18,9 @@ from lpm.data import schema as S
 from lpm.errors import LpmInputError
 from lpm.models.base import LookupModel
 from lpm.models.baselines import _MEAN, _lookup
+
+if TYPE_CHECKING:
+    from lpm.models.training import TrainerOptions
 
 #: Doses whose log10 distances to the query differ by less than this tie (float32 doses round).
 _TIE_TOL: Final = 1e-6
@@ -71,7 +74,9 @@ class NearestDose(LookupModel):
     def __init__(self) -> None:
         pass
 
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
+    def _fit(
+        self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
+    ) -> None:
         train = _strings(train)
         self.keys_ = [
             S.CONTEXT,
@@ -92,7 +97,6 @@ class NearestDose(LookupModel):
             .agg(pl.col(S.VALUE).cast(pl.Float64).mean().alias(_MEAN))
             .sort(_POOLED_KEYS)
         )
-        return self
 
     def _values(self, rows: pl.DataFrame) -> np.ndarray:
         rows = _strings(rows).with_row_index(_ROW)

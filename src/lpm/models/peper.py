@@ -18,15 +18,24 @@ profile to correct: it returns Salt's sum over the members, taking the missing o
 :meth:`PeperModel.fallback` marks those rows. Without a ``single_model`` such rows are
 unsupported (an error at ``predict``), never guessed. With no training double to learn from,
 every combination is a flagged fallback.
+
+The correction network is a LightningModule trained by the shared engine
+(:mod:`lpm.models.training`): Adam on the doubles, early stopping on the held-out doubles' MSE
+and the best epoch's weights kept, in one CPU process.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any, Self
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
 
+import lightning as L
 import numpy as np
 import polars as pl
+import torch
+from torch import nn
 
 from lpm._utils.threads import one_torch_thread
 from lpm.data import schema as S
@@ -34,63 +43,134 @@ from lpm.data.profiles import profile_matrix
 from lpm.data.symbols import is_combination, members
 from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
+from lpm.models.params import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, SEED, WIDTH, Rule
 from lpm.models.torch_state import load_network_arrays, network_arrays
+from lpm.models.training import BestState, TrainerOptions, build_trainer, loader, run_fit
 
 log = logging.getLogger(__name__)
 _N_VALUE_FEATURES = 4
 
 
-def _value_features(profiles: Any) -> Any:
+def _value_features(profiles: torch.Tensor) -> torch.Tensor:
     """Symmetric per-readout features of the members' profiles (members on dim 1)."""
-    import torch
-
     s = profiles.sum(1)
     pairwise = (s**2 - (profiles**2).sum(1)) / 2  # Σ_{i<j} a_i a_j
     spread = profiles.max(1).values - profiles.min(1).values
     return torch.stack([s, pairwise, spread, s.abs()], dim=-1)
 
 
-def _network(n_readouts: int, n_contexts: int, width: int, hidden: int) -> Any:
-    import torch
-    from torch import nn
+class PeperNet(nn.Module):
+    """The correction: an MLP per readout over value features, readout, context and pair."""
 
-    class PeperNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.readout = nn.Embedding(n_readouts, width)
-            self.context = nn.Embedding(n_contexts, width)
-            self.encode = nn.Linear(n_readouts, width)
-            last = nn.Linear(hidden, 1)
-            nn.init.zeros_(last.weight)  # start at Salt: no correction until one is learned
-            nn.init.zeros_(last.bias)
-            self.mlp = nn.Sequential(
-                nn.Linear(_N_VALUE_FEATURES + 3 * width, hidden),
-                nn.ReLU(),
-                nn.Linear(hidden, hidden),
-                nn.ReLU(),
-                last,
-            )
+    def __init__(self, n_readouts: int, n_contexts: int, width: int, hidden: int) -> None:
+        super().__init__()
+        self.readout = nn.Embedding(n_readouts, width)
+        self.context = nn.Embedding(n_contexts, width)
+        self.encode = nn.Linear(n_readouts, width)
+        last = nn.Linear(hidden, 1)
+        nn.init.zeros_(last.weight)  # start at Salt: no correction until one is learned
+        nn.init.zeros_(last.bias)
+        self.mlp = nn.Sequential(
+            nn.Linear(_N_VALUE_FEATURES + 3 * width, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            last,
+        )
 
-        def forward(self, profiles: Any, ctx: Any) -> Any:
-            """profiles (B, members, R) on the unit scale → correction (B, R)."""
-            b, _, r = profiles.shape
-            pair = self.encode(profiles).sum(1)  # (B, width)
-            x = torch.cat(
-                [
-                    _value_features(profiles),
-                    self.readout.weight[None].expand(b, r, -1),
-                    self.context(ctx)[:, None].expand(b, r, -1),
-                    pair[:, None].expand(b, r, -1),
-                ],
-                dim=-1,
-            )
-            return self.mlp(x).squeeze(-1)
+    def forward(self, profiles: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """profiles (B, members, R) on the unit scale → correction (B, R)."""
+        b, _, r = profiles.shape
+        pair = self.encode(profiles).sum(1)  # (B, width)
+        x = torch.cat(
+            [
+                _value_features(profiles),
+                self.readout.weight[None].expand(b, r, -1),
+                self.context(ctx)[:, None].expand(b, r, -1),
+                pair[:, None].expand(b, r, -1),
+            ],
+            dim=-1,
+        )
+        return self.mlp(x).squeeze(-1)
 
-    return PeperNet()
+
+#: A batch of doubles: members' profiles (unit scale), context, residual target, mask.
+Doubles = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _masked_mse(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (err * mask).sum() / mask.sum().clamp(min=1)
+
+
+class PeperModule(L.LightningModule):
+    """The correction network, its masked MSE and Adam; a history record per epoch (the
+    validation MSE and Salt's, on the original scale, where there are validation doubles)."""
+
+    def __init__(self, net: PeperNet, *, scale: float, lr: float, weight_decay: float) -> None:
+        super().__init__()
+        self.net = net
+        self.scale, self.lr, self.weight_decay = scale, lr, weight_decay
+        self.history: list[dict[str, float]] = []
+        self._record: dict[str, float] = {}
+
+    def on_train_epoch_start(self) -> None:
+        self._record = {"epoch": float(self.current_epoch)}
+
+    def training_step(self, batch: Doubles, batch_idx: int) -> torch.Tensor:
+        prof, ctx, resid, mask = batch
+        return _masked_mse((self.net(prof, ctx) - resid) ** 2, mask)
+
+    def on_train_epoch_end(self) -> None:
+        self.history.append(self._record)
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.Adam(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+
+class PeperModuleWithValidation(PeperModule):
+    """The same, scoring the held-out doubles after every epoch (early stopping, best weights)."""
+
+    def validation_step(self, batch: Doubles, batch_idx: int) -> None:
+        prof, ctx, resid, mask = batch
+        v_err = (self.net(prof, ctx) - resid) ** 2 * mask
+        salt_err = resid**2 * mask
+        val_mse = float(v_err.sum() / mask.sum().clamp(min=1)) * self.scale**2
+        self._record["val_mse"] = val_mse
+        self._record["val_salt_mse"] = (
+            float(salt_err.sum() / mask.sum().clamp(min=1)) * self.scale**2
+        )
+        self.log("val_loss", torch.tensor(val_mse, dtype=torch.float64))
+
+
+def _shuffled(data: Doubles, batch_size: int, gen: torch.Generator) -> Iterator[Doubles]:
+    """One epoch's batches, in an order drawn from ``gen`` (seeded once per fit)."""
+    perm = torch.randperm(len(data[0]), generator=gen)
+    for start in range(0, len(perm), batch_size):
+        batch = perm[start : start + batch_size]
+        yield data[0][batch], data[1][batch], data[2][batch], data[3][batch]
+
+
+def _whole(data: Doubles) -> Iterator[Doubles]:
+    yield data
 
 
 class PeperModel(PerturbationModel):
     """Peper: Salt's sum of the singles plus a correction learned on the doubles seen in training."""
+
+    flags_fallback = True
+    uses_trainer = True
+    param_rules: ClassVar[Mapping[str, Rule]] = {
+        "width": WIDTH,
+        "hidden": WIDTH,
+        "epochs": COUNT,
+        "batch_size": COUNT,
+        "lr": POSITIVE,
+        "weight_decay": NON_NEGATIVE,
+        "val_fraction": FRACTION,
+        "patience": NON_NEGATIVE,
+        "seed": SEED,
+    }
+    memory_params = ("width", "hidden", "batch_size")
 
     def __init__(
         self,
@@ -120,7 +200,10 @@ class PeperModel(PerturbationModel):
         self.seed = seed
 
     # ---- fitting ------------------------------------------------------------------------------
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
+    def _fit(
+        self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
+    ) -> None:
+        options = trainer or TrainerOptions()
         data = train.filter(pl.col(S.PERTURBATION).cast(pl.String) != S.CONTROL)
         if data.height == 0:
             raise LpmInputError(None, "peper: no perturbed training rows")
@@ -141,27 +224,21 @@ class PeperModel(PerturbationModel):
         )
         self.sub_model_ = None
         if self.single_model:
-            from lpm.models.registry import get_model
+            from lpm.models.registry import make_model
 
-            params = dict(self.single_params or {})
-            sub = get_model(self.single_model, **params)
-            if "seed" in sub.param_names() and "seed" not in params:
-                sub.seed = self.seed  # type: ignore[attr-defined]
+            sub = make_model(self.single_model, self.single_params, seed=self.seed)
             self.sub_model_ = sub.fit(train, val)
-        import torch
-
         torch.manual_seed(self.seed)
-        self.net_ = _network(len(self.readouts_), len(self.contexts_), self.width, self.hidden)
+        self.net_ = PeperNet(len(self.readouts_), len(self.contexts_), self.width, self.hidden)
         self.n_train_doubles_ = len(doubles)
         self.history_: list[dict[str, float]] = []
         if doubles:
             with one_torch_thread():
-                self._train(doubles, val_doubles)
+                self._train(doubles, val_doubles, options)
         else:
             log.warning(
                 "peper: no training double has all its singles measured; every combination falls back to Salt"
             )
-        return self
 
     def _index(self) -> None:
         self._single = {k: i for i, k in enumerate(self.single_keys_)}
@@ -181,9 +258,7 @@ class PeperModel(PerturbationModel):
                 out.append((c, p, row))
         return out
 
-    def _tensors(self, examples: list[tuple[str, str, np.ndarray]]) -> tuple[Any, Any, Any, Any]:
-        import torch
-
+    def _tensors(self, examples: list[tuple[str, str, np.ndarray]]) -> Doubles:
         width = max(len(members(p)) for _, p, _ in examples)
         prof = np.zeros((len(examples), width, len(self.readouts_)), dtype=np.float32)
         for i, (c, p, _) in enumerate(examples):
@@ -205,50 +280,33 @@ class PeperModel(PerturbationModel):
         self,
         doubles: list[tuple[str, str, np.ndarray]],
         val_doubles: list[tuple[str, str, np.ndarray]],
+        options: TrainerOptions,
     ) -> None:
-        import torch
-
         rng = np.random.default_rng(self.seed)
         if not val_doubles and len(doubles) >= 5 and self.val_fraction > 0:
             order = rng.permutation(len(doubles))
             n_val = max(1, round(self.val_fraction * len(doubles)))
             val_doubles = [doubles[i] for i in order[:n_val]]
             doubles = [doubles[i] for i in order[n_val:]]
-        prof, ctx, resid, mask = self._tensors(doubles)
-        val = self._tensors(val_doubles) if val_doubles else None
-        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(self.seed)
-        best, best_state, since = np.inf, None, 0
-        for epoch in range(self.epochs):
-            self.net_.train()
-            perm = torch.randperm(len(doubles), generator=gen)
-            for start in range(0, len(doubles), self.batch_size):
-                batch = perm[start : start + self.batch_size]
-                err = (self.net_(prof[batch], ctx[batch]) - resid[batch]) ** 2 * mask[batch]
-                loss = err.sum() / mask[batch].sum().clamp(min=1)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            record = {"epoch": float(epoch)}
-            if val is not None:
-                self.net_.eval()
-                with torch.no_grad():
-                    v_err = (self.net_(val[0], val[1]) - val[2]) ** 2 * val[3]
-                    salt_err = val[2] ** 2 * val[3]
-                record["val_mse"] = float(v_err.sum() / val[3].sum().clamp(min=1)) * self.scale_**2
-                record["val_salt_mse"] = (
-                    float(salt_err.sum() / val[3].sum().clamp(min=1)) * self.scale_**2
-                )
-                if record["val_mse"] < best:
-                    best, since = record["val_mse"], 0
-                    best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
-                else:
-                    since += 1
-            self.history_.append(record)
-            if val is not None and since >= self.patience:
-                break
-        if best_state is not None:
-            self.net_.load_state_dict(best_state)
+        data = {
+            "train_dataloaders": loader(
+                functools.partial(_shuffled, self._tensors(doubles), self.batch_size, gen)
+            )
+        }
+        if val_doubles:
+            data["val_dataloaders"] = loader(functools.partial(_whole, self._tensors(val_doubles)))
+        module_cls = PeperModuleWithValidation if val_doubles else PeperModule
+        module = module_cls(
+            self.net_, scale=self.scale_, lr=self.lr, weight_decay=self.weight_decay
+        )
+        best = [BestState()] if val_doubles else []
+        trainer = build_trainer(
+            options, max_epochs=self.epochs, validates=bool(val_doubles), patience=self.patience,
+            callbacks=best,
+        )  # fmt: skip
+        run_fit(trainer, module, **data)
+        self.history_ = module.history
 
     # ---- prediction ---------------------------------------------------------------------------
     def _member_profiles(
@@ -291,8 +349,6 @@ class PeperModel(PerturbationModel):
         self, rows: pl.DataFrame
     ) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
         """Full readout vectors per (context, perturbation) of rows, NaN where unpredictable, and the fallback flag."""
-        import torch
-
         keys, profiles, predicted = self._member_profiles(rows)
         out = np.full((len(keys), len(self.readouts_)), np.nan, dtype=np.float32)
         fallback = np.zeros(len(keys), dtype=bool)
@@ -353,9 +409,8 @@ class PeperModel(PerturbationModel):
     def _predict(self, rows: pl.DataFrame) -> np.ndarray:
         return self._lookup(rows)[0]
 
-    def fallback(self, rows: pl.DataFrame) -> np.ndarray:
+    def _fallback(self, rows: pl.DataFrame) -> np.ndarray:
         """Rows predicted by Salt's sum alone (a member unmeasured in the context, or nothing learned)."""
-        self._check_fitted()
         return self._lookup(rows)[1]
 
     def _known(self) -> dict[str, set[str]]:
@@ -408,7 +463,7 @@ class PeperModel(PerturbationModel):
         )
         self._index()
         self.net_ = load_network_arrays(
-            _network(len(self.readouts_), len(self.contexts_), self.width, self.hidden), arrays
+            PeperNet(len(self.readouts_), len(self.contexts_), self.width, self.hidden), arrays
         )
         self.sub_model_ = None
         if "single" in extra and self.single_model:

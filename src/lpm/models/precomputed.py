@@ -9,8 +9,9 @@ benchmark's coverage table says exactly what the other tool predicted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -19,6 +20,10 @@ from lpm._utils.files import read_table
 from lpm.data import schema as S
 from lpm.errors import LpmInputError
 from lpm.models.base import LookupModel
+from lpm.models.params import SEED, Rule
+
+if TYPE_CHECKING:
+    from lpm.models.training import TrainerOptions
 
 _KEYS = [S.CONTEXT, S.PERTURBATION, S.READOUT]
 
@@ -27,12 +32,15 @@ class PrecomputedModel(LookupModel):
     """Predictions read from a file (made by another tool on the same split), looked up by row."""
 
     needs_inputs: ClassVar[tuple[str, ...]] = ("path",)
+    param_rules: ClassVar[Mapping[str, Rule]] = {"seed": SEED}
 
     def __init__(self, *, path: str = "", seed: int = 0) -> None:
         self.path = path
         self.seed = seed
 
-    def fit(self, train: pl.DataFrame, val: pl.DataFrame | None = None) -> Self:
+    def _fit(
+        self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
+    ) -> None:
         path = Path(self.path)
         table = read_table(path, "precomputed predictions file", hint=" (param path)")
         missing = [c for c in (*_KEYS, S.VALUE) if c not in table.columns]
@@ -48,7 +56,6 @@ class PrecomputedModel(LookupModel):
         if table.select(_KEYS).is_duplicated().any():
             raise LpmInputError(path, "duplicate (context, perturbation, readout) rows")
         self.table_ = table
-        return self
 
     def _values(self, rows: pl.DataFrame) -> np.ndarray:
         keys = rows.select(pl.col(k).cast(pl.String) for k in _KEYS)

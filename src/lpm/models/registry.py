@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from lpm.errors import LpmError, LpmInputError
-from lpm.models.base import CONFIG_FILE, PerturbationModel
+from lpm.models.base import ARRAYS_FILE, CONFIG_FILE, TABLES_DIR, PerturbationModel
+from lpm.models.params import accepted
 
 #: Built-in models: name -> "module:Class". Baselines are models like any other.
 _BUILTINS: dict[str, str] = {
@@ -108,28 +112,46 @@ def get_model(name: str, **params: Any) -> PerturbationModel:
     valid = cls.param_names()
     bad = sorted(set(params) - set(valid))
     if bad:
+        moved = [f"{k} is now {cls.retired_params[k]}" for k in bad if k in cls.retired_params]
         raise LpmInputError(
             None,
-            f"model {name!r} has no parameter(s) {', '.join(bad)}; valid: {', '.join(valid) or 'none'}",
+            f"model {name!r} has no parameter(s) {', '.join(bad)}"
+            + (f" ({'; '.join(moved)})" if moved else "")
+            + f"; valid: {', '.join(valid) or 'none'}",
         )
     return cls(**params)
 
 
+def make_model(
+    name: str, params: Mapping[str, Any] | None = None, *, seed: int
+) -> PerturbationModel:
+    """A new model whose seed is the run's ``seed``, unless ``params`` set one or the model
+    takes none: the one rule for handing a run's seed to a model."""
+    given = dict(params or {})
+    if get_model_class(name).takes_seed():
+        given.setdefault("seed", seed)
+    return get_model(name, **given)
+
+
 def describe_model(name: str) -> dict[str, Any]:
-    """Name, first docstring line and default parameters of a model."""
+    """Name, first docstring line, capabilities, default parameters and what each accepts."""
     cls = get_model_class(name)
     doc = (cls.__doc__ or "").strip().splitlines()
+    caps = cls.capabilities()
     return {
         "name": name,
         "summary": doc[0] if doc else "",
         "params": cls().get_params(),
+        "accepts": accepted(cls, cls.param_rules),
         "baseline": name in BASELINES,
-        "needs_inputs": list(cls.needs_inputs),
+        "capabilities": caps,
+        "needs_inputs": caps["needs_inputs"],
     }
 
 
 def load_model(path: str | Path) -> PerturbationModel:
-    """Load a model folder written by ``PerturbationModel.save``."""
+    """Load a model folder written by ``PerturbationModel.save``; a damaged folder is one line
+    naming the file at fault (the model, its parameters, arrays or tables)."""
     path = Path(path)
     cfg_path = path / CONFIG_FILE
     if not cfg_path.is_file():
@@ -137,6 +159,46 @@ def load_model(path: str | Path) -> PerturbationModel:
     try:
         config = json.loads(cfg_path.read_text())
         name = config["model"]
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise LpmInputError(cfg_path, f"corrupt model config: {exc}") from None
-    return get_model_class(name)._from_saved(path, config)
+        params = config["params"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise LpmInputError(cfg_path, f"corrupt model config: {_problem(exc)}") from None
+    if not isinstance(name, str) or not isinstance(params, dict):
+        raise LpmInputError(
+            cfg_path, "corrupt model config: model must be a name, params a mapping"
+        )
+    if name not in list_models():
+        raise LpmInputError(
+            cfg_path,
+            f"names model {name!r}, which is not registered; available: {', '.join(list_models())}",
+        )
+    cls = get_model_class(name)
+    if not (path / ARRAYS_FILE).is_file():
+        raise LpmInputError(path / ARRAYS_FILE, "missing: the model folder is incomplete")
+    unknown = sorted(set(params) - set(cls.param_names()) - set(cls.retired_params))
+    if unknown:
+        raise LpmInputError(
+            cfg_path, f"model {name!r} has no parameter(s) {', '.join(unknown)} (edited or damaged)"
+        )
+    try:
+        return cls._from_saved(path, config)
+    except LpmError as exc:
+        raise LpmInputError(cfg_path, str(exc)) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise LpmInputError(
+            path / ARRAYS_FILE, f"cannot be read (truncated or corrupt): {_problem(exc)}"
+        ) from None
+    except pl.exceptions.PolarsError as exc:
+        raise LpmInputError(path / TABLES_DIR, f"a table cannot be read: {_problem(exc)}") from None
+    except KeyError as exc:
+        raise LpmInputError(
+            path, f"incomplete model folder: {exc.args[0]!s} is missing (array, table or state)"
+        ) from None
+    except (ValueError, RuntimeError, TypeError, IndexError) as exc:
+        raise LpmInputError(
+            path, f"its arrays do not match {CONFIG_FILE} (damaged or edited): {_problem(exc)}"
+        ) from None
+
+
+def _problem(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

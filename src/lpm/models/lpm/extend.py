@@ -18,7 +18,7 @@ from lpm.data.symbols import PERTURBATION_TYPES
 from lpm.errors import LpmInputError
 from lpm.models.lpm.featurised import FeaturisedTable
 from lpm.models.lpm.network import LPMNetwork
-from lpm.models.lpm.rows import Vocab, _members
+from lpm.models.lpm.vocab import Vocab, member_symbols
 from lpm.priors.features import FeatureSource, member_types
 
 Block = tuple[np.ndarray, np.ndarray]  # (values, found) per symbol
@@ -95,7 +95,7 @@ class Extension:
                     m
                     for p in rows[S.PERTURBATION].drop_nulls().unique().to_list()
                     if p not in vocab.perturbation_index
-                    for m in _members(p)
+                    for m in member_symbols(p)
                 }
                 - set(vocab.members)
             ),

@@ -8,10 +8,7 @@ Continuous rows are fitted with MSE and binary rows with a logistic loss, in the
 
 from __future__ import annotations
 
-import ctypes
 import itertools
-import platform
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,31 +25,6 @@ DOSE_FEATURES = 2
 #: Since then: log10 dose (µM), has dose, log10 time (h), has time (doses and times held out
 #: are interpolated along these axes).
 CONDITION_FEATURES = 4
-_MALLOC_TUNED = False
-
-
-def keep_freed_memory() -> None:
-    """On glibc, keep freed large blocks in the heap for reuse (once per process).
-
-    A training step frees and re-allocates the same activation-sized blocks (10 MB each at
-    batch 5,000 x 512). By default glibc gives such blocks back to the kernel (it unmaps them
-    or trims the heap), so the next step page-faults them in again: about a fifth of an
-    exact-mode step on CPU. Serving blocks under 32 MiB from the heap and trimming it only
-    above 256 MiB of free space keeps them warm. Other C libraries are left alone.
-    """
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED:
-        return
-    _MALLOC_TUNED = True
-    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(m_mmap_threshold, 32 << 20)
-        libc.mallopt(m_trim_threshold, 256 << 20)
-    except (OSError, AttributeError):
-        pass
 
 
 @dataclass(frozen=True)
@@ -322,8 +294,6 @@ class LPMModule(L.LightningModule):
         self._threads = 0
 
     def on_fit_start(self) -> None:
-        if self.device.type == "cpu":
-            keep_freed_memory()
         # fast mode's tensors are small (a few profiles per step): more intra-op threads only
         # add synchronisation, and stall badly when another process holds a core; restored
         # when the fit ends

@@ -17,14 +17,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lpm.data.store import write_store
+from lpm.data.store import open_store, write_store
 from lpm.errors import LpmInputError, UnknownSymbolError
 from lpm.models.registry import get_model, load_model
+from lpm.models.source import RowSource
 from lpm.runs.train import train_model
 from tests.conftest import boring_rows
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
+from lpm.models.training import TrainerOptions  # noqa: E402
 
 MODES = ["lpm", "lpm_fast"]
 #: Tiny network and batches: every fit here takes a second or two on one core.
@@ -207,11 +209,17 @@ def test_a_run_stopped_early_and_resumed_matches_an_uninterrupted_run(
     # validation (never stopping early) makes the early-stopping and best-checkpoint state matter
     params = {**SMALL, "dropout": 0.2, "decay": 0.9, "patience": 100, "val_fraction": 0.2}
     rows = boring_rows()
-    whole = get_model(name, **params, max_epochs=5, checkpoint_dir=str(tmp_path / "a"))
-    whole.fit(rows)
-    get_model(name, **params, max_epochs=2, checkpoint_dir=str(tmp_path / "b")).fit(rows)
-    resumed = get_model(name, **params, max_epochs=5, checkpoint_dir=str(tmp_path / "b"))
-    resumed.fit(rows)
+    whole = get_model(name, **params, max_epochs=5)
+    whole.fit(rows, trainer=TrainerOptions(checkpoint_dir=tmp_path / "a"))
+    get_model(name, **params, max_epochs=2).fit(
+        rows, trainer=TrainerOptions(checkpoint_dir=tmp_path / "b")
+    )
+    said: list[str] = []
+    resumed = get_model(name, **params, max_epochs=5)
+    resumed.fit(rows, trainer=TrainerOptions(checkpoint_dir=tmp_path / "b", report=said.append))
+    assert said == [
+        f"resuming from {tmp_path / 'b' / 'member0' / 'last.ckpt'}: 2 of 5 epochs done (member 0)"
+    ]
     assert resumed.history_[0]["epochs"] == whole.history_[0]["epochs"] == 5
     assert whole.history_[0]["val_loss"] is not None
     _assert_same_weights(whole, resumed)
@@ -220,14 +228,13 @@ def test_a_run_stopped_early_and_resumed_matches_an_uninterrupted_run(
 def test_checkpoints_of_a_different_run_are_refused_not_resumed(tmp_path: Path) -> None:
     rows = boring_rows()
     folder = tmp_path / "ckpt"
-    get_model("lpm_fast", **SMALL, max_epochs=1, checkpoint_dir=str(folder)).fit(rows)
-    other = get_model("lpm_fast", **{**SMALL, "lr": 5e-3}, max_epochs=2, checkpoint_dir=str(folder))
+    options = TrainerOptions(checkpoint_dir=folder)
+    get_model("lpm_fast", **SMALL, max_epochs=1).fit(rows, trainer=options)
+    other = get_model("lpm_fast", **{**SMALL, "lr": 5e-3}, max_epochs=2)
     with pytest.raises(LpmInputError, match="different training run"):
-        other.fit(rows)
+        other.fit(rows, trainer=options)
     with pytest.raises(LpmInputError, match="different training run"):
-        get_model("lpm_fast", **SMALL, max_epochs=2, checkpoint_dir=str(folder)).fit(
-            boring_rows(seed=1)
-        )
+        get_model("lpm_fast", **SMALL, max_epochs=2).fit(boring_rows(seed=1), trainer=options)
 
 
 def _last_epoch(ckpt: Path) -> int:
@@ -246,7 +253,8 @@ def test_a_killed_lpm_train_resumes_to_the_uninterrupted_result(tmp_path: Path) 
         model="lpm",
         out=tmp_path / "a",
         split="random",
-        params={**params, "checkpoint_dir": str(tmp_path / "ck_a"), "seed": 0},
+        params={**params, "seed": 0},
+        checkpoint_dir=tmp_path / "ck_a",
     )
     command = [sys.executable, "-m", "lpm.cli", "train", "--store", str(tmp_path / "s")]
     command += ["--model", "lpm", "--out", str(tmp_path / "b"), "--split", "random"]
@@ -282,36 +290,6 @@ def test_a_killed_lpm_train_resumes_to_the_uninterrupted_result(tmp_path: Path) 
 
 
 # ---- data-parallel ------------------------------------------------------------------------------
-def test_a_run_first_batches_are_its_own_epoch_and_share(tmp_path: Path) -> None:
-    """Lightning draws a run's first batch before ``on_train_epoch_start``: the loader itself must
-    give it the resumed epoch and this process's share, and leave the global RNG (dropout) alone;
-    validation is scored whole by every process (a share of a small set can be empty)."""
-    from types import SimpleNamespace
-
-    from lpm.models.lpm.model import _data_module
-    from lpm.models.lpm.rows import RowSource, StreamingRows, Vocab
-
-    rows = boring_rows()
-    train, val = RowSource(frame=rows), RowSource(frame=rows.head(24))
-    vocab = Vocab.build(train)
-
-    def stream(source: RowSource, *, shuffle: bool = True) -> StreamingRows:
-        return StreamingRows(source, vocab, fast=False, batch_values=64, seed=0, shuffle=shuffle)
-
-    dm = _data_module(stream(train), stream(val, shuffle=False), first_epoch=3)
-    dm.trainer = SimpleNamespace(global_rank=1, world_size=2)  # what a DDP rank 1 sees
-    rng = torch.random.get_rng_state()
-    got = [b["value"] for b in dm.train_dataloader()]
-    assert torch.equal(torch.random.get_rng_state(), rng)
-    expected = stream(train)
-    expected.epoch, expected.rank, expected.world_size = 3, 1, 2
-    want = [b["value"] for b in expected]
-    assert sum(len(v) for v in got) == rows.height // 2
-    assert len(got) == len(want) and all(map(torch.equal, got, want))
-    dm.set_epoch(4, rank=1, world_size=2)
-    assert sum(len(b["value"]) for b in dm.val_dataloader()) == 24
-
-
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_trains_like_one_process(tmp_path: Path) -> None:
     """``lpm train --devices 2 --strategy ddp`` finishes, writes one model (only rank 0 saves)
@@ -336,12 +314,18 @@ def test_ddp_on_two_cpu_processes_trains_like_one_process(tmp_path: Path) -> Non
     # one model folder, no half-written copies, and the finished run's checkpoints removed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m2", "s"]
     two = load_model(tmp_path / "m2")
-    assert two.get_params()["devices"] == 2 and two.history_[0]["epochs"] == 30
+    assert two.history_[0]["epochs"] == 30
+    # the hardware is the run's, recorded beside the model, not among its parameters
+    assert "devices" not in json.loads((tmp_path / "m2" / "model.json").read_text())["params"]
+    record = json.loads((tmp_path / "m2" / "training.json").read_text())
+    assert record["trainer"]["devices"] == 2 and record["trainer"]["strategy"] == "ddp"
     one = train_model(
         [tmp_path / "s"],
         model="lpm_fast",
         out=tmp_path / "one" / "m1",
-        params={**params, "devices": 1, "checkpoint_dir": str(tmp_path / "one" / "ck")},
+        params=params,
+        devices=1,
+        checkpoint_dir=tmp_path / "one" / "ck",
     )
     p1, p2 = one.predict(rows), two.predict(rows)
     baseline = _context_mean_mse(rows)
@@ -371,3 +355,15 @@ def test_stores_with_different_columns_train_jointly_from_disk(tmp_path: Path) -
     assert model.history_[0]["epochs"] >= 1
     both = pl.concat([plain, dosed], how="diagonal_relaxed")
     assert np.isfinite(model.predict(both)).all()
+
+
+def test_a_store_fit_without_validation_rows_stops_early_on_held_out_rows(
+    store_path: Path,
+) -> None:
+    small = {"embedding_dim": 8, "hidden": [16], "batch_size": 256, "max_epochs": 3}
+    model = get_model("lpm_fast", val_fraction=0.2, seed=0, **small)
+    model.fit_source(RowSource(stores=[open_store(store_path)]))
+    assert np.isfinite(model.history_[0]["val_loss"])
+    unchecked = get_model("lpm_fast", val_fraction=0.0, seed=0, **small)
+    unchecked.fit_source(RowSource(stores=[open_store(store_path)]))
+    assert unchecked.history_[0].get("val_loss") is None
