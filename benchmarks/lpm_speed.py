@@ -21,7 +21,8 @@ Prints Markdown tables and writes benchmarks/results/lpm_speed.md.
 Each run is a fresh process (its peak RSS is its own). The machine may be shared: every run
 also records how much CPU other processes used meanwhile (from /proc/stat), shown as "other
 load" in cores; with ``--wait-quiet`` a run waits for an idle machine first. With
-``--compare-rev REV`` the speed runs are repeated with the lpm source of a git revision.
+``--compare-rev REV`` the speed runs are repeated with the lpm source of a git revision (0.2.0 or
+later: the worker times epochs through ``TrainerOptions(callbacks=...)``).
 """
 
 from __future__ import annotations
@@ -113,10 +114,10 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     import lightning as L
     import polars as pl
 
-    import lpm.models.lpm.model as lpm_module
     from lpm.data.store import open_store
-    from lpm.models.lpm.rows import RowSource
     from lpm.models.registry import get_model
+    from lpm.models.source import RowSource
+    from lpm.models.training import TrainerOptions
 
     class EpochTimer(L.Callback):
         """Training values and seconds per epoch (epoch start to its last optimiser step)."""
@@ -138,14 +139,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
             self.epochs.append({"values": self.values, "seconds": self.last - self.t0})
 
     timer = EpochTimer()
-    make_trainer = lpm_module._trainer
-
-    def with_timer(*args: Any, **kwargs: Any) -> Any:
-        trainer, ckpt = make_trainer(*args, **kwargs)
-        trainer.callbacks.append(timer)
-        return trainer, ckpt
-
-    lpm_module._trainer = with_timer
+    trainer = TrainerOptions(callbacks=(timer,))
     model: Any = get_model(
         spec["model"], max_epochs=spec["epochs"], seed=0, **spec.get("params", {})
     )
@@ -160,7 +154,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         del rows
         out["train_values"] = parts.train.height
         t0 = time.perf_counter()
-        model.fit(parts.train, parts.val)
+        model.fit(parts.train, parts.val, trainer=trainer)
         out["fit_seconds"] = time.perf_counter() - t0
         pred = model.predict(parts.test)
         summary = evaluate(parts.test, pred, train=parts.train, n_boot=0).summary
@@ -173,7 +167,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         del pred
     else:
         source = RowSource(stores=[open_store(spec["store"])])
-        model.fit_source(source)
+        model.fit_source(source, trainer=trainer)
         out["fit_seconds"] = time.perf_counter() - t0
     later = timer.epochs[1:] or timer.epochs
     out["epochs"] = timer.epochs

@@ -203,6 +203,23 @@ def test_declared_capabilities_have_their_hooks_and_others_refuse(
 def test_describe_reports_capabilities(name: str) -> None:
     described = describe_model(name)
     caps = described["capabilities"]
-    assert set(caps) == {*CAPABILITIES, "needs_inputs"}
+    assert set(caps) == {*CAPABILITIES, "needs_inputs", "family"}
     assert caps["uses_trainer"] == get_model_class(name).uses_trainer
+    assert caps["family"] == get_model_class(name).family
     assert described["needs_inputs"] == list(get_model_class(name).needs_inputs)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_perturbation_embedding_exactly_where_declared(
+    name: str, make: Callable[[str], PerturbationModel], toy_rows: pl.DataFrame
+) -> None:
+    model = make(name)
+    train, _ = _split(toy_rows)
+    model.fit(train)
+    perts = ["CRISPRi:G0", "CRISPRi:G1"]
+    if model.embeds_perturbations:
+        vectors = model.perturbation_embedding(perts)
+        assert vectors.shape[0] == 2 and np.isfinite(vectors).all()
+    else:
+        with pytest.raises(LpmInputError, match="has no perturbation embedding"):
+            model.perturbation_embedding(perts)

@@ -76,9 +76,8 @@ class ModelManager:
     def embedding(self, perturbations: Sequence[str], keys: pl.DataFrame) -> np.ndarray:
         """The model's own perturbation vectors where it has them (``perturbation_embedding``),
         else its predicted profiles over every (context, readout) of ``keys``."""
-        embed = getattr(self.model, "perturbation_embedding", None)
-        if callable(embed):
-            return np.asarray(embed(list(perturbations)), dtype=np.float64)
+        if self.model.embeds_perturbations:
+            return self.model.perturbation_embedding(list(perturbations))
         return predicted_profiles(keys, self.model.predict(keys), perturbations)
 
 

@@ -335,6 +335,7 @@ class AttentiveMixtureModel(PerturbationModel):
 
     name: ClassVar[str] = "lpm_ame"
     uses_trainer = True
+    family = "ame"
     param_rules: ClassVar[Mapping[str, Rule]] = {
         "embedding_dim": WIDTH,
         "hidden": WIDTH,

@@ -28,7 +28,7 @@ import contextlib
 import inspect
 import json
 from abc import ABCMeta, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -57,6 +57,7 @@ CAPABILITIES = (
     "uses_trainer",
     "resumes",
     "data_parallel",
+    "embeds_perturbations",
 )
 
 
@@ -94,6 +95,13 @@ class PerturbationModel(metaclass=_ModelType):
     uses_trainer: ClassVar[bool] = False
     resumes: ClassVar[bool] = False
     data_parallel: ClassVar[bool] = False
+    #: A learned vector per perturbation, ``perturbation_embedding`` (the design loop's coreset
+    #: and kernel strategies use it in place of predicted profiles).
+    embeds_perturbations: ClassVar[bool] = False
+    #: The architecture whose internals discovery reads: ``"lpm"`` (embedding tables of
+    #: perturbations, contexts and readouts, and the coded inputs that input swaps neutralise:
+    #: ``lpm embed``, ``lpm explain``), ``"ame"`` (an attention gate: ``lpm explain``), or ``""``.
+    family: ClassVar[str] = ""
     #: Allowed ranges of numeric parameters (types come from ``__init__``'s annotations).
     param_rules: ClassVar[Mapping[str, Rule]] = {}
     #: Parameters most likely to blame when fitting runs out of memory (sizes of the network
@@ -121,6 +129,7 @@ class PerturbationModel(metaclass=_ModelType):
         """What the model can do beyond fit and predict (the class's declarations)."""
         out: dict[str, Any] = {c: bool(getattr(cls, c)) for c in CAPABILITIES}
         out["needs_inputs"] = list(cls.needs_inputs)
+        out["family"] = cls.family
         return out
 
     def get_params(self) -> dict[str, Any]:
@@ -256,6 +265,17 @@ class PerturbationModel(metaclass=_ModelType):
 
     def _predict_with_spread(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError(f"{type(self).__name__} declares gives_spread without a hook")
+
+    def perturbation_embedding(self, perturbations: Sequence[str]) -> np.ndarray:
+        """One learned vector per perturbation (perturbations × dims): models that
+        ``embeds_perturbations``."""
+        if not self.embeds_perturbations:
+            raise LpmInputError(None, f"model {self.label!r} has no perturbation embedding")
+        self._check_fitted()
+        return np.asarray(self._perturbation_embedding(perturbations), dtype=np.float64)
+
+    def _perturbation_embedding(self, perturbations: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} declares embeds_perturbations")
 
     def fallback(self, rows: pl.DataFrame) -> np.ndarray:
         """Which rows were predicted by the model's simpler fallback rule: models that

@@ -70,6 +70,7 @@ class GeneGraphModel(PerturbationModel):
     """Message passing over a gene graph (GEARS-like): a gene never perturbed is placed by its neighbours."""
 
     uses_trainer = True
+    embeds_perturbations = True
     param_rules: ClassVar[Mapping[str, Rule]] = {
         "graph_k": COUNT,
         "readout_k": COUNT,
@@ -339,7 +340,7 @@ class GeneGraphModel(PerturbationModel):
                 out[s] = pred.numpy()
         return out[cond, read]
 
-    def perturbation_embedding(self, perturbations: Sequence[str]) -> np.ndarray:
+    def _perturbation_embedding(self, perturbations: Sequence[str]) -> np.ndarray:
         """Each perturbation's vector after message passing and before any context is added:
         the space in which the network places genes it never saw next to their neighbours."""
         bad = [p for p in perturbations if not self._perturbation_ok(p)]

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import polars as pl
 
-from lpm._utils.files import read_embeddings
 from lpm.data import schema as S
+from lpm.data.io.symbol_tables import read_embedding_table
 from lpm.data.symbols import COMBINATION_SEPARATOR, TYPE_SEPARATOR
 from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
@@ -121,7 +121,9 @@ class LinearModel(PerturbationModel):
     def _external_embeddings(self) -> tuple[list[str], np.ndarray]:
         if self.perturbation_embeddings == "readout":
             return list(self.readouts_), self.readout_embedding_.copy()
-        symbols, values = read_embeddings(self.perturbation_embeddings)
+        table = read_embedding_table(self.perturbation_embeddings)
+        symbols = table.to_series(0).to_list()
+        values = table.drop(table.columns[0]).to_numpy().astype(np.float64)
         mu, sd = values.mean(0), values.std(0) + 1e-8
         return symbols, (values - mu) / sd
 

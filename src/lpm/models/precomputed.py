@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import polars as pl
 
-from lpm._utils.files import read_table
 from lpm.data import schema as S
+from lpm.data.io.symbol_tables import read_symbol_table
 from lpm.errors import LpmInputError
 from lpm.models.base import LookupModel
 from lpm.models.params import SEED, Rule
@@ -42,7 +42,9 @@ class PrecomputedModel(LookupModel):
         self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
     ) -> None:
         path = Path(self.path)
-        table = read_table(path, "precomputed predictions file", hint=" (param path)")
+        table = read_symbol_table(
+            path, "precomputed predictions file", symbols=_KEYS, hint=" (param path)"
+        )
         missing = [c for c in (*_KEYS, S.VALUE) if c not in table.columns]
         if missing:
             raise LpmInputError(path, f"predictions miss column(s) {', '.join(missing)}")

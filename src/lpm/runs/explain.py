@@ -184,9 +184,9 @@ def _held_out(
     frame: pl.DataFrame, *, test_fraction: float, seed: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A seeded ``test_fraction`` of whole profiles held out, and the rest."""
-    from lpm.models.lpm.model import _carve_validation
+    from lpm.models.training import carve_validation
 
-    train, test = _carve_validation(frame, fraction=test_fraction, seed=seed)
+    train, test = carve_validation(frame, fraction=test_fraction, seed=seed)
     if test is None:
         raise LpmInputError(None, "too few profiles to hold out a test set")
     return train, test

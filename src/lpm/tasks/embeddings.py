@@ -23,7 +23,6 @@ labels and how names match them :mod:`lpm.priors.mechanisms`.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,9 +69,7 @@ def embeddable(model: PerturbationModel | str | Path, *, member: int = 0) -> Emb
     if isinstance(model, str | Path):
         path = str(model)
         model = fitted_model(model)
-    # an LPM instance means its module is loaded: other models never pay for importing torch
-    lpm_module = sys.modules.get("lpm.models.lpm.model")
-    if lpm_module is None or not isinstance(model, lpm_module.LPMModel):
+    if getattr(type(model), "family", "") != "lpm":  # the LPM's tables are what is embedded
         name = getattr(model, "name", "") or type(model).__name__
         raise LpmInputError(
             path or None,

@@ -26,7 +26,6 @@ fits the models, explains held-out rows and writes the tables that :mod:`lpm.pl.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -66,15 +65,12 @@ def check_rows(rows: pl.DataFrame, *, where: str | None = None) -> None:
 
 
 def explainable(model: Any) -> str:
-    """``lpm`` or ``ame``: the kind of a fitted model that can be explained; any other is an error."""
-    for module, cls, kind in (
-        ("lpm.models.lpm.model", "LPMModel", "lpm"),
-        ("lpm.models.ame", "AttentiveMixtureModel", "ame"),
-    ):
-        mod = sys.modules.get(module)  # loaded whenever such a model exists
-        if mod is not None and isinstance(model, getattr(mod, cls)):
-            model._check_fitted()
-            return kind
+    """``lpm`` or ``ame``: the family of a fitted model that can be explained (its class says so,
+    :attr:`~lpm.models.base.PerturbationModel.family`); any other is an error."""
+    kind = getattr(type(model), "family", "")
+    if kind in ("lpm", "ame"):
+        model._check_fitted()
+        return str(kind)
     name = getattr(model, "name", "") or type(model).__name__
     raise LpmInputError(
         None, f"model {name!r} cannot be explained: only lpm, lpm_fast and lpm_ame can"

@@ -82,8 +82,6 @@ _TINY = float(np.finfo(np.float32).epsneg)
 FAST_BATCH_PROFILES = 128
 #: Where the run options 0.1.0 saved among an LPM's parameters went (dropped when loading).
 _RUN_OPTIONS = "a trainer option (lpm train --{flag}; TrainerOptions.{field})"
-#: Kept for ``lpm.tasks.explain``, which imports it from here.
-_carve_validation = carve_validation
 
 
 class LPMModel(PerturbationModel):
@@ -97,6 +95,7 @@ class LPMModel(PerturbationModel):
     streams = True
     gives_spread = True
     uses_trainer = True
+    family = "lpm"
     resumes = True
     data_parallel = True
     param_rules: ClassVar[Mapping[str, Rule]] = {
