@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_out
 
-.PHONY: demo test lint typecheck unit install clean
+.PHONY: demo test lint typecheck layers unit install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,10 +27,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# the house as built: each layer imports only the layers below it ([tool.importlinter])
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
-test: lint typecheck unit
+test: lint typecheck layers unit
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,3 +59,23 @@ def boring_rows(seed: int = 0) -> pl.DataFrame:
 @pytest.fixture
 def toy_rows() -> pl.DataFrame:
     return boring_rows()
+
+
+def lpm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the ``lpm`` command line in a fresh process (as a user would)."""
+    return subprocess.run(
+        [sys.executable, "-m", "lpm.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one error line (progress lines may precede it); no traceback anywhere."""
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, proc.stderr
+    assert proc.stderr.rstrip().endswith(lines[0]), "the error must be the last thing printed"
+    return lines[0]

@@ -120,18 +120,18 @@ def test_a_truncated_table_is_named(damaged: Path) -> None:
 
 
 def test_a_damaged_folder_is_exit_2_in_one_line_from_the_cli(damaged: Path, tmp_path: Path) -> None:
-    from tests.test_cli import _error_line, lpm
+    from tests.conftest import error_line, lpm
 
     (damaged / "arrays.npz").unlink()
     boring_rows().head(5).write_csv(tmp_path / "rows.csv")
     proc = lpm("predict", "--model", str(damaged), "--rows", str(tmp_path / "rows.csv"),
                "--out", str(tmp_path / "p.parquet"))  # fmt: skip
     assert proc.returncode == 2
-    assert "arrays.npz: missing" in _error_line(proc)
+    assert "arrays.npz: missing" in error_line(proc)
 
 
 def test_lpm_models_prints_each_model_readably() -> None:
-    from tests.test_cli import lpm
+    from tests.conftest import lpm
 
     proc = lpm("models")
     assert proc.returncode == 0, proc.stderr

@@ -14,8 +14,7 @@ from lpm.data.store import write_store
 from lpm.errors import LpmInputError
 from lpm.models.registry import get_model
 from lpm.runs.predict import predict_table, predict_to_file, read_rows
-from tests.conftest import boring_rows
-from tests.test_cli import _error_line, lpm
+from tests.conftest import boring_rows, error_line, lpm
 
 
 def _numeric_rows() -> pl.DataFrame:
@@ -88,7 +87,7 @@ def test_cli_predict_refuses_an_existing_output_without_overwrite(
     ]
     assert lpm(*args).returncode == 0
     again = lpm(*args)
-    assert again.returncode == 2 and "already exists (pass --overwrite" in _error_line(again)
+    assert again.returncode == 2 and "already exists (pass --overwrite" in error_line(again)
     assert lpm(*args, "--overwrite").returncode == 0
 
 

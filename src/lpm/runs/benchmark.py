@@ -12,10 +12,40 @@ import polars as pl
 
 from lpm._utils.atomic import atomic_dir, check_output
 from lpm.data.store import read_stores
-from lpm.evaluation.benchmark import BenchmarkResult, BenchmarkSpec, run_benchmark, summarise
+from lpm.errors import LpmInputError
+from lpm.evaluation.benchmark import (
+    VARIANT_SEPARATOR,
+    BenchmarkResult,
+    BenchmarkSpec,
+    run_benchmark,
+    summarise,
+)
+from lpm.models.registry import get_model_class
 from lpm.pl.benchmark import plot_benchmark_panel
 from lpm.pl.save import save_png
 from lpm.reports.benchmark import FIGURE, benchmark_markdown
+
+
+def with_features(
+    models: Sequence[str],
+    model_params: Mapping[str, Mapping[str, Any]],
+    features: Mapping[str, Any] | None,
+) -> dict[str, dict[str, Any]]:
+    """Parameters per model with the featurised-LPM options (None = not given) added to every
+    model of ``models`` that takes them; options that no model takes are refused."""
+    out = {k: dict(v) for k, v in model_params.items()}
+    given = {k: v for k, v in (features or {}).items() if v is not None}
+    if not given:
+        return out
+    bases = {m.partition(VARIANT_SEPARATOR)[0] for m in models}
+    takers = [b for b in sorted(bases) if set(given) <= set(get_model_class(b).param_names())]
+    if not takers:
+        raise LpmInputError(
+            None, "no model of --models takes the feature options (use lpm or lpm_fast)"
+        )
+    for base in takers:
+        out.setdefault(base, {}).update(given)
+    return out
 
 
 def benchmark_to_dir(
@@ -33,6 +63,7 @@ def benchmark_to_dir(
     progress: Callable[[str], None] | None = None,
     extra_stores: Sequence[str | Path] = (),
     overwrite: bool = False,
+    features: Mapping[str, Any] | None = None,
 ) -> Path:
     """Run a benchmark and write its tables, Markdown report and figure into ``out``.
 
@@ -43,7 +74,7 @@ def benchmark_to_dir(
         split=split,
         models=tuple(models),
         seeds=tuple(seeds),
-        model_params={k: dict(v) for k, v in (model_params or {}).items()},
+        model_params=with_features(models, model_params or {}, features),
         split_params=dict(split_params or {}),
         n_boot=n_boot,
         extra_stores=tuple(str(s) for s in extra_stores),

@@ -235,6 +235,21 @@ def _write(
     (tmp / SUMMARY_FILE).write_text(text + "\n")
 
 
+def explain_params(
+    params: Mapping[str, Mapping[str, Any]],
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``--param`` values by model (``lpm_fast.*``, ``lpm_ame.*``) as (lpm_params, ame_params);
+    another model's parameters are refused in one line."""
+    unknown = sorted(set(params) - {"lpm_fast", "lpm_ame"})
+    if unknown:
+        raise LpmInputError(
+            None,
+            f"--param names model(s) {', '.join(unknown)}; explain takes lpm_fast.* and lpm_ame.*",
+        )
+    lpm, ame = params.get("lpm_fast"), params.get("lpm_ame")
+    return (dict(lpm) if lpm else None), (dict(ame) if ame else None)
+
+
 def run_explain(
     data: pl.DataFrame | str | Path,
     *,

@@ -22,7 +22,7 @@ from lpm.data.store import open_store, read_stores
 from lpm.errors import Interrupted, LpmInputError
 from lpm.models.base import PerturbationModel
 from lpm.models.checkpoints import has_checkpoints
-from lpm.models.registry import make_model
+from lpm.models.registry import get_model_class, make_model
 from lpm.models.source import RowSource
 
 if TYPE_CHECKING:
@@ -31,6 +31,18 @@ if TYPE_CHECKING:
 TRAINING_FILE = "training.json"
 #: Suffix of the default checkpoint folder beside the output (``OUT.checkpoints``).
 CHECKPOINTS_SUFFIX = ".checkpoints"
+
+
+def feature_params(model: str, features: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The featurised-LPM options given (``perturbation_features``, ``context_features``,
+    ``readout_features``, ``anchor_controls``; None = not given) as parameters of ``model``;
+    a model that takes none of them is refused naming the options."""
+    given = {k: v for k, v in (features or {}).items() if v is not None}
+    unsupported = sorted(set(given) - set(get_model_class(model).param_names()))
+    if unsupported:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unsupported)
+        raise LpmInputError(None, f"model {model!r} takes no {flags}")
+    return given
 
 
 def train_model(
@@ -48,6 +60,7 @@ def train_model(
     accelerator: str | None = None,
     checkpoint_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    features: Mapping[str, Any] | None = None,
 ) -> PerturbationModel:
     """Fit ``model`` on the stores (or on a split's training part) and save it to ``out``.
 
@@ -60,6 +73,7 @@ def train_model(
     """
     out = Path(out)
     check_output(out, kind="folder", overwrite=overwrite)
+    params = {**dict(params or {}), **feature_params(model, features)}
     estimator = make_model(model, params, seed=seed)
     hardware = {"devices": devices, "strategy": strategy, "accelerator": accelerator}
     options = _trainer_options(

@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 
 from lpm.data.store import write_store
+from tests.conftest import lpm
 from tests.design.test_loop import chain_world
-from tests.test_cli import lpm
 
 
 def test_design_select_from_a_store_and_from_genes(tmp_path: Path) -> None:

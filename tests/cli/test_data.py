@@ -10,8 +10,7 @@ import polars as pl
 import pytest
 
 from lpm.data.store import write_store
-from tests.conftest import shared_data
-from tests.test_cli import _error_line, lpm
+from tests.conftest import error_line, lpm, shared_data
 
 pytest.importorskip("lightning")
 FAST = ["--param", "max_epochs=5", "--param", "embedding_dim=8", "--param", "hidden=[16]"]
@@ -60,7 +59,7 @@ def test_train_with_features_predicts_unseen_and_refuses_featureless(tmp_path: P
     proc = lpm("predict", "--model", str(tmp_path / "m"), "--rows", str(tmp_path / "bad.parquet"),
                "--out", str(bad_out))  # fmt: skip
     assert proc.returncode == 2
-    assert "NOFEATS" in _error_line(proc)
+    assert "NOFEATS" in error_line(proc)
     assert not bad_out.exists()
 
 
@@ -69,7 +68,7 @@ def test_feature_flags_on_a_model_without_them_are_one_line(tmp_path: Path) -> N
     proc = lpm("train", "--store", str(store), "--model", "linear", "--out", str(tmp_path / "m"),
                "--perturbation-features", str(table))  # fmt: skip
     assert proc.returncode == 2
-    assert "takes no --perturbation-features" in _error_line(proc)
+    assert "takes no --perturbation-features" in error_line(proc)
     assert not (tmp_path / "m").exists()
 
 
@@ -100,7 +99,7 @@ def test_features_contexts_from_control_cells(tmp_path: Path) -> None:
     assert table.columns == ["symbol", "ctx_0", "ctx_1", "ctx_2", "ctx_3"]
     assert "mcfaline23/A172" in table["symbol"].to_list()
     proc = lpm("features", "contexts", "--out", str(out))
-    assert proc.returncode == 2 and "exactly one of" in _error_line(proc)
+    assert proc.returncode == 2 and "exactly one of" in error_line(proc)
 
 
 def test_feature_outputs_are_kept_without_overwrite(tmp_path: Path) -> None:
@@ -114,7 +113,7 @@ def test_feature_outputs_are_kept_without_overwrite(tmp_path: Path) -> None:
     ):
         proc = lpm(*command, "--out", str(out))
         assert proc.returncode == 2, proc.stderr
-        assert "already exists (pass --overwrite" in _error_line(proc)
+        assert "already exists (pass --overwrite" in error_line(proc)
         assert out.read_text() == "mine"
 
 
@@ -131,4 +130,4 @@ def test_prior_embedding_overwrites_when_asked(tmp_path: Path) -> None:
     assert pl.read_parquet(out).height == 8
     proc = lpm("prior-embedding", "--gene2go", str(gene2go), "--out", str(out), "--dims", "0",
                "--overwrite")  # fmt: skip
-    assert proc.returncode == 2 and "--dims must be between 1 and 1024" in _error_line(proc)
+    assert proc.returncode == 2 and "--dims must be between 1 and 1024" in error_line(proc)

@@ -9,31 +9,13 @@ from pathlib import Path
 import polars as pl
 
 from lpm.data.store import write_store
-
-
-def lpm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lpm.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
-def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    """The one error line (progress lines may precede it); no traceback anywhere."""
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, proc.stderr
-    assert proc.stderr.rstrip().endswith(lines[0]), "the error must be the last thing printed"
-    return lines[0]
+from tests.conftest import error_line, lpm
 
 
 def test_info_on_a_missing_store_is_one_line(tmp_path: Path) -> None:
     proc = lpm("info", str(tmp_path / "nope"))
     assert proc.returncode == 2
-    assert "not an lpm store" in _error_line(proc)
+    assert "not an lpm store" in error_line(proc)
     assert "Traceback" not in proc.stderr
 
 
@@ -108,7 +90,7 @@ def test_unknown_perturbation_at_prediction_is_refused_and_nothing_written(
         str(tmp_path / "p.parquet"),
     )
     assert proc.returncode == 2
-    assert "unknown perturbation(s)" in _error_line(proc) and "CRISPRi:NOVEL" in proc.stderr
+    assert "unknown perturbation(s)" in error_line(proc) and "CRISPRi:NOVEL" in proc.stderr
     assert not (tmp_path / "p.parquet").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -127,7 +109,7 @@ def test_bad_model_parameter_names_the_valid_ones(toy_rows: pl.DataFrame, tmp_pa
         "bogus=1",
     )
     assert proc.returncode == 2
-    assert "no parameter(s) bogus" in _error_line(proc)
+    assert "no parameter(s) bogus" in error_line(proc)
     assert not (tmp_path / "m").exists()
 
 
@@ -138,7 +120,7 @@ def test_truncated_input_file_fails_in_one_line_and_writes_no_store(tmp_path: Pa
     )
     proc = lpm("ingest", str(src), "--out", str(tmp_path / "store"))
     assert proc.returncode == 2
-    line = _error_line(proc)
+    line = error_line(proc)
     assert str(src) in line and "truncated" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plate.gct"]
 
@@ -159,7 +141,7 @@ def test_every_command_refuses_a_store_changed_after_it_was_written(
     ):  # fmt: skip
         proc = lpm(*args)
         assert proc.returncode == 2, proc.stderr
-        assert expected in _error_line(proc)
+        assert expected in error_line(proc)
         assert "hash       sha256" not in proc.stdout  # info prints no stale hash
     assert not (tmp_path / "m").exists() and not (tmp_path / "b").exists()
 
@@ -172,7 +154,7 @@ def test_benchmark_seeds_outside_1_to_1000_are_one_line_errors(
         proc = lpm("benchmark", "--store", str(tmp_path / "s"), "--split", "random",
                    "--models", "no_change", "--seeds", seeds, "--out", str(tmp_path / "b"))  # fmt: skip
         assert proc.returncode == 2, proc.stderr
-        assert _error_line(proc) == f"error: --seeds must be between 1 and 1000, got {seeds}"
+        assert error_line(proc) == f"error: --seeds must be between 1 and 1000, got {seeds}"
     assert not (tmp_path / "b").exists()
 
 
@@ -191,9 +173,9 @@ def test_benchmark_and_evaluate_keep_an_existing_output_without_overwrite(
     evaluate = ("evaluate", str(tmp_path / "p.parquet"), "--store", str(tmp_path / "s"))
     for command in (bench, evaluate):
         proc = lpm(*command, "--out", str(folder))
-        assert proc.returncode == 2 and "already exists (pass --overwrite" in _error_line(proc)
+        assert proc.returncode == 2 and "already exists (pass --overwrite" in error_line(proc)
         proc = lpm(*command, "--out", str(file), "--overwrite")
-        assert proc.returncode == 2 and "is a file" in _error_line(proc)
+        assert proc.returncode == 2 and "is a file" in error_line(proc)
         assert (folder / "notes.txt").read_text() == file.read_text() == "mine"
     for command in (bench, evaluate):
         proc = lpm(*command, "--out", str(tmp_path / command[0]))

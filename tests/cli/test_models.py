@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from lpm.data.store import write_store
-from tests.test_cli import lpm
+from tests.conftest import lpm
 
 
 def _chain(tmp_path: Path) -> Path:

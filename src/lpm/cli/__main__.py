@@ -1,0 +1,5 @@
+"""``python -m lpm.cli``."""
+
+from lpm.cli import main
+
+main()
