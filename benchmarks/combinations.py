@@ -28,7 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from _common import DATA, RESULTS, STORES, machine, run, write_text
-from combinations_report import write_report
+from _combinations_report import write_report
 
 OUT = RESULTS / "combinations"
 SIM = STORES / "sim"

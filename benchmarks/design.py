@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from _common import DATA, GENE2GO, GENE_INFO, ROOT, STORES, run, write_csv, write_text
-from design_report import FIGS, LANES, write_report
+from _design_report import FIGS, LANES, write_report
 
 RUNS = STORES / "design_runs"
 SIM = STORES / "design_sim"

@@ -198,7 +198,8 @@ def export_revision(rev: str, into: Path) -> str:
 
 
 # ---- report ---------------------------------------------------------------------------------
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command-line options (``--worker`` is the internal one-run mode)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--epochs", type=int, default=3, help="epochs of the speed runs")
@@ -210,21 +211,19 @@ def main() -> None:
     ap.add_argument("--skip-big", action="store_true", help="no 100 M memory run")
     ap.add_argument("--compare-rev", help="also time the speed runs with this git revision")
     ap.add_argument("--wait-quiet", action="store_true", help="wait for an idle machine per run")
-    args = ap.parse_args()
-    if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
-        return
+    return ap.parse_args()
 
-    def quiet() -> None:
-        if args.wait_quiet:
-            load = wait_quiet()
-            print(f"(machine load before the run: {load:.2f} cores)", flush=True)
 
-    sim = ensure_sim()
-    from lpm.data.store import open_store
+def quiet(args: argparse.Namespace) -> None:
+    """With ``--wait-quiet``, wait for an idle machine before a run and print its load."""
+    if args.wait_quiet:
+        load = wait_quiet()
+        print(f"(machine load before the run: {load:.2f} cores)", flush=True)
 
-    n_sim = open_store(SIM / "store").n_rows
-    lines = [
+
+def header_lines(args: argparse.Namespace, sim: dict[str, Any], n_sim: int) -> list[str]:
+    """The report's title, store description and the speed table's heading."""
+    return [
         "# LPM training speed, memory and accuracy",
         "",
         f"Produced by `{shlex.join(['python', 'benchmarks/lpm_speed.py', *sys.argv[1:]])}` on "
@@ -251,7 +250,10 @@ def main() -> None:
         "| code | model | values/s | per-epoch values/s | peak RSS (GiB) | other load | goal |",
         "|---|---|---|---|---|---|---|",
     ]
-    print("\n".join(lines), flush=True)
+
+
+def speed_section(args: argparse.Namespace, lines: list[str]) -> None:
+    """Time both modes (and ``--compare-rev``'s code); append and print the rows and ratios."""
     revisions: list[tuple[str, str | None]] = [("working tree", None)]
     tmp = tempfile.TemporaryDirectory(prefix="lpm-rev-")
     if args.compare_rev:
@@ -261,7 +263,7 @@ def main() -> None:
     speed: dict[tuple[str, str], dict[str, Any]] = {}
     for label, path in revisions:
         for model in ("lpm", "lpm_fast"):
-            quiet()
+            quiet(args)
             spec = {"model": model, "store": str(SIM / "store"), "epochs": args.epochs}
             r = run_worker(spec, pythonpath=path)
             speed[(label, model)] = r
@@ -285,72 +287,97 @@ def main() -> None:
     ]
     print("\n".join(lines[-4:]), flush=True)
 
-    if not args.skip_accuracy:
-        lines += [
-            "",
-            "## Accuracy (same data, same epochs)",
-            "",
-            f"`unseen_pair` split (seed 0) of the same store; {args.accuracy_epochs} epochs with "
-            "early stopping and best-checkpoint selection on the split's validation part; test "
-            "part scored with `lpm.evaluation.panel.evaluate` (means over test conditions). "
-            "Values/s here: in-memory training rows (coded once, kept), epochs 2..n. Both modes "
-            "first get the same epochs; fast mode then also gets more epochs (early stopping, "
-            "patience 8: its defaults).",
-            "",
-            "| model | max epochs (run) | "
-            + " | ".join(METRICS)
-            + " | values/s | fit (s) | peak RSS (GiB) | other load |",
-            "|---|---|" + "---|" * (len(METRICS) + 4),
-        ]
-        print("\n".join(lines[-5:]), flush=True)
-        runs = [("lpm", args.accuracy_epochs), ("lpm_fast", args.accuracy_epochs)]
-        runs.append(("lpm_fast", args.fast_epochs))
-        for model, epochs in runs:
-            quiet()
-            spec = {
-                "model": model,
-                "store": str(SIM / "store"),
-                "epochs": epochs,
-                "split": "unseen_pair",
-            }
-            r = run_worker(spec)
-            scores = " | ".join(f"{r['scores'][m]:.4f}" for m in METRICS)
-            lines.append(
-                f"| `{model}` | {epochs} ({r['epochs_run']}) | {scores} | "
-                f"{r['values_per_s']:,.0f} | {r['fit_seconds']:.0f} | "
-                f"{r['peak_rss_gb']:.2f} | {r['other_load']:.2f} |"
-            )
-            print(lines[-1], flush=True)
-        lines += [
-            "",
-            "MSE: lower is better; Pearson: higher is better. Peak RSS here includes the whole "
-            "store read into memory to draw the split.",
-        ]
 
+def accuracy_section(args: argparse.Namespace, lines: list[str]) -> None:
+    """Score both modes on the same split; append and print the accuracy table."""
+    lines += [
+        "",
+        "## Accuracy (same data, same epochs)",
+        "",
+        f"`unseen_pair` split (seed 0) of the same store; {args.accuracy_epochs} epochs with "
+        "early stopping and best-checkpoint selection on the split's validation part; test "
+        "part scored with `lpm.evaluation.panel.evaluate` (means over test conditions). "
+        "Values/s here: in-memory training rows (coded once, kept), epochs 2..n. Both modes "
+        "first get the same epochs; fast mode then also gets more epochs (early stopping, "
+        "patience 8: its defaults).",
+        "",
+        "| model | max epochs (run) | "
+        + " | ".join(METRICS)
+        + " | values/s | fit (s) | peak RSS (GiB) | other load |",
+        "|---|---|" + "---|" * (len(METRICS) + 4),
+    ]
+    print("\n".join(lines[-5:]), flush=True)
+    runs = [("lpm", args.accuracy_epochs), ("lpm_fast", args.accuracy_epochs)]
+    runs.append(("lpm_fast", args.fast_epochs))
+    for model, epochs in runs:
+        quiet(args)
+        spec = {
+            "model": model,
+            "store": str(SIM / "store"),
+            "epochs": epochs,
+            "split": "unseen_pair",
+        }
+        r = run_worker(spec)
+        scores = " | ".join(f"{r['scores'][m]:.4f}" for m in METRICS)
+        lines.append(
+            f"| `{model}` | {epochs} ({r['epochs_run']}) | {scores} | "
+            f"{r['values_per_s']:,.0f} | {r['fit_seconds']:.0f} | "
+            f"{r['peak_rss_gb']:.2f} | {r['other_load']:.2f} |"
+        )
+        print(lines[-1], flush=True)
+    lines += [
+        "",
+        "MSE: lower is better; Pearson: higher is better. Peak RSS here includes the whole "
+        "store read into memory to draw the split.",
+    ]
+
+
+def memory_section(args: argparse.Namespace, lines: list[str]) -> None:
+    """Peak RSS of one fast epoch on the 100 M store; append and print its table."""
+    from lpm.data.store import open_store
+
+    big = ensure_big()
+    n_big = open_store(BIG).n_rows
+    quiet(args)
+    with tempfile.TemporaryDirectory(prefix="lpm-big-") as tmp_out:
+        cmd = [
+            "train", "--store", str(BIG.relative_to(ROOT)), "--model", "lpm_fast",
+            "--param", "max_epochs=1", "--out", f"{tmp_out}/model",
+        ]  # fmt: skip
+        r = measure_lpm(cmd)
+    lines += [
+        "",
+        "## Memory (100 M values, streaming)",
+        "",
+        f"Store: {n_big:,} values, {COPIES} copies of the 10 M store with renamed contexts"
+        + (f" (built in {big['wall']:.0f} s)" if big["built"] else "")
+        + ".",
+        "",
+        "| command | wall time (s) | peak RSS (GiB) | other load | goal |",
+        "|---|---|---|---|---|",
+        f"| `{shlex.join(['lpm', *cmd[:-1], 'M'])}` | {r.seconds:.0f} | {r.peak_rss_gib:.2f} | "
+        f"{r.other_load:.2f} | < {GOAL_RSS_GB:.0f} GB ({GOAL_RSS_GB * 1e9 / 2**30:.2f} GiB) |",
+    ]
+    print("\n".join(lines[-8:]), flush=True)
+
+
+def main() -> None:
+    args = parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+
+    sim = ensure_sim()
+    from lpm.data.store import open_store
+
+    n_sim = open_store(SIM / "store").n_rows
+    lines = header_lines(args, sim, n_sim)
+    print("\n".join(lines), flush=True)
+    speed_section(args, lines)
+    if not args.skip_accuracy:
+        accuracy_section(args, lines)
     if not args.skip_big:
-        big = ensure_big()
-        n_big = open_store(BIG).n_rows
-        quiet()
-        with tempfile.TemporaryDirectory(prefix="lpm-big-") as tmp_out:
-            cmd = [
-                "train", "--store", str(BIG.relative_to(ROOT)), "--model", "lpm_fast",
-                "--param", "max_epochs=1", "--out", f"{tmp_out}/model",
-            ]  # fmt: skip
-            r = measure_lpm(cmd)
-        lines += [
-            "",
-            "## Memory (100 M values, streaming)",
-            "",
-            f"Store: {n_big:,} values, {COPIES} copies of the 10 M store with renamed contexts"
-            + (f" (built in {big['wall']:.0f} s)" if big["built"] else "")
-            + ".",
-            "",
-            "| command | wall time (s) | peak RSS (GiB) | other load | goal |",
-            "|---|---|---|---|---|",
-            f"| `{shlex.join(['lpm', *cmd[:-1], 'M'])}` | {r.seconds:.0f} | {r.peak_rss_gib:.2f} | "
-            f"{r.other_load:.2f} | < {GOAL_RSS_GB:.0f} GB ({GOAL_RSS_GB * 1e9 / 2**30:.2f} GiB) |",
-        ]
-        print("\n".join(lines[-8:]), flush=True)
+        memory_section(args, lines)
 
     write_text(RESULTS / "lpm_speed.md", "\n".join(lines) + "\n")
     print(f"\nwrote {RESULTS / 'lpm_speed.md'}")

@@ -10,7 +10,18 @@ import sys
 
 import pytest
 
-PUBLIC = ["lpm.data", "lpm.models", "lpm.evaluation", "lpm.tasks", "lpm.design"]
+PUBLIC = [
+    "lpm.data",
+    "lpm.data.io",
+    "lpm.models",
+    "lpm.evaluation",
+    "lpm.tasks",
+    "lpm.design",
+    "lpm.pl",
+    "lpm.sim",
+    "lpm.priors",
+    "lpm.reports",
+]
 
 
 def _functions() -> list[tuple[str, object]]:

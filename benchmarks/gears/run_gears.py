@@ -253,7 +253,8 @@ def write_parquet_atomic(df: pd.DataFrame, out: Path) -> None:
             os.unlink(tmp)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command-line options; --train-eval-cells -1 becomes None (full train-set evaluation)."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -299,17 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.train_eval_cells is not None and args.train_eval_cells < 0:
         args.train_eval_cells = None
+    return args
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout
-    )
-    t_start = time.time()
 
-    import torch
-
-    torch.set_num_threads(args.threads)
-    from gears import GEARS, PertData
-
+def select_folds(args: argparse.Namespace) -> tuple[str, list[dict]]:
+    """The fold file's context and the folds that --seeds / --folds-only keep."""
     spec = json.loads(Path(args.folds).read_text())
     context = spec.get("context", CONTEXT_DEFAULT)
     folds = spec["folds"]
@@ -321,10 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         folds = [f for f in folds if int(f["fold"]) in keep]
     if not folds:
         raise SystemExit("no folds selected")
+    return context, folds
 
-    adata, gene_sets = load_cells(args.h5ad, args.dataset, args.cell_type)
-    gene2go = load_gene2go(Path(args.go_dir))
 
+def prepare_work_dir(args: argparse.Namespace, adata, gene_sets, gene2go) -> tuple[Path, set[str]]:
+    """Build GEARS's offline inputs in the work dir; log versions; return it and the graph genes."""
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="gears_work_"))
     work.mkdir(parents=True, exist_ok=True)
     perturbed = sorted({g for s in gene_sets for g in s})
@@ -352,153 +348,155 @@ def main(argv: list[str] | None = None) -> int:
         "note: in cell-gears 0.1.2 perturbed genes need NOT be measured genes; they only need "
         "to be nodes of the GO perturbation graph"
     )
+    return work, pert_genes
 
+
+def drop_outside_graph(adata, gene_sets, pert_genes: set[str]) -> tuple[object, list[str]]:
+    """Drop the cells of conditions GEARS cannot represent; return the cells and those conditions."""
     # Conditions whose genes are not in the GO graph: GEARS cannot represent them. PertData.load
     # drops them; new_data_process does not (it would silently treat them as controls), so drop here.
     bad = sorted({c for s, c in gene_sets.items() if any(g not in pert_genes for g in s)})
     if bad:
         LOG.warning("conditions with a gene outside the GO graph, dropped from GEARS data: %s", bad)
         adata = adata[~adata.obs["condition"].isin(bad).values].copy()
-    present = set(adata.obs["condition"])
+    return adata, bad
+
+
+def condition_lookup(gene_sets, present: set[str]):
+    """lpm symbol -> GEARS condition present in the data, or None."""
 
     def to_condition(symbol: str) -> str | None:
         c = gene_sets.get(frozenset(symbol_genes(symbol)))
         return c if c in present else None
 
-    rows: list[pd.DataFrame] = []
-    skipped: list[dict] = []
-    timings: list[dict] = []
-    out = Path(args.out)
-    processed: dict[int, object] = {}
+    return to_condition
 
-    for f in folds:
-        seed, fold = int(f["seed"]), int(f["fold"])
-        t0 = time.time()
-        if seed not in processed:
-            # one processed dataset per seed (control<->perturbed cell pairing uses np.random)
-            seed_everything(seed)
-            pd_ = PertData(str(work), default_pert_graph=True)
-            pd_.new_data_process(dataset_name=f"norman19_k562_seed{seed}", adata=adata.copy())
-            processed[seed] = pd_
-            LOG.info("seed %d: GEARS data processed in %.1fs", seed, time.time() - t0)
-        pert_data = processed[seed]
-        if not isinstance(pert_data.adata.X, PandasSafeCSR):
-            pert_data.adata.X = PandasSafeCSR(pert_data.adata.X)
 
-        train_c = []
-        for s in f["train"]:
-            c = to_condition(s)
-            if c is None:
-                LOG.warning(
-                    "seed %d fold %d: train %s has no GEARS condition (not in data/GO graph)",
-                    seed,
-                    fold,
-                    s,
-                )
-            else:
-                train_c.append(c)
-        test_pairs = []
-        for s in f["test"]:
-            genes = symbol_genes(s)
-            missing = [g for g in genes if g not in pert_genes]
-            if missing:
-                LOG.warning(
-                    "seed %d fold %d: SKIP test %s: gene(s) %s not in GEARS GO graph",
-                    seed,
-                    fold,
-                    s,
-                    missing,
-                )
-                skipped.append(
-                    {
-                        "seed": seed,
-                        "fold": fold,
-                        "perturbation": s,
-                        "reason": f"not in GO graph: {missing}",
-                    }
-                )
-                continue
-            test_pairs.append((s, genes))
-        test_c = [c for c in (to_condition(s) for s, _ in test_pairs) if c is not None]
-        overlap = set(train_c) & set(test_c)
-        if overlap:
-            raise SystemExit(f"seed {seed} fold {fold}: train/test overlap {sorted(overlap)}")
-        if f.get("val"):  # the split's own validation part, the one lpm's models stop on
-            val_c = [c for c in (to_condition(s) for s in f["val"]) if c is not None]
-        else:
-            train_doubles = [c for c in train_c if "ctrl" not in c]
-            val_c = val_doubles(train_doubles, seed, fold, args.n_val_doubles)
-            train_c = [c for c in train_c if c not in val_c]
-        split = {"train": train_c, "val": val_c, "test": test_c}
-        split_path = work / f"split_seed{seed}_fold{fold}.pkl"
-        with open(split_path, "wb") as fh:
-            pickle.dump(split, fh)
-        LOG.info(
-            "seed %d fold %d: train %d conditions, val %s, test %d doubles",
-            seed,
-            fold,
-            len(train_c),
-            val_c,
-            len(test_c),
-        )
-
+def seed_pert_data(processed: dict, PertData, work: Path, adata, seed: int, t0: float):
+    """The seed's processed GEARS data, built once per seed (its cell pairing uses np.random)."""
+    if seed not in processed:
+        # one processed dataset per seed (control<->perturbed cell pairing uses np.random)
         seed_everything(seed)
-        # the split 'seed' only names GEARS's cached co-expression file; make it unique per fold
-        pert_data.prepare_split(
-            split="custom", seed=f"s{seed}f{fold}", split_dict_path=str(split_path)
-        )
-        pert_data.get_dataloader(batch_size=args.batch_size, test_batch_size=128)
-        model = GEARS(pert_data, device="cpu")
-        if args.train_eval_cells is not None:
-            limit_train_eval(pert_data.dataloader["train_loader"], args.train_eval_cells)
-        model.model_initialize(hidden_size=args.hidden_size)
-        t_train = time.time()
-        model.train(epochs=args.epochs, lr=args.lr)
-        train_s = time.time() - t_train
+        pd_ = PertData(str(work), default_pert_graph=True)
+        pd_.new_data_process(dataset_name=f"norman19_k562_seed{seed}", adata=adata.copy())
+        processed[seed] = pd_
+        LOG.info("seed %d: GEARS data processed in %.1fs", seed, time.time() - t0)
+    pert_data = processed[seed]
+    if not isinstance(pert_data.adata.X, PandasSafeCSR):
+        pert_data.adata.X = PandasSafeCSR(pert_data.adata.X)
+    return pert_data
 
-        ctrl_mean = np.asarray(
-            pert_data.adata[pert_data.adata.obs["condition"] == "ctrl"].X.mean(axis=0)
-        ).ravel()
-        readouts = list(model.gene_list)
-        for s, genes in test_pairs:
-            g = list(genes)
-            pred = model.predict([g])["_".join(g)]
-            delta = np.asarray(pred, dtype=np.float64).ravel() - ctrl_mean
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "seed": seed,
-                        "fold": fold,
-                        "context": context,
-                        "perturbation": s,
-                        "readout": readouts,
-                        "value": delta,
-                    }
-                )
+
+def fold_conditions(f: dict, seed: int, fold: int, to_condition, pert_genes: set[str], skipped):
+    """A fold's train conditions and predictable test doubles; unpredictable ones go to skipped."""
+    train_c = []
+    for s in f["train"]:
+        c = to_condition(s)
+        if c is None:
+            LOG.warning(
+                "seed %d fold %d: train %s has no GEARS condition (not in data/GO graph)",
+                seed,
+                fold,
+                s,
             )
-        wall = time.time() - t0
-        timings.append(
-            {
-                "seed": seed,
-                "fold": fold,
-                "wall_s": round(wall, 1),
-                "train_s": round(train_s, 1),
-                "n_test": len(f["test"]),
-                "n_predicted": len(test_pairs),
-            }
-        )
-        LOG.info(
-            "seed %d fold %d: predicted %d/%d test doubles; train %.1fs, fold wall %.1fs",
-            seed,
-            fold,
-            len(test_pairs),
-            len(f["test"]),
-            train_s,
-            wall,
-        )
-        # checkpoint after every fold (atomic), so an interrupted run keeps finished folds
-        write_parquet_atomic(pd.concat(rows, ignore_index=True), out)
+        else:
+            train_c.append(c)
+    test_pairs = []
+    for s in f["test"]:
+        genes = symbol_genes(s)
+        missing = [g for g in genes if g not in pert_genes]
+        if missing:
+            LOG.warning(
+                "seed %d fold %d: SKIP test %s: gene(s) %s not in GEARS GO graph",
+                seed,
+                fold,
+                s,
+                missing,
+            )
+            skipped.append(
+                {
+                    "seed": seed,
+                    "fold": fold,
+                    "perturbation": s,
+                    "reason": f"not in GO graph: {missing}",
+                }
+            )
+            continue
+        test_pairs.append((s, genes))
+    return train_c, test_pairs
 
+
+def write_split(
+    f: dict, seed: int, fold: int, train_c, test_pairs, to_condition, n_val: int, work: Path
+) -> Path:
+    """Write the fold's train/val/test split pickle for GEARS's custom split; return its path."""
+    test_c = [c for c in (to_condition(s) for s, _ in test_pairs) if c is not None]
+    overlap = set(train_c) & set(test_c)
+    if overlap:
+        raise SystemExit(f"seed {seed} fold {fold}: train/test overlap {sorted(overlap)}")
+    if f.get("val"):  # the split's own validation part, the one lpm's models stop on
+        val_c = [c for c in (to_condition(s) for s in f["val"]) if c is not None]
+    else:
+        train_doubles = [c for c in train_c if "ctrl" not in c]
+        val_c = val_doubles(train_doubles, seed, fold, n_val)
+        train_c = [c for c in train_c if c not in val_c]
+    split = {"train": train_c, "val": val_c, "test": test_c}
+    split_path = work / f"split_seed{seed}_fold{fold}.pkl"
+    with open(split_path, "wb") as fh:
+        pickle.dump(split, fh)
+    LOG.info(
+        "seed %d fold %d: train %d conditions, val %s, test %d doubles",
+        seed,
+        fold,
+        len(train_c),
+        val_c,
+        len(test_c),
+    )
+    return split_path
+
+
+def train_fold(args: argparse.Namespace, GEARS, pert_data, seed: int, fold: int, split_path: Path):
+    """Train a fresh GEARS model on the fold's split; return it and its training seconds."""
+    seed_everything(seed)
+    # the split 'seed' only names GEARS's cached co-expression file; make it unique per fold
+    pert_data.prepare_split(split="custom", seed=f"s{seed}f{fold}", split_dict_path=str(split_path))
+    pert_data.get_dataloader(batch_size=args.batch_size, test_batch_size=128)
+    model = GEARS(pert_data, device="cpu")
+    if args.train_eval_cells is not None:
+        limit_train_eval(pert_data.dataloader["train_loader"], args.train_eval_cells)
+    model.model_initialize(hidden_size=args.hidden_size)
+    t_train = time.time()
+    model.train(epochs=args.epochs, lr=args.lr)
+    train_s = time.time() - t_train
+    return model, train_s
+
+
+def predict_fold(model, pert_data, test_pairs, seed: int, fold: int, context: str, rows) -> None:
+    """Append to rows each test double's predicted mean expression minus the control mean."""
+    ctrl_mean = np.asarray(
+        pert_data.adata[pert_data.adata.obs["condition"] == "ctrl"].X.mean(axis=0)
+    ).ravel()
+    readouts = list(model.gene_list)
+    for s, genes in test_pairs:
+        g = list(genes)
+        pred = model.predict([g])["_".join(g)]
+        delta = np.asarray(pred, dtype=np.float64).ravel() - ctrl_mean
+        rows.append(
+            pd.DataFrame(
+                {
+                    "seed": seed,
+                    "fold": fold,
+                    "context": context,
+                    "perturbation": s,
+                    "readout": readouts,
+                    "value": delta,
+                }
+            )
+        )
+
+
+def write_results(args, rows, timings, skipped, bad, out: Path, t_start: float) -> None:
+    """Write the final predictions parquet and its .meta.json (timings, skipped, settings)."""
     df = (
         pd.concat(rows, ignore_index=True)
         if rows
@@ -523,6 +521,69 @@ def main(argv: list[str] | None = None) -> int:
     LOG.info(
         "wrote %d rows -> %s (meta %s); total %.1fs", len(df), out, meta_path, time.time() - t_start
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout
+    )
+    t_start = time.time()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from gears import GEARS, PertData
+
+    context, folds = select_folds(args)
+
+    adata, gene_sets = load_cells(args.h5ad, args.dataset, args.cell_type)
+    gene2go = load_gene2go(Path(args.go_dir))
+    work, pert_genes = prepare_work_dir(args, adata, gene_sets, gene2go)
+    adata, bad = drop_outside_graph(adata, gene_sets, pert_genes)
+    to_condition = condition_lookup(gene_sets, set(adata.obs["condition"]))
+
+    rows: list[pd.DataFrame] = []
+    skipped: list[dict] = []
+    timings: list[dict] = []
+    out = Path(args.out)
+    processed: dict[int, object] = {}
+
+    for f in folds:
+        seed, fold = int(f["seed"]), int(f["fold"])
+        t0 = time.time()
+        pert_data = seed_pert_data(processed, PertData, work, adata, seed, t0)
+        train_c, test_pairs = fold_conditions(f, seed, fold, to_condition, pert_genes, skipped)
+        split_path = write_split(
+            f, seed, fold, train_c, test_pairs, to_condition, args.n_val_doubles, work
+        )
+        model, train_s = train_fold(args, GEARS, pert_data, seed, fold, split_path)
+        predict_fold(model, pert_data, test_pairs, seed, fold, context, rows)
+        wall = time.time() - t0
+        timings.append(
+            {
+                "seed": seed,
+                "fold": fold,
+                "wall_s": round(wall, 1),
+                "train_s": round(train_s, 1),
+                "n_test": len(f["test"]),
+                "n_predicted": len(test_pairs),
+            }
+        )
+        LOG.info(
+            "seed %d fold %d: predicted %d/%d test doubles; train %.1fs, fold wall %.1fs",
+            seed,
+            fold,
+            len(test_pairs),
+            len(f["test"]),
+            train_s,
+            wall,
+        )
+        # checkpoint after every fold (atomic), so an interrupted run keeps finished folds
+        write_parquet_atomic(pd.concat(rows, ignore_index=True), out)
+
+    write_results(args, rows, timings, skipped, bad, out, t_start)
     return 0
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from lpm.data.store import write_store
 from tests.conftest import error_line, lpm
@@ -158,6 +159,7 @@ def test_benchmark_seeds_outside_1_to_1000_are_one_line_errors(
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow
 def test_benchmark_and_evaluate_keep_an_existing_output_without_overwrite(
     toy_rows: pl.DataFrame, tmp_path: Path
 ) -> None:

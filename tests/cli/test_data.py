@@ -41,6 +41,7 @@ def _world(tmp_path: Path) -> tuple[Path, Path, pl.DataFrame]:
     return tmp_path / "s", table, rows.filter(unseen)
 
 
+@pytest.mark.slow
 def test_train_with_features_predicts_unseen_and_refuses_featureless(tmp_path: Path) -> None:
     store, table, unseen = _world(tmp_path)
     proc = lpm("train", "--store", str(store), "--model", "lpm_fast", "--out", str(tmp_path / "m"),

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from lpm.data.store import write_store
 from tests.conftest import lpm
@@ -45,6 +46,7 @@ def test_design_select_errors_are_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.slow
 def test_design_loop_writes_rounds_acquisitions_and_figure(tmp_path: Path) -> None:
     rows, edges = chain_world(tmp_path)
     write_store(rows, tmp_path / "s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from lpm.data.store import write_store
 from tests.conftest import lpm
@@ -31,6 +32,7 @@ def test_benchmark_runs_salt_peper_and_gene_graph(toy_rows: pl.DataFrame, tmp_pa
     assert {"salt", "peper", "gene_graph"} <= set(scores["model"].to_list())
 
 
+@pytest.mark.slow
 def test_predict_writes_peper_fallback_flag(toy_rows: pl.DataFrame, tmp_path: Path) -> None:
     # G0 unmeasured in toy/A: the G0+G1 double there is Salt's sum with G0 from perturbation_mean
     train = toy_rows.filter(

@@ -1,6 +1,6 @@
 """Scoring: the evaluation panel and benchmarks (a declared split, models, metrics and seeds)."""
 
-from lpm.evaluation.benchmark import BenchmarkSpec, run_benchmark
+from lpm.evaluation.benchmark import BenchmarkSpec, run_benchmark, summarise
 from lpm.evaluation.panel import HIGHER_IS_BETTER, METRICS, PanelResult, evaluate, ratio_to_baseline
 from lpm.evaluation.ranking import (
     degree_preserving_random,
@@ -23,4 +23,5 @@ __all__ = [
     "ranking_scores",
     "ratio_to_baseline",
     "run_benchmark",
+    "summarise",
 ]

@@ -241,6 +241,7 @@ def _last_epoch(ckpt: Path) -> int:
     return int(torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"])
 
 
+@pytest.mark.slow
 def test_a_killed_lpm_train_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     """The issue's requirement, literally: kill ``lpm train`` after its first checkpoint, run
     the same command again, and get the weights of an uninterrupted run with the same seed."""

@@ -67,6 +67,7 @@ def test_grn_knockdown_scores_against_the_true_network_and_refuses_a_bad_method(
     assert needs.returncode == 2 and "model" in needs.stderr and not (tmp_path / "c").exists()
 
 
+@pytest.mark.slow
 def test_explain_reports_shares_and_the_sanity_check(
     world: SimulationResult, tmp_path: Path
 ) -> None:
