@@ -27,8 +27,8 @@ from pathlib import Path
 
 import polars as pl
 
-from _common import DATA, RESULTS, STORES, machine, run, write_text
 from _combinations_report import write_report
+from _common import DATA, RESULTS, STORES, machine, run, write_text
 
 OUT = RESULTS / "combinations"
 SIM = STORES / "sim"
