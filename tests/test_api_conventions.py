@@ -52,3 +52,23 @@ def test_import_lpm_is_light() -> None:
     code = "import sys, lpm; heavy = [m for m in ('torch', 'anndata', 'matplotlib', 'polars', 'sklearn') if m in sys.modules]; print(heavy)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "old", ["lpm.data.simulate", "lpm.tasks.references", "lpm.models.workflow"]
+)
+def test_a_module_moved_in_0_2_0_says_where_it_went(old: str) -> None:
+    from lpm._utils.moved import MOVED
+
+    with pytest.raises(ModuleNotFoundError, match=rf"{old} moved in lpm 0\.2\.0: use "):
+        importlib.import_module(old)
+    assert MOVED[old].split()[0].startswith("lpm.")
+
+
+def test_every_moved_module_points_at_one_that_exists() -> None:
+    from lpm._utils.moved import MOVED
+
+    for old, new in MOVED.items():
+        with pytest.raises(ModuleNotFoundError, match="moved in lpm 0.2.0"):
+            importlib.import_module(old)
+        importlib.import_module(new.split()[0])

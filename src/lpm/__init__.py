@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from lpm._utils.moved import install as _install_moved
 from lpm.errors import LpmError, LpmInputError, UnknownSymbolError
 
 __version__ = "0.2.0"
@@ -33,6 +34,8 @@ _NAMESPACES = {
     "sim": "lpm.sim",
     "priors": "lpm.priors",
 }
+
+_install_moved()  # an old module path says where it went
 
 __all__ = ["LpmError", "LpmInputError", "UnknownSymbolError", "__version__", *_NAMESPACES]
 
