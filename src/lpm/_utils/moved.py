@@ -26,7 +26,6 @@ MOVED: Final = {
     "lpm.design.outputs": "lpm.runs.design",
     "lpm.design.models": "lpm.design.manager",
     "lpm.tasks.references": "lpm.priors (compounds, networks)",
-    "lpm.reports.demo": "lpm.runs.demo (the run) and lpm.reports.demo (the Markdown)",
     "lpm.reports.benchmark_report": "lpm.reports.benchmark",
 }
 
