@@ -19,42 +19,23 @@ BASELINES = "no_change,context_mean,perturbation_mean,additive,linear"
 
 
 def ingests() -> dict[str, list[str]]:
+    """The `lpm ingest` command of each real store, by store name (--out is added by main)."""
     g = ["--gene-info", str(GENE_INFO), "--overwrite"]
     d = DATA
-    pqa = [
-        str(d / "perturbqa_de_labels" / f"{c}-de.csv.gz")
-        for c in ("k562", "rpe1", "hepg2", "jurkat")
-    ]
-    pqa_dir = [
-        str(d / "perturbqa_de_labels" / f"{c}-dir.csv.gz")
-        for c in ("k562", "rpe1", "hepg2", "jurkat")
-    ]
+    cells = ("k562", "rpe1", "hepg2", "jurkat")
+    pqa = [str(d / "perturbqa_de_labels" / f"{c}-de.csv.gz") for c in cells]
+    pqa_dir = [str(d / "perturbqa_de_labels" / f"{c}-dir.csv.gz") for c in cells]
+    replogle = d / "replogle22_k562_gw"
+    replogle_flags = ["--dataset", "replogle22", "--cell-line", "K562"]
+    replogle_flags += ["--perturbation-type", "CRISPRi"]
+    perturbqa_flags = ["--dataset", "perturbqa", "--perturbation-type", "CRISPRi"]
     return {
         "devel": ["ingest", str(d / "norman19_mcfaline23_devel" / "devel.h5ad"), *g],
-        "replogle": [
-            "ingest",
-            str(d / "replogle22_k562_gw" / "replogle_k562.npz"),
-            "--dataset",
-            "replogle22",
-            "--cell-line",
-            "K562",
-            "--perturbation-type",
-            "CRISPRi",
-            *g,
-        ],
+        "replogle": ["ingest", str(replogle / "replogle_k562.npz"), *replogle_flags, *g],
         "replogle_csv": [
             "ingest",
-            str(
-                d
-                / "replogle22_k562_gw"
-                / "replogle_k562_gwps_2000pert_x_300genes_delta_log1p.csv.gz"
-            ),
-            "--dataset",
-            "replogle22",
-            "--cell-line",
-            "K562",
-            "--perturbation-type",
-            "CRISPRi",
+            str(replogle / "replogle_k562_gwps_2000pert_x_300genes_delta_log1p.csv.gz"),
+            *replogle_flags,
             "--perturbation-column",
             "target_symbol",
             *g,
@@ -73,24 +54,8 @@ def ingests() -> dict[str, list[str]]:
             "lincs_l4",
             *g,
         ],
-        "perturbqa": [
-            "ingest",
-            *pqa,
-            "--dataset",
-            "perturbqa",
-            "--perturbation-type",
-            "CRISPRi",
-            *g,
-        ],
-        "perturbqa_dir": [
-            "ingest",
-            *pqa_dir,
-            "--dataset",
-            "perturbqa",
-            "--perturbation-type",
-            "CRISPRi",
-            *g,
-        ],
+        "perturbqa": ["ingest", *pqa, *perturbqa_flags, *g],
+        "perturbqa_dir": ["ingest", *pqa_dir, *perturbqa_flags, *g],
         "norman_growth": [
             "ingest",
             str(d / "norman19_gi" / "processed_fitnesses.csv"),
