@@ -63,7 +63,7 @@ def sim_lane(seeds: int) -> dict[str, object]:
         "--split-param", "holdout_singles_fraction=0.3", "--models", models,
         "--seeds", str(seeds), *_graph_params("peper", str(SIM_EDGES)),
         "--title", "Combinations on the simulator: held-out pairs by singles seen",
-        "--out", str(OUT / "sim"),
+        "--out", str(OUT / "sim"), "--overwrite",
     ]  # fmt: skip
     shown, _, dt = run(args)
     return {"command": shown, "seconds": round(dt, 1)}
@@ -152,7 +152,7 @@ def norman_lane(seeds: int) -> dict[str, object]:
         "--seeds", str(seeds), *_graph_params("peper", "go"), *extra,
         "--param", "lpm_fast.max_epochs=60",
         "--title", "Combinations on Norman 2019 (devel, K562 CRISPRa): held-out doubles by singles seen",
-        "--out", str(OUT / "norman"),
+        "--out", str(OUT / "norman"), "--overwrite",
     ]  # fmt: skip
     shown, _, dt = run(args)
     return {"command": shown, "seconds": round(dt, 1), "gears": gears_run}

@@ -152,9 +152,10 @@ def sim(seed: int) -> None:
     model, work = train("sim", seed), WORK / f"sim_s{seed}"
     truth = SIM / "truth"
     lpm(["embed", "--model", str(model), "--out", str(work / "embeddings.h5ad"), *stores("sim"),
-         "--figure", str(work / "embeddings.png"), "--truth", str(truth), "--seed", str(seed)])  # fmt: skip
+         "--figure", str(work / "embeddings.png"), "--truth", str(truth), "--seed", str(seed),
+         "--overwrite"])  # fmt: skip
     lpm(["moa", *stores("sim"), "--model", str(model), "--truth", str(truth),
-         "--out", str(work / "moa")])  # fmt: skip
+         "--out", str(work / "moa"), "--overwrite"])  # fmt: skip
     add("sim", seed, "moa", moa_rows(work / "moa"))
     lpm(["grn", *stores("sim"), "--model", str(model), "--method", "all", "--reference",
          str(truth), "--seed", str(seed), "--out", str(work / "grn"), "--overwrite"])  # fmt: skip
@@ -175,9 +176,10 @@ def sim(seed: int) -> None:
 def lincs(seed: int) -> None:
     model, work = train("lincs", seed), WORK / f"lincs_s{seed}"
     lpm(["embed", "--model", str(model), "--out", str(work / "embeddings.h5ad"), *stores("lincs"),
-         "--figure", str(work / "embeddings.png"), "--annotations", str(DRH), "--seed", str(seed)])  # fmt: skip
+         "--figure", str(work / "embeddings.png"), "--annotations", str(DRH), "--seed", str(seed),
+         "--overwrite"])  # fmt: skip
     lpm(["moa", *stores("lincs"), "--model", str(model), "--compounds", str(COMPOUNDS),
-         "--gene-info", str(GENE_INFO), "--out", str(work / "moa")])  # fmt: skip
+         "--gene-info", str(GENE_INFO), "--out", str(work / "moa"), "--overwrite"])  # fmt: skip
     add("lincs", seed, "moa", moa_rows(work / "moa"))
     if seed == 0:
         keep_figure(work / "embeddings.png", "lincs_embeddings.png")
@@ -189,7 +191,8 @@ def lincs_replogle(seed: int) -> None:
     for ctx, label in (("lincs/A375", "@A375"), ("replogle22/K562", "@K562")):
         folder = work / f"moa{label.replace('@', '_')}"
         lpm(["moa", *stores("lincs_replogle"), "--model", str(model), "--context", ctx,
-             "--compounds", str(COMPOUNDS), "--gene-info", str(GENE_INFO), "--out", str(folder)])  # fmt: skip
+             "--compounds", str(COMPOUNDS), "--gene-info", str(GENE_INFO), "--out", str(folder),
+             "--overwrite"])  # fmt: skip
         rows = moa_rows(folder)
         # the embedding and measured rankings do not depend on the shared context: keep them once
         keep = rows.filter(pl.col("method") == "predicted_profile") if label == "@K562" else rows

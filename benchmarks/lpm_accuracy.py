@@ -118,7 +118,7 @@ def main() -> None:
             for p in params:
                 if p.split(".")[0] in lpm_models:
                     cmd += ["--param", p]
-            shown, _, dt = run([*cmd, "--out", str(out.relative_to(ROOT))])
+            shown, _, dt = run([*cmd, "--out", str(out.relative_to(ROOT)), "--overwrite"])
             text = "\n".join(section(task, regime, shown, dt, out))
             write_text(out / "verdict.md", text + "\n")
     summary = [

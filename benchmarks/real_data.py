@@ -199,7 +199,7 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         out_dir = RESULTS / name
-        shown, _, dt = run([*cmd, "--out", str(out_dir.relative_to(ROOT))])
+        shown, _, dt = run([*cmd, "--out", str(out_dir.relative_to(ROOT)), "--overwrite"])
         summary += [
             f"## {name}",
             "",
