@@ -69,6 +69,6 @@ def test_every_moved_module_points_at_one_that_exists() -> None:
     from lpm._utils.moved import MOVED
 
     for old, new in MOVED.items():
-        with pytest.raises(ModuleNotFoundError, match="moved in lpm 0.2.0"):
+        with pytest.raises(ModuleNotFoundError, match=r"moved in lpm 0\.2\.0"):
             importlib.import_module(old)
         importlib.import_module(new.split()[0])

@@ -36,7 +36,7 @@ def first_in_pool(state: RoundState) -> Choice:
 def user_strategy() -> Iterator[str]:
     register_strategy("head", StrategySpec(first_in_pool, needs_model=False))
     yield "head"
-    registry._registered.pop("head")
+    registry._STRATEGIES._registered.pop("head")
 
 
 def test_builtins_come_from_the_fixed_list_in_order() -> None:
@@ -50,7 +50,7 @@ def test_builtins_come_from_the_fixed_list_in_order() -> None:
 
 
 def test_importing_lpm_design_registers_nothing() -> None:
-    code = "import lpm.design, lpm.design.registry as r; print(len(r._registered))"
+    code = "import lpm.design, lpm.design.registry as r; print(len(r._STRATEGIES._registered))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
 

@@ -15,8 +15,9 @@ from lpm.design.pool import Oracle
 from lpm.design.registry import get_strategy
 from lpm.design.strategies import _k_centre
 from lpm.errors import LpmInputError
+from lpm.models import registry as model_registry
 from lpm.models.baselines import NoChange
-from lpm.models.registry import _registered, register_model
+from lpm.models.registry import register_model
 from tests.design.test_loop import chain_world
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -45,7 +46,7 @@ class SpreadModel(NoChange):
 def spread_model() -> Any:
     register_model("_spread_test", SpreadModel)
     yield "_spread_test"
-    _registered.pop("_spread_test", None)
+    model_registry._MODELS._registered.pop("_spread_test", None)
 
 
 def test_variance_strategy_picks_the_largest_ensemble_spread(

@@ -23,7 +23,7 @@ from lpm.evaluation.benchmark import (
         ({"seeds": tuple(range(1001))}, r"--seeds must be between 1 and 1000, got 1001"),
         ({"seeds": (0, 0)}, r"seeds repeat"),
         ({"models": ()}, r"no models given \(--models\)"),
-        ({"split": "nope"}, r"unknown split kind 'nope'; expected one of random, "),
+        ({"split": "nope"}, r"unknown split kind 'nope'; available: random, "),
         ({"n_boot": -1}, r"--n-boot must be between 0 and 1,000,000, got -1"),
         ({"min_coverage": 1.5}, r"min_coverage must be in \[0, 1\]"),
     ],

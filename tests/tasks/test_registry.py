@@ -90,7 +90,7 @@ class _Echo(DiscoveryTask):
 def test_a_registered_task_is_found_by_name_and_a_taken_name_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(registry, "_registered", {})
+    monkeypatch.setattr(registry._TASKS, "_registered", {})
     register_task("echo", _Echo)
     assert "echo" in list_tasks() and describe_task("echo")["summary"] == "The data it was given."
     rows = pl.DataFrame({"context": ["a", "b"]})
@@ -111,7 +111,7 @@ def test_importing_a_task_module_registers_nothing() -> None:
 
     code = (
         "import lpm.tasks.moa, lpm.tasks.grn, lpm.tasks.explain, lpm.tasks.embeddings, "
-        "lpm.tasks.interactions, lpm.tasks.registry as r; print(r._registered)"
+        "lpm.tasks.interactions, lpm.tasks.registry as r; print(r._TASKS._registered)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "{}"

@@ -15,15 +15,11 @@ True
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from typing import Any
 
+from lpm._utils.registry import Registry
 from lpm.design.base import StrategySpec
-from lpm.errors import LpmError, LpmInputError
-
-_registered: dict[str, StrategySpec] = {}
 
 
 def _builtins() -> Mapping[str, StrategySpec]:
@@ -32,45 +28,29 @@ def _builtins() -> Mapping[str, StrategySpec]:
     return STRATEGIES
 
 
-def _plugins() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group="lpm.design_strategies")}
-
-
-def _load(target: str) -> StrategySpec:
-    module, _, attr = target.partition(":")
-    spec = getattr(importlib.import_module(module), attr)
-    if not isinstance(spec, StrategySpec):
-        raise LpmError(f"{target} is not a StrategySpec")
-    return spec
+_STRATEGIES: Registry[StrategySpec] = Registry(
+    kind="strategy",
+    group="lpm.design_strategies",
+    builtins=_builtins,
+    accepts=lambda spec: isinstance(spec, StrategySpec),
+    expected="a StrategySpec",
+    ordered=True,
+)
 
 
 def register_strategy(name: str, spec: StrategySpec) -> StrategySpec:
     """Add a strategy under a new name; a name already taken is an error."""
-    if name in _builtins() or name in _registered or name in _plugins():
-        raise LpmError(f"strategy name {name!r} is already registered")
-    if not isinstance(spec, StrategySpec):
-        raise LpmError(f"{spec!r} is not a StrategySpec")
-    _registered[name] = spec
-    return spec
+    return _STRATEGIES.register(name, spec)
 
 
 def list_strategies() -> list[str]:
     """Every strategy's name: built-ins in their order, then registered and plugins, sorted."""
-    builtins = list(_builtins())
-    return [*builtins, *sorted({*_registered, *_plugins()} - set(builtins))]
+    return _STRATEGIES.names()
 
 
 def get_strategy(name: str) -> StrategySpec:
     """A strategy by name; an unknown name is a one-line error listing the valid ones."""
-    if name in _registered:
-        return _registered[name]
-    if name in (builtins := _builtins()):
-        return builtins[name]
-    if name in (plugins := _plugins()):
-        return _load(plugins[name])
-    raise LpmInputError(
-        None, f"unknown strategy {name!r}; available: {', '.join(list_strategies())}"
-    )
+    return _STRATEGIES.get(name)
 
 
 def describe_strategy(name: str) -> dict[str, Any]:

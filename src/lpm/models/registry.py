@@ -6,16 +6,15 @@ No import side effects fill it: built-ins are listed here, plugins come from the
 
 from __future__ import annotations
 
-import importlib
 import json
 import zipfile
 from collections.abc import Mapping, Sequence
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from lpm._utils.registry import Registry, is_subclass_of
 from lpm.errors import LpmError, LpmInputError
 from lpm.models.base import ARRAYS_FILE, CONFIG_FILE, TABLES_DIR, PerturbationModel
 from lpm.models.params import accepted
@@ -48,34 +47,23 @@ BASELINES: tuple[str, ...] = (
     "linear",
 )
 
-_registered: dict[str, type[PerturbationModel]] = {}
+_MODELS: Registry[type[PerturbationModel]] = Registry(
+    kind="model",
+    group="lpm.models",
+    builtins=_BUILTINS,
+    accepts=is_subclass_of(PerturbationModel),
+    expected="a PerturbationModel subclass",
+)
 
 
 def register_model(name: str, cls: type[PerturbationModel]) -> type[PerturbationModel]:
     """Add a model class under a new name; a name already taken is an error."""
-    if name in _BUILTINS or name in _registered or name in _plugins():
-        raise LpmError(f"model name {name!r} is already registered")
-    if not (isinstance(cls, type) and issubclass(cls, PerturbationModel)):
-        raise LpmError(f"{cls!r} is not a PerturbationModel subclass")
-    _registered[name] = cls
-    return cls
-
-
-def _plugins() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group="lpm.models")}
-
-
-def _load(target: str) -> type[PerturbationModel]:
-    module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
-    if not (isinstance(cls, type) and issubclass(cls, PerturbationModel)):
-        raise LpmError(f"{target} is not a PerturbationModel subclass")
-    return cls
+    return _MODELS.register(name, cls)
 
 
 def list_models() -> list[str]:
     """Every model name available: built-ins, registered and plugins."""
-    return sorted({*_BUILTINS, *_registered, *_plugins()})
+    return _MODELS.names()
 
 
 def runnable_models() -> list[str]:
@@ -94,14 +82,7 @@ def expand_model_names(names: Sequence[str]) -> list[str]:
 
 
 def get_model_class(name: str) -> type[PerturbationModel]:
-    if name in _registered:
-        cls = _registered[name]
-    elif name in _BUILTINS:
-        cls = _load(_BUILTINS[name])
-    elif name in (plugins := _plugins()):
-        cls = _load(plugins[name])
-    else:
-        raise LpmInputError(None, f"unknown model {name!r}; available: {', '.join(list_models())}")
+    cls = _MODELS.get(name)
     cls.name = name
     return cls
 

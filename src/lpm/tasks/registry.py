@@ -14,12 +14,11 @@ GeneNetworkTask(method='knockdown', context=None, min_abs_z=None, top_k=None)
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from importlib.metadata import entry_points
 from typing import Any
 
-from lpm.errors import LpmError, LpmInputError
+from lpm._utils.registry import Registry, is_subclass_of
+from lpm.errors import LpmInputError
 from lpm.tasks.base import DiscoveryTask
 
 #: Built-in tasks: name -> "module:Class".
@@ -31,46 +30,28 @@ _BUILTINS: dict[str, str] = {
     "moa": "lpm.tasks.moa:MechanismTask",
 }
 
-_registered: dict[str, type[DiscoveryTask]] = {}
-
-
-def _plugins() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group="lpm.tasks")}
+_TASKS: Registry[type[DiscoveryTask]] = Registry(
+    kind="task",
+    group="lpm.tasks",
+    builtins=_BUILTINS,
+    accepts=is_subclass_of(DiscoveryTask),
+    expected="a DiscoveryTask subclass",
+)
 
 
 def register_task(name: str, cls: type[DiscoveryTask]) -> type[DiscoveryTask]:
     """Add a task class under a new name; a name already taken is an error."""
-    if name in _BUILTINS or name in _registered or name in _plugins():
-        raise LpmError(f"task name {name!r} is already registered")
-    if not (isinstance(cls, type) and issubclass(cls, DiscoveryTask)):
-        raise LpmError(f"{cls!r} is not a DiscoveryTask subclass")
-    _registered[name] = cls
-    return cls
-
-
-def _load(target: str) -> type[DiscoveryTask]:
-    module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
-    if not (isinstance(cls, type) and issubclass(cls, DiscoveryTask)):
-        raise LpmError(f"{target} is not a DiscoveryTask subclass")
-    return cls
+    return _TASKS.register(name, cls)
 
 
 def list_tasks() -> list[str]:
     """Every task name available: built-ins, registered and plugins."""
-    return sorted({*_BUILTINS, *_registered, *_plugins()})
+    return _TASKS.names()
 
 
 def get_task_class(name: str) -> type[DiscoveryTask]:
     """The class of a task by name; an unknown name is an error listing the known ones."""
-    if name in _registered:
-        cls = _registered[name]
-    elif name in _BUILTINS:
-        cls = _load(_BUILTINS[name])
-    elif name in (plugins := _plugins()):
-        cls = _load(plugins[name])
-    else:
-        raise LpmInputError(None, f"unknown task {name!r}; known: {', '.join(list_tasks())}")
+    cls = _TASKS.get(name)
     cls.name = name
     return cls
 

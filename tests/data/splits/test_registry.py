@@ -46,7 +46,7 @@ class ContextA(SplitKind):
 def user_kind() -> Iterator[str]:
     register_split_kind("context_a", ContextA)
     yield "context_a"
-    registry._registered.pop("context_a")
+    registry._KINDS._registered.pop("context_a")
 
 
 def test_builtins_come_from_the_fixed_list_in_order() -> None:
@@ -81,7 +81,7 @@ def test_describe_lists_each_kind_s_own_parameters() -> None:
 def test_unknown_kind_is_one_line_listing_the_valid_ones() -> None:
     with pytest.raises(LpmInputError) as err:
         get_split_kind("nope")
-    assert str(err.value) == f"unknown split kind 'nope'; expected one of {', '.join(SPLIT_KINDS)}"
+    assert str(err.value) == f"unknown split kind 'nope'; available: {', '.join(SPLIT_KINDS)}"
 
 
 def test_registered_kind_splits_by_name_and_is_listed(user_kind: str) -> None:

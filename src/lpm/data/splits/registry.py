@@ -14,15 +14,14 @@ Example
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from importlib.metadata import entry_points
 from typing import Any, Final
 
 import polars as pl
 
+from lpm._utils.registry import Registry, is_subclass_of
 from lpm.data.splits.base import Split, SplitKind
-from lpm.errors import LpmError, LpmInputError
+from lpm.errors import LpmInputError
 
 #: Built-in kinds: name -> "module:Class", in the order they are listed.
 _BUILTINS: Final[dict[str, str]] = {
@@ -38,49 +37,29 @@ SPLIT_KINDS: Final = tuple(_BUILTINS)
 #: Parameters every kind takes, with their defaults.
 _FRACTIONS: Final = {"test_fraction": 0.2, "val_fraction": 0.1}
 
-_registered: dict[str, type[SplitKind]] = {}
-
-
-def _plugins() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group="lpm.split_kinds")}
-
-
-def _load(target: str) -> type[SplitKind]:
-    module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
-    if not (isinstance(cls, type) and issubclass(cls, SplitKind)):
-        raise LpmError(f"{target} is not a SplitKind subclass")
-    return cls
+_KINDS: Registry[type[SplitKind]] = Registry(
+    kind="split kind",
+    group="lpm.split_kinds",
+    builtins=_BUILTINS,
+    accepts=lambda cls: is_subclass_of(SplitKind)(cls) and not inspect.isabstract(cls),
+    expected="a concrete SplitKind subclass",
+    ordered=True,
+)
 
 
 def register_split_kind(name: str, cls: type[SplitKind]) -> type[SplitKind]:
     """Add a split kind under a new name; a name already taken is an error."""
-    if name in _BUILTINS or name in _registered or name in _plugins():
-        raise LpmError(f"split kind {name!r} is already registered")
-    if not (isinstance(cls, type) and issubclass(cls, SplitKind)) or inspect.isabstract(cls):
-        raise LpmError(f"{cls!r} is not a concrete SplitKind subclass")
-    _registered[name] = cls
-    return cls
+    return _KINDS.register(name, cls)
 
 
 def list_split_kinds() -> list[str]:
     """Every kind's name: built-ins in their order, then registered and plugins, sorted."""
-    extra = sorted(({*_registered, *_plugins()}) - set(_BUILTINS))
-    return [*_BUILTINS, *extra]
+    return _KINDS.names()
 
 
 def get_split_kind(name: str) -> type[SplitKind]:
     """The class of a kind by name; an unknown name is a one-line error listing the valid ones."""
-    if name in _registered:
-        cls = _registered[name]
-    elif name in _BUILTINS:
-        cls = _load(_BUILTINS[name])
-    elif name in (plugins := _plugins()):
-        cls = _load(plugins[name])
-    else:
-        raise LpmInputError(
-            None, f"unknown split kind {name!r}; expected one of {', '.join(list_split_kinds())}"
-        )
+    cls = _KINDS.get(name)
     cls.name = name
     return cls
 
