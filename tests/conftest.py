@@ -6,10 +6,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 import pytest
+
+if TYPE_CHECKING:
+    from lpm.sim.simulate import SimulationResult
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -79,3 +83,26 @@ def error_line(proc: subprocess.CompletedProcess[str]) -> str:
     assert len(lines) == 1, proc.stderr
     assert proc.stderr.rstrip().endswith(lines[0]), "the error must be the last thing printed"
     return lines[0]
+
+
+#: A tiny LPM network and batches, for tests that need a fitted LPM in seconds.
+SMALL_LPM: dict[str, Any] = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 64, "lr": 1e-2}
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
+    """100 genes, 40 perturbations, 3 contexts (one L1000-like reading 50 landmarks), seed 0."""
+    from lpm.sim.simulate import simulate
+
+    return simulate(
+        tmp_path_factory.mktemp("world") / "sim",
+        n_genes=100,
+        n_perturbations=40,
+        n_contexts=3,
+        seed=0,
+    )
+
+
+@pytest.fixture(scope="module")
+def small_frame(small_world: SimulationResult) -> pl.DataFrame:
+    return small_world.open().read()

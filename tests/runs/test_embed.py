@@ -16,7 +16,8 @@ from lpm.cli import app
 from lpm.errors import LpmInputError
 from lpm.models.registry import get_model
 from lpm.runs.embed import embedding_paths, write_embeddings
-from tests.tasks.test_embeddings import COMPOUND, SMALL, _rows
+from tests.conftest import SMALL_LPM
+from tests.tasks.test_embeddings import COMPOUND, _rows
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def fitted() -> Any:
     """A two-member ``lpm_fast`` ensemble (members differ: seeds 0 and 1)."""
-    model = get_model("lpm_fast", **SMALL, max_epochs=3, val_fraction=0, ensemble=2)
+    model = get_model("lpm_fast", **SMALL_LPM, max_epochs=3, val_fraction=0, ensemble=2)
     return model.fit(_rows())
 
 

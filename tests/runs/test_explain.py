@@ -16,7 +16,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 
 from lpm.runs.explain import FILES, run_explain  # noqa: E402
-from tests.tasks.test_explain import SMALL, _frame  # noqa: E402
+from tests.conftest import SMALL_LPM  # noqa: E402
+from tests.tasks.test_explain import _frame  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -38,7 +39,7 @@ def test_run_explain_writes_its_files(perturbation_frame: pl.DataFrame, tmp_path
         perturbation_frame,
         out=tmp_path / "out",
         truth=truth,
-        lpm_params={**SMALL, "max_epochs": 3},
+        lpm_params={**SMALL_LPM, "max_epochs": 3},
         ame_params={"max_epochs": 2},
         test_fraction=0.25,
     )
@@ -83,7 +84,7 @@ def test_the_files_are_the_ones_listed(perturbation_frame: pl.DataFrame, tmp_pat
         perturbation_frame,
         out=tmp_path / "out",
         train_ame=False,
-        lpm_params={**SMALL, "max_epochs": 2},
+        lpm_params={**SMALL_LPM, "max_epochs": 2},
     )
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FILES)
     assert "posthoc: share of importance by input" in str(res)

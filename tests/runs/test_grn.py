@@ -12,21 +12,14 @@ import pytest
 
 from lpm.errors import LpmInputError
 from lpm.runs.grn import run_grn, write_network
-from lpm.sim.simulate import SimulationResult, simulate
+from lpm.sim.simulate import SimulationResult
 from lpm.tasks.grn import knockdown_edges
-
-SMALL: dict[str, Any] = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 64, "lr": 1e-2}
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
-    out = tmp_path_factory.mktemp("grn") / "sim"
-    return simulate(out, n_genes=100, n_perturbations=40, n_contexts=3, seed=0)
+from tests.conftest import SMALL_LPM
 
 
 @pytest.fixture(scope="module")
-def frame(sim: SimulationResult) -> pl.DataFrame:
-    return sim.open().read()
+def frame(small_frame: pl.DataFrame) -> pl.DataFrame:
+    return small_frame
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +27,7 @@ def fitted(frame: pl.DataFrame, one_torch_thread: None) -> Any:
     pytest.importorskip("lightning")
     from lpm.models.registry import get_model
 
-    return get_model("lpm_fast", **SMALL, max_epochs=3, val_fraction=0, seed=0).fit(frame)
+    return get_model("lpm_fast", **SMALL_LPM, max_epochs=3, val_fraction=0, seed=0).fit(frame)
 
 
 def test_write_network_csv_and_graphml(frame: pl.DataFrame, tmp_path: Path) -> None:
@@ -49,11 +42,19 @@ def test_write_network_csv_and_graphml(frame: pl.DataFrame, tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.csv", "net.graphml"]
 
 
-def test_run_grn_writes_every_method(fitted: Any, sim: SimulationResult, tmp_path: Path) -> None:
+def test_run_grn_writes_every_method(
+    fitted: Any, small_world: SimulationResult, tmp_path: Path
+) -> None:
     nx = pytest.importorskip("networkx")
     out = tmp_path / "grn"
     res = run_grn(
-        sim.store, out=out, method="all", model=fitted, reference=sim.out, top=100, k=(10, 50)
+        small_world.store,
+        out=out,
+        method="all",
+        model=fitted,
+        reference=small_world.out,
+        top=100,
+        k=(10, 50),
     )
     assert res.methods == ("knockdown", "embedding", "imputed")
     names = sorted(p.name for p in out.iterdir())
@@ -70,8 +71,8 @@ def test_run_grn_writes_every_method(fitted: Any, sim: SimulationResult, tmp_pat
     assert wanted <= set(scores["metric"])
     assert "simulator_truth" in str(res)
     with pytest.raises(LpmInputError, match="already exists"):
-        run_grn(sim.store, out=out)
-    again = run_grn(sim.store, out=out, overwrite=True, top=100)
+        run_grn(small_world.store, out=out)
+    again = run_grn(small_world.store, out=out, overwrite=True, top=100)
     assert again.methods == ("knockdown",) and not (out / "scores.csv").exists()
 
 

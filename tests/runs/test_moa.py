@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
@@ -26,12 +25,11 @@ from lpm.runs.moa import (
 from lpm.sim.simulate import SimulationResult, simulate
 from lpm.tasks.moa import METHODS, rank_moa
 from lpm.tasks.moa_scores import score_shared_annotation, score_targets
-from tests.conftest import shared_data
+from tests.conftest import SMALL_LPM, shared_data
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 
-SMALL: dict[str, Any] = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 64, "lr": 1e-2}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -45,7 +43,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
 
 def test_run_moa_on_a_tiny_simulation(sim: SimulationResult, tmp_path: Path) -> None:
     data = sim.open().read()
-    model = get_model("lpm_fast", **SMALL, max_epochs=2, val_fraction=0, seed=0).fit(data)
+    model = get_model("lpm_fast", **SMALL_LPM, max_epochs=2, val_fraction=0, seed=0).fit(data)
     out = tmp_path / "moa"
     res = run_moa(sim.store, out=out, model=model, truth=sim.truth)
     names = {p.name for p in out.iterdir()}

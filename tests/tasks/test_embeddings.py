@@ -28,13 +28,12 @@ from lpm.tasks.embeddings import (
     readout_embeddings,
 )
 from lpm.tasks.registry import get_task
+from tests.conftest import SMALL_LPM
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 ad = pytest.importorskip("anndata")
 
-#: Tiny network and batches, as in tests/models/test_lpm.py: a fit takes about a second.
-SMALL: dict[str, Any] = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 64, "lr": 1e-2}
 SINGLES = [f"CRISPRi:G{i}" for i in range(5)]
 PAIR = "CRISPRi:G0+CRISPRi:G1"
 #: G5 is trained only inside this combination: it is embeddable, but not seen alone.
@@ -63,7 +62,7 @@ def _rows(seed: int = 0) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def fitted() -> Any:
     """A two-member ``lpm_fast`` ensemble (members differ: seeds 0 and 1)."""
-    model = get_model("lpm_fast", **SMALL, max_epochs=3, val_fraction=0, ensemble=2)
+    model = get_model("lpm_fast", **SMALL_LPM, max_epochs=3, val_fraction=0, ensemble=2)
     return model.fit(_rows())
 
 
@@ -77,7 +76,7 @@ def test_perturbation_embeddings_have_one_row_per_perturbation_and_typed_obs(fit
     emb = perturbation_embeddings(fitted)
     expected = sorted({*SINGLES, PAIR, COMPOUND, MIXED, "control", "CRISPRi:G5"})
     assert list(emb.obs_names) == expected
-    assert emb.shape == (len(expected), SMALL["embedding_dim"])
+    assert emb.shape == (len(expected), SMALL_LPM["embedding_dim"])
     assert emb.X.dtype == np.float32
     assert list(emb.obs.columns) == ["perturbation_type", "target", "n_members", "in_training"]
     obs = emb.obs
@@ -160,23 +159,23 @@ def test_annotation_file_reads_name_and_mechanism_or_moa_columns(tmp_path: Path)
 def test_context_and_readout_embeddings(fitted: Any) -> None:
     ctx = context_embeddings(fitted, member=1)
     assert list(ctx.obs_names) == ["toy/A", "toy/B"]
-    assert ctx.shape == (2, SMALL["embedding_dim"])
+    assert ctx.shape == (2, SMALL_LPM["embedding_dim"])
     assert ctx.obs["dataset"].tolist() == ["toy", "toy"]
     assert ctx.obs["cell_line"].tolist() == ["A", "B"]
     np.testing.assert_array_equal(ctx.X, fitted.states_[1]["context.weight"])
     read = readout_embeddings(fitted)
     assert list(read.obs_names) == [f"R{j}" for j in range(6)]
-    assert read.shape == (6, SMALL["embedding_dim"])
+    assert read.shape == (6, SMALL_LPM["embedding_dim"])
     np.testing.assert_array_equal(read.obs["bias"], fitted.states_[0]["readout_bias"])
     assert read.uns["lpm_embedding"]["kind"] == "readout"
 
 
 def test_exact_mode_has_the_same_embeddings_and_no_readout_bias() -> None:
-    exact = get_model("lpm", **SMALL, max_epochs=1, val_fraction=0).fit(_rows())
+    exact = get_model("lpm", **SMALL_LPM, max_epochs=1, val_fraction=0).fit(_rows())
     perts = perturbation_embeddings(exact)
     assert perts.uns["lpm_embedding"]["mode"] == "exact" and perts.n_obs == 10
     read = readout_embeddings(exact)
-    assert read.shape == (6, SMALL["embedding_dim"]) and "bias" not in read.obs
+    assert read.shape == (6, SMALL_LPM["embedding_dim"]) and "bias" not in read.obs
 
 
 def test_a_model_without_embeddings_is_a_clear_error(tmp_path: Path) -> None:

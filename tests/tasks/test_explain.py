@@ -16,6 +16,7 @@ import pytest
 from lpm.errors import LpmInputError, UnknownSymbolError
 from lpm.models.base import NotFittedError
 from lpm.models.registry import get_model, list_models, load_model
+from tests.conftest import SMALL_LPM
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
@@ -36,7 +37,6 @@ from lpm.tasks.explain import (  # noqa: E402
 )
 from lpm.tasks.registry import get_task  # noqa: E402
 
-SMALL: dict[str, Any] = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 64, "lr": 1e-2}
 #: The AME without a validation carve, a fixed number of epochs (the tiny tables have few
 #: profiles, so early stopping on two of them is noise).
 AME: dict[str, Any] = {"val_fraction": 0.0, "max_epochs": 40, "seed": 0}
@@ -92,7 +92,7 @@ def ame_perturbation(perturbation_frame: pl.DataFrame) -> AttentiveMixtureModel:
 def test_posthoc_context_driven_values_give_the_context_the_importance(
     name: str, context_frame: pl.DataFrame
 ) -> None:
-    model = get_model(name, max_epochs=15, seed=0, **SMALL).fit(context_frame)
+    model = get_model(name, max_epochs=15, seed=0, **SMALL_LPM).fit(context_frame)
     table = posthoc_importance(model, context_frame)
     shares = _shares(table)
     assert shares["perturbation"] < 0.02
@@ -107,7 +107,7 @@ def test_posthoc_context_driven_values_give_the_context_the_importance(
 def test_posthoc_perturbation_driven_values_give_the_perturbation_the_importance(
     name: str, perturbation_frame: pl.DataFrame
 ) -> None:
-    model = get_model(name, max_epochs=15, seed=0, **SMALL).fit(perturbation_frame)
+    model = get_model(name, max_epochs=15, seed=0, **SMALL_LPM).fit(perturbation_frame)
     shares = _shares(posthoc_importance(model, perturbation_frame))
     assert shares["context"] < 0.02
     assert shares["perturbation"] > 0.3
@@ -120,7 +120,7 @@ def test_posthoc_perturbation_driven_values_give_the_perturbation_the_importance
 def test_posthoc_control_form_is_value_squared_minus_error(
     perturbation_frame: pl.DataFrame,
 ) -> None:
-    model = get_model("lpm_fast", max_epochs=3, seed=0, **SMALL).fit(perturbation_frame)
+    model = get_model("lpm_fast", max_epochs=3, seed=0, **SMALL_LPM).fit(perturbation_frame)
     table = posthoc_importance(model, perturbation_frame, perturbation_neutral="control")
     expected = table["value"].to_numpy() ** 2 - table["error"].to_numpy()
     np.testing.assert_allclose(table["importance_perturbation"].to_numpy(), expected)
@@ -230,7 +230,7 @@ def _load(path: Path) -> Any:
 def test_the_registered_task_explains_posthoc_or_by_attention(
     perturbation_frame: pl.DataFrame, ame_perturbation: AttentiveMixtureModel
 ) -> None:
-    model = get_model("lpm_fast", **SMALL, max_epochs=3, val_fraction=0).fit(perturbation_frame)
+    model = get_model("lpm_fast", **SMALL_LPM, max_epochs=3, val_fraction=0).fit(perturbation_frame)
     task = get_task("explain", perturbation_neutral="control")
     assert isinstance(task, InputImportanceTask) and task.needs_model()
     expected = posthoc_importance(model, perturbation_frame, perturbation_neutral="control")

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from lpm.errors import LpmInputError
-from lpm.sim.simulate import SimulationResult, simulate
+from lpm.sim.simulate import SimulationResult
 from lpm.sim.truth import read_true_network
 from lpm.tasks import grn
 from lpm.tasks.grn import (
@@ -27,21 +27,12 @@ from lpm.tasks.grn import (
 )
 from lpm.tasks.grn_scores import score_edges
 from lpm.tasks.registry import get_task
-
-#: Tiny network and batches, as in tests/tasks/test_embeddings.py.
-SMALL: dict[str, Any] = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 64, "lr": 1e-2}
+from tests.conftest import SMALL_LPM
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
-    """100 genes, 40 perturbations, 3 contexts (one L1000-like reading 50 landmarks)."""
-    out = tmp_path_factory.mktemp("grn") / "sim"
-    return simulate(out, n_genes=100, n_perturbations=40, n_contexts=3, seed=0)
-
-
-@pytest.fixture(scope="module")
-def frame(sim: SimulationResult) -> pl.DataFrame:
-    return sim.open().read()
+def frame(small_frame: pl.DataFrame) -> pl.DataFrame:
+    return small_frame
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +40,7 @@ def fitted(frame: pl.DataFrame, one_torch_thread: None) -> Any:
     pytest.importorskip("lightning")
     from lpm.models.registry import get_model
 
-    return get_model("lpm_fast", **SMALL, max_epochs=3, val_fraction=0, seed=0).fit(frame)
+    return get_model("lpm_fast", **SMALL_LPM, max_epochs=3, val_fraction=0, seed=0).fit(frame)
 
 
 def _universe(frame: pl.DataFrame) -> dict[str, Any]:
@@ -113,7 +104,7 @@ def test_bad_inputs_are_named() -> None:
 # --- LPM-based edges ----------------------------------------------------------------------------
 
 
-def test_embedding_edges(fitted: Any, frame: pl.DataFrame, sim: SimulationResult) -> None:
+def test_embedding_edges(fitted: Any, frame: pl.DataFrame, small_world: SimulationResult) -> None:
     e = embedding_edges(fitted)
     genes = set(e["source"])
     assert genes == set(_universe(frame)["universe_sources"])
@@ -129,7 +120,7 @@ def test_embedding_edges(fitted: Any, frame: pl.DataFrame, sim: SimulationResult
     assert e["score"].is_between(-1.0 - 1e-9, 1.0 + 1e-9).all()
     knn = embedding_edges(fitted, top_k=3)
     assert knn.group_by("source").len()["len"].max() == 3
-    r = score_edges(e, read_true_network(sim.out), **_universe(frame), k=(10,), top=100)
+    r = score_edges(e, read_true_network(small_world.out), **_universe(frame), k=(10,), top=100)
     assert np.isfinite(r["auprc"]) and np.isfinite(r["random_auprc_top"])
 
 

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from lpm.errors import LpmInputError
-from lpm.sim.simulate import SimulationResult, simulate
+from lpm.sim.simulate import SimulationResult
 from lpm.sim.truth import read_true_network
 from lpm.tasks.grn import knockdown_edges, perturbed_genes
 from lpm.tasks.grn_scores import load_reference, rewire_edges, score_edges
@@ -20,14 +20,8 @@ from tests.conftest import shared_data
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
-    out = tmp_path_factory.mktemp("grn_scores") / "sim"
-    return simulate(out, n_genes=100, n_perturbations=40, n_contexts=3, seed=0)
-
-
-@pytest.fixture(scope="module")
-def frame(sim: SimulationResult) -> pl.DataFrame:
-    return sim.open().read()
+def frame(small_frame: pl.DataFrame) -> pl.DataFrame:
+    return small_frame
 
 
 def _universe(frame: pl.DataFrame) -> dict[str, Any]:
@@ -38,16 +32,16 @@ def _universe(frame: pl.DataFrame) -> dict[str, Any]:
 
 
 def test_knockdown_edges_find_the_planted_network(
-    frame: pl.DataFrame, sim: SimulationResult
+    frame: pl.DataFrame, small_world: SimulationResult
 ) -> None:
     e = knockdown_edges(frame)
-    truth = read_true_network(sim.out)
+    truth = read_true_network(small_world.out)
     r = score_edges(e, truth, **_universe(frame), k=(10, 50), top=200, n_random=3)
     assert r["auprc"] > 2.5 * r["base_rate"]
     assert r["precision_at_10"] >= 0.8
     assert r["lift_auprc_top"] > 1.3 and r["lift_precision_at_50"] > 1.3
     assert r["n_reference"] > 0 and r["n_universe"] > r["n_reference"]
-    one = read_true_network(sim.truth, context="sim_rnaseq/S01")
+    one = read_true_network(small_world.truth, context="sim_rnaseq/S01")
     assert one.height < truth.height and set(one["resource"]) == {"simulator_truth_sim_rnaseq/S01"}
 
 

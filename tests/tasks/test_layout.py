@@ -13,7 +13,8 @@ from lpm.errors import LpmInputError
 from lpm.tasks import layout
 from lpm.tasks.embeddings import perturbation_embeddings
 from lpm.tasks.layout import embedding_layout
-from tests.tasks.test_embeddings import SMALL, _rows
+from tests.conftest import SMALL_LPM
+from tests.tasks.test_embeddings import _rows
 
 ad = pytest.importorskip("anndata")
 pytest.importorskip("torch")
@@ -31,7 +32,7 @@ def _points(n: int, seed: int = 0) -> Any:
 def test_the_same_seed_gives_the_same_tsne_layout() -> None:
     from lpm.models.registry import get_model
 
-    fitted = get_model("lpm_fast", **SMALL, max_epochs=1, val_fraction=0).fit(_rows())
+    fitted = get_model("lpm_fast", **SMALL_LPM, max_epochs=1, val_fraction=0).fit(_rows())
     emb = perturbation_embeddings(fitted)
     a = embedding_layout(emb, seed=0, method="tsne")
     b = embedding_layout(emb, seed=0, method="tsne")

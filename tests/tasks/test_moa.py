@@ -27,11 +27,11 @@ from lpm.tasks.moa import (
 )
 from lpm.tasks.moa_scores import score_targets
 from lpm.tasks.registry import get_task
+from tests.conftest import SMALL_LPM
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 
-SMALL: dict[str, Any] = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 64, "lr": 1e-2}
 N_READOUTS = 30
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -88,7 +88,7 @@ def frame() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def fitted(frame: pl.DataFrame) -> Any:
-    return get_model("lpm_fast", **SMALL, max_epochs=3, val_fraction=0, seed=0).fit(frame)
+    return get_model("lpm_fast", **SMALL_LPM, max_epochs=3, val_fraction=0, seed=0).fit(frame)
 
 
 def _top(table: pl.DataFrame, query: str) -> str:

@@ -22,15 +22,13 @@ from lpm.errors import LpmInputError, UnknownSymbolError
 from lpm.models.registry import get_model, load_model
 from lpm.models.source import RowSource
 from lpm.runs.train import train_model
-from tests.conftest import boring_rows
+from tests.conftest import SMALL_LPM, boring_rows
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 from lpm.models.training import TrainerOptions  # noqa: E402
 
 MODES = ["lpm", "lpm_fast"]
-#: Tiny network and batches: every fit here takes a second or two on one core.
-SMALL: dict[str, Any] = {"embedding_dim": 8, "hidden": [32, 32], "batch_size": 64, "lr": 1e-2}
 #: Subprocesses use one thread per process, like the in-process fits (see ``_one_thread``).
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -80,7 +78,7 @@ def _mixed_rows(seed: int = 0) -> pl.DataFrame:
 @pytest.fixture(scope="module", params=MODES)
 def fitted(request: pytest.FixtureRequest) -> Any:
     """Each mode fitted once on the boring rows (no validation carve-out: every row trains)."""
-    return get_model(request.param, **SMALL, max_epochs=20, val_fraction=0).fit(boring_rows())
+    return get_model(request.param, **SMALL_LPM, max_epochs=20, val_fraction=0).fit(boring_rows())
 
 
 # ---- learning -------------------------------------------------------------------------------------
@@ -92,7 +90,7 @@ def test_both_modes_fit_training_rows_better_than_the_context_mean(fitted: Any) 
 @pytest.mark.parametrize("name", MODES)
 def test_binary_and_continuous_readouts_train_in_one_model(name: str) -> None:
     rows = _mixed_rows()
-    model = get_model(name, **SMALL, max_epochs=30, val_fraction=0).fit(rows)
+    model = get_model(name, **SMALL_LPM, max_epochs=30, val_fraction=0).fit(rows)
     pred = model.predict(rows)
     binary = (rows["readout_type"] == "binary").to_numpy()
     prob = pred[binary]
@@ -113,7 +111,7 @@ def test_binary_and_continuous_readouts_train_in_one_model(name: str) -> None:
 # ---- ensembles --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ensemble() -> Any:
-    return get_model("lpm_fast", **SMALL, max_epochs=3, ensemble=2, val_fraction=0).fit(
+    return get_model("lpm_fast", **SMALL_LPM, max_epochs=3, ensemble=2, val_fraction=0).fit(
         boring_rows()
     )
 
@@ -207,7 +205,7 @@ def test_a_run_stopped_early_and_resumed_matches_an_uninterrupted_run(
 ) -> None:
     # dropout and a decaying learning rate make the data order, RNG and scheduler matter;
     # validation (never stopping early) makes the early-stopping and best-checkpoint state matter
-    params = {**SMALL, "dropout": 0.2, "decay": 0.9, "patience": 100, "val_fraction": 0.2}
+    params = {**SMALL_LPM, "dropout": 0.2, "decay": 0.9, "patience": 100, "val_fraction": 0.2}
     rows = boring_rows()
     whole = get_model(name, **params, max_epochs=5)
     whole.fit(rows, trainer=TrainerOptions(checkpoint_dir=tmp_path / "a"))
@@ -229,12 +227,12 @@ def test_checkpoints_of_a_different_run_are_refused_not_resumed(tmp_path: Path) 
     rows = boring_rows()
     folder = tmp_path / "ckpt"
     options = TrainerOptions(checkpoint_dir=folder)
-    get_model("lpm_fast", **SMALL, max_epochs=1).fit(rows, trainer=options)
-    other = get_model("lpm_fast", **{**SMALL, "lr": 5e-3}, max_epochs=2)
+    get_model("lpm_fast", **SMALL_LPM, max_epochs=1).fit(rows, trainer=options)
+    other = get_model("lpm_fast", **{**SMALL_LPM, "lr": 5e-3}, max_epochs=2)
     with pytest.raises(LpmInputError, match="different training run"):
         other.fit(rows, trainer=options)
     with pytest.raises(LpmInputError, match="different training run"):
-        get_model("lpm_fast", **SMALL, max_epochs=2).fit(boring_rows(seed=1), trainer=options)
+        get_model("lpm_fast", **SMALL_LPM, max_epochs=2).fit(boring_rows(seed=1), trainer=options)
 
 
 def _last_epoch(ckpt: Path) -> int:
@@ -247,7 +245,7 @@ def test_a_killed_lpm_train_resumes_to_the_uninterrupted_result(tmp_path: Path) 
     the same command again, and get the weights of an uninterrupted run with the same seed."""
     epochs = 16
     write_store(_mixed_rows(), tmp_path / "s")
-    params = {**SMALL, "dropout": 0.2, "decay": 0.9, "patience": 100, "max_epochs": epochs}
+    params = {**SMALL_LPM, "dropout": 0.2, "decay": 0.9, "patience": 100, "max_epochs": epochs}
     # the uninterrupted run, in process (the library call `lpm train` makes, same options)
     train_model(
         [tmp_path / "s"],
@@ -303,7 +301,7 @@ def test_ddp_on_two_cpu_processes_trains_like_one_process(tmp_path: Path) -> Non
     """
     rows = boring_rows()
     write_store(rows, tmp_path / "s")
-    params = {**SMALL, "max_epochs": 30, "val_fraction": 0.0}  # no early stop: 30 epochs each
+    params = {**SMALL_LPM, "max_epochs": 30, "val_fraction": 0.0}  # no early stop: 30 epochs each
     command = [sys.executable, "-m", "lpm.cli", "train", "--store", str(tmp_path / "s")]
     command += ["--model", "lpm_fast", "--out", str(tmp_path / "m2")]
     command += ["--devices", "2", "--strategy", "ddp", "--accelerator", "cpu"]
@@ -351,7 +349,7 @@ def test_stores_with_different_columns_train_jointly_from_disk(tmp_path: Path) -
         [tmp_path / "a", tmp_path / "b"],
         model="lpm_fast",
         out=tmp_path / "m",
-        params={**SMALL, "max_epochs": 3},
+        params={**SMALL_LPM, "max_epochs": 3},
     )
     assert model.history_[0]["epochs"] >= 1
     both = pl.concat([plain, dosed], how="diagonal_relaxed")
