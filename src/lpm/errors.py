@@ -37,3 +37,10 @@ class UnknownSymbolError(LpmError, KeyError):
 
 class Interrupted(LpmError):
     """A run stopped by the user (Ctrl-C); the message says what was kept. The CLI exits 130."""
+
+
+def first_line(exc: BaseException, *, limit: int = 300) -> str:
+    """The first line of another library's error message (its type where it has none), cut to
+    ``limit`` characters: what a one-line error repeats of what the reader was told."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]

@@ -43,10 +43,3 @@ class IngestResult:
 
 
 Reader = Callable[[Path, IngestOptions], IngestResult]
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of a library's error message (or its type where it has none), for a
-    one-line error that says what the reader was told."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

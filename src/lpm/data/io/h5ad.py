@@ -18,9 +18,9 @@ import polars as pl
 import scipy.sparse as sp
 
 from lpm.data import schema as S
-from lpm.data.io.base import IngestOptions, IngestResult, first_line
+from lpm.data.io.base import IngestOptions, IngestResult
 from lpm.data.symbols import COMBINATION_SEPARATOR, GENETIC_TYPES, combine, make_symbol
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 
 DEFAULT_PERTURBATION_COLUMN: Final = "perturbation"
 DEFAULT_CONTEXT_COLUMN: Final = "cell_type"

@@ -17,9 +17,9 @@ import polars as pl
 
 from lpm.data import schema as S
 from lpm.data.io._naming import cell_line_of, dataset_of, file_stem, typed_symbols
-from lpm.data.io.base import IngestOptions, IngestResult, first_line
+from lpm.data.io.base import IngestOptions, IngestResult
 from lpm.data.validate import require_finite, require_unique_keys
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 
 
 def _load_npz(

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from lpm.data.io.base import first_line
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 
 #: A symbol column by name, or by position (0 is the first column).
 Column = str | int

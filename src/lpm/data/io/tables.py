@@ -24,10 +24,10 @@ import polars as pl
 
 from lpm.data import schema as S
 from lpm.data.io._naming import cell_line_of, dataset_of, file_stem, typed_symbols
-from lpm.data.io.base import IngestOptions, IngestResult, first_line
+from lpm.data.io.base import IngestOptions, IngestResult
 from lpm.data.io.symbol_tables import as_text
 from lpm.data.validate import require_unique_keys
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 
 #: Column names recognised without an option (case-insensitive); two matches are ambiguous.
 PERTURBATION_NAMES: Final = (
