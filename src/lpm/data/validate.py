@@ -16,7 +16,7 @@ import polars as pl
 
 from lpm.data import schema as S
 from lpm.data.symbols import parse
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 
 #: Rows are unique on these columns (the optional ones only where present).
 UNIQUE_KEY: Final = (*S.KEY_COLUMNS, S.DOSE, S.TIME, S.REPLICATE)
@@ -118,9 +118,7 @@ def conform(df: pl.DataFrame, source: Source) -> pl.DataFrame:
     try:
         df = df.select([pl.col(c).cast(STORE_TYPES[c]) for c in STORE_TYPES if c in df.columns])
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
-        raise LpmInputError(
-            source, f"column has the wrong type: {str(exc).splitlines()[0]}"
-        ) from None
+        raise LpmInputError(source, f"column has the wrong type: {first_line(exc)}") from None
     return df
 
 

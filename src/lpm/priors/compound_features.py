@@ -34,7 +34,7 @@ import polars as pl
 
 from lpm._utils.atomic import atomic_file
 from lpm._utils.cache import read_cached
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 from lpm.priors.compounds import (
     DRH_SAMPLES,
     _read,
@@ -132,8 +132,7 @@ def _lincs_smiles(folder: Path) -> dict[str, str]:
     try:
         t = pl.read_csv(path, has_header=False, infer_schema=False, new_columns=["id", "smiles"])
     except (OSError, EOFError, pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LpmInputError(path, f"cannot parse LINCS SMILES table: {first}") from None
+        raise LpmInputError(path, f"cannot parse LINCS SMILES table: {first_line(exc)}") from None
     return _most_common((i.strip(), s) for i, s in t.select("id", "smiles").iter_rows() if i and s)
 
 
@@ -143,8 +142,9 @@ def _named_smiles(path: Path, name: str, smiles: str, *, separator: str) -> dict
     try:
         t = pl.read_csv(path, separator=separator, infer_schema=False, quote_char='"')
     except (OSError, EOFError, pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LpmInputError(path, f"cannot parse compound SMILES table: {first}") from None
+        raise LpmInputError(
+            path, f"cannot parse compound SMILES table: {first_line(exc)}"
+        ) from None
     missing = [c for c in (name, smiles) if c not in t.columns]
     if missing:
         raise LpmInputError(path, f"compound SMILES table misses column(s) {', '.join(missing)}")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Final
 
 from lpm.data.symbols import COMBINATION_SEPARATOR
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 
 #: Columns of an annotation TSV, tried in order: the name (a compound or gene) and its label.
 ANNOTATION_KEYS: Final = ("name", "compound", "pert_iname", "gene", "target")
@@ -76,8 +76,7 @@ def load_mechanism_annotations(path: str | Path) -> dict[str, str]:
             path, separator="\t", comment_prefix="!", infer_schema=False, quote_char=None
         )
     except (OSError, pl.exceptions.PolarsError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LpmInputError(path, f"cannot read annotations: {first}") from None
+        raise LpmInputError(path, f"cannot read annotations: {first_line(exc)}") from None
     key = next((c for c in ANNOTATION_KEYS if c in table.columns), None)
     label = next((c for c in ANNOTATION_LABELS if c in table.columns), None)
     if key is None or label is None:

@@ -47,7 +47,7 @@ from typing import Final
 import polars as pl
 
 from lpm.data.genes import GeneAliases, load_gene_aliases
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 
 NETWORK_COLUMNS: Final = ("source", "target", "weight", "sign", "resource")
 #: DoRothEA confidence letter -> edge weight (higher is more confident).
@@ -80,8 +80,9 @@ def _decompressed(path: Path) -> tuple[bytes, str]:
             raw = gzip.decompress(raw)
             name = name[:-3]
     except (OSError, EOFError, zlib.error) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LpmInputError(path, f"cannot read file (truncated or corrupt?): {first}") from None
+        raise LpmInputError(
+            path, f"cannot read file (truncated or corrupt?): {first_line(exc)}"
+        ) from None
     return raw, name
 
 
@@ -116,8 +117,7 @@ def _read_table(path: Path) -> pl.DataFrame:
             quote_char='"' if sep == "," else None,
         )
     except (pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LpmInputError(path, f"cannot parse table (malformed?): {first_line}") from None
+        raise LpmInputError(path, f"cannot parse table (malformed?): {first_line(exc)}") from None
 
 
 def _sign_of(column: str) -> pl.Expr:

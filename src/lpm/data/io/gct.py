@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 
 NA_TOKENS: Final = ("", "NA", "NaN", "nan", "NAN", "na")
 
@@ -234,9 +234,8 @@ def parse_gctx(path: str | Path) -> GctData:
             matrix = np.ascontiguousarray(np.asarray(ds[()], dtype=np.float32).T)
             version = fh.attrs.get("version", b"GCTX")
     except (OSError, KeyError, RuntimeError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LpmInputError(
-            path, f"cannot read GCTX/HDF5 ({first}); corrupt or truncated file?"
+            path, f"cannot read GCTX/HDF5 ({first_line(exc)}); corrupt or truncated file?"
         ) from None
     text = version.decode() if isinstance(version, bytes) else str(version)
     return GctData(matrix, row_meta, col_meta, text)

@@ -19,7 +19,7 @@ from lpm.data.io.base import IngestOptions, IngestResult
 from lpm.data.io.symbol_tables import as_text
 from lpm.data.io.tables import read_frame
 from lpm.data.symbols import combine, make_symbol
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 
 DEFAULT_READOUT = "fitness"
 
@@ -45,7 +45,7 @@ def read_pairwise_matrix(path: Path, options: IngestOptions) -> IngestResult:
     try:
         mat = np.column_stack([df[g].cast(pl.Float64, strict=True).to_numpy() for g in genes])
     except pl.exceptions.InvalidOperationError as exc:
-        raise LpmInputError(path, f"non-numeric cell: {str(exc).splitlines()[0]}") from None
+        raise LpmInputError(path, f"non-numeric cell: {first_line(exc)}") from None
     order = [names.index(g) for g in genes]
     mat = mat[order]  # rows in column order: mat[i, j] is genes[i] with genes[j]
     if np.isinf(mat).any():
