@@ -14,8 +14,12 @@ import numpy as np
 import polars as pl
 
 from lpm.data.symbols import perturbation_type
+from lpm.errors import LpmInputError, first_line
 from lpm.sim.design import Design
 from lpm.sim.network import ContextNetwork, Network
+
+#: Column of ``perturbations.parquet`` saying whether a perturbation moves anything downstream.
+DOWNSTREAM_FLAG = "has_downstream_effect"
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ def _perturbations(w: World) -> pl.DataFrame:
             "perturbation": [r[0] for r in rows],
             "type": [perturbation_type(r[0]) for r in rows],
             "targets": [[w.genes[g] for g in r[1]] for r in rows],
-            "has_downstream_effect": [r[2] for r in rows],
+            DOWNSTREAM_FLAG: [r[2] for r in rows],
             "n_contexts": [len(d.contexts[r[0]]) for r in rows],
             "contexts": [sorted(ctx_ids[c] for c in d.contexts[r[0]]) for r in rows],
             "true_effect_norm": [float(np.mean(w.effect_norms[r[0]])) for r in rows],
@@ -208,6 +212,13 @@ def write_truth(w: World, folder: Path) -> None:
 
 
 # ---- reading a truth folder back (the discovery tasks' ground truths) -------------------------
+def _truth_file(path: str | Path, name: str) -> Path | None:
+    """The truth file ``name`` of a simulation folder or of its ``truth/`` folder, or ``path``
+    itself where it is a file; None where there is none."""
+    path = Path(path)
+    return next((p for p in (path, path / name, path / "truth" / name) if p.is_file()), None)
+
+
 def read_true_network(path: str | Path, *, context: str | None = None) -> pl.DataFrame:
     """The simulator's true network as a reference: ``source, target, weight, sign, resource``.
 
@@ -225,11 +236,7 @@ def read_true_network(path: str | Path, *, context: str | None = None) -> pl.Dat
     LpmInputError
         No ``edges.parquet`` found, or no edge in ``context``.
     """
-    from lpm.errors import LpmInputError
-
-    path = Path(path)
-    candidates = [path, path / "edges.parquet", path / "truth" / "edges.parquet"]
-    found = next((p for p in candidates if p.is_file()), None)
+    found = _truth_file(path, "edges.parquet")
     if found is None:
         raise LpmInputError(path, "no simulator truth here (expected truth/edges.parquet)")
     edges = pl.read_parquet(found)
@@ -253,27 +260,37 @@ def read_true_network(path: str | Path, *, context: str | None = None) -> pl.Dat
 
 def read_pair_types(truth_dir: str | Path) -> pl.DataFrame:
     """The designed interaction type of every pair (``perturbation, type``), from a truth folder."""
-    from lpm.errors import LpmInputError
-
-    path = Path(truth_dir) / "pair_types.parquet"
-    if not path.is_file():
-        raise LpmInputError(path, "no such file (a simulation truth folder has pair_types.parquet)")
-    df = pl.read_parquet(path)
+    found = _truth_file(truth_dir, "pair_types.parquet")
+    if found is None:
+        raise LpmInputError(
+            Path(truth_dir) / "pair_types.parquet",
+            "no such file (a simulation truth folder has pair_types.parquet)",
+        )
+    df = pl.read_parquet(found)
     missing = [c for c in ("perturbation", "interaction") if c not in df.columns]
     if missing:
-        raise LpmInputError(path, f"missing column(s) {', '.join(missing)}")
+        raise LpmInputError(found, f"missing column(s) {', '.join(missing)}")
     return df.select("perturbation", pl.col("interaction").alias("type"))
+
+
+def _on_targets(truth: str | Path) -> pl.DataFrame:
+    """The on-target rows of a truth folder's ``compound_targets.parquet`` (or of that file)."""
+    found = _truth_file(truth, "compound_targets.parquet")
+    if found is None:
+        raise LpmInputError(
+            truth,
+            "not a simulation truth folder: no compound targets (truth/compound_targets.parquet)",
+        )
+    try:
+        table = pl.read_parquet(found)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise LpmInputError(found, f"not a simulation truth folder: {first_line(exc)}") from None
+    return table.filter(~pl.col("is_off_target"))
 
 
 def read_compound_targets(truth: str | Path) -> dict[str, set[str]]:
     """``compound -> its on-target genes`` from ``truth/compound_targets.parquet`` (or the file)."""
-    from lpm.errors import LpmInputError
-
-    path = Path(truth)
-    path = path / "compound_targets.parquet" if path.is_dir() else path
-    if not path.exists():
-        raise LpmInputError(path, "no compound targets (truth/compound_targets.parquet) here")
-    t = pl.read_parquet(path).filter(~pl.col("is_off_target"))
+    t = _on_targets(truth)
     out: dict[str, set[str]] = {}
     for comp, gene in t.select("perturbation", "target").iter_rows():
         out.setdefault(comp, set()).add(gene)
@@ -295,22 +312,9 @@ def read_target_mechanisms(truth: str | Path) -> dict[str, str]:
     dict
         Compound name (without ``compound:``) or gene → ``target <gene>``.
     """
-    from lpm.errors import LpmInputError
-
-    folder = Path(truth)
-    path = folder / "compound_targets.parquet"
-    if not path.is_file():
-        path = folder / "truth" / "compound_targets.parquet"
-    try:
-        table = pl.read_parquet(path)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LpmInputError(folder, f"not a simulation truth folder: {first}") from None
+    table = _on_targets(truth)
     strongest = (
-        table.filter(~pl.col("is_off_target"))
-        .sort("ic50_um", "target")
-        .group_by("perturbation", maintain_order=True)
-        .first()
+        table.sort("ic50_um", "target").group_by("perturbation", maintain_order=True).first()
     )
     out: dict[str, str] = {}
     for compound, gene in strongest.select("perturbation", "target").iter_rows():
@@ -320,18 +324,12 @@ def read_target_mechanisms(truth: str | Path) -> dict[str, str]:
     return out
 
 
-#: Column of ``perturbations.parquet`` saying whether a perturbation moves anything downstream.
-DOWNSTREAM_FLAG = "has_downstream_effect"
-
-
 def read_downstream_effects(truth_dir: str | Path) -> pl.DataFrame:
     """Each perturbation's ``has_downstream_effect`` flag, from ``perturbations.parquet``."""
-    from lpm.errors import LpmInputError
-
-    path = Path(truth_dir) / "perturbations.parquet"
-    if not path.is_file():
-        raise LpmInputError(path, "simulator truth not found")
-    table = pl.read_parquet(path)
+    found = _truth_file(truth_dir, "perturbations.parquet")
+    if found is None:
+        raise LpmInputError(Path(truth_dir) / "perturbations.parquet", "simulator truth not found")
+    table = pl.read_parquet(found)
     if DOWNSTREAM_FLAG not in table.columns:
-        raise LpmInputError(path, f"has no {DOWNSTREAM_FLAG!r} column")
+        raise LpmInputError(found, f"has no {DOWNSTREAM_FLAG!r} column")
     return table
