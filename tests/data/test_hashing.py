@@ -51,7 +51,7 @@ def test_the_hash_is_remembered_until_the_file_changes(
     assert stamped_sha256(path) == hashlib.sha256(b"other").hexdigest() and len(calls) == 1
 
 
-def test_without_attributes_every_call_hashes(
+def test_without_attributes_a_process_hashes_an_unchanged_file_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "f"
@@ -62,4 +62,17 @@ def test_without_attributes_every_call_hashes(
 
     monkeypatch.setattr(os, "setxattr", unsupported)
     monkeypatch.setattr(os, "getxattr", unsupported)
+    calls: list[object] = []
+    real = hashing._sha256
+
+    def counting(fh: object) -> str:
+        calls.append(fh)
+        return real(fh)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hashing, "_sha256", counting)
     assert stamped_sha256(path) == stamped_sha256(path) == hashlib.sha256(b"data").hexdigest()
+    assert len(calls) == 1  # remembered in this process
+    path.write_bytes(b"diff")
+    later = path.stat().st_mtime_ns + 10**9
+    os.utime(path, ns=(later, later))
+    assert stamped_sha256(path) == hashlib.sha256(b"diff").hexdigest() and len(calls) == 2

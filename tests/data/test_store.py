@@ -232,6 +232,35 @@ def test_an_unchanged_store_opens_without_hashing(
     assert open_store(tmp_path / "s").n_rows == toy_rows.height
 
 
+def test_without_attributes_a_store_is_hashed_once_per_process(
+    toy_rows: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsupported(*args: object) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "setxattr", unsupported)
+    monkeypatch.setattr(os, "getxattr", unsupported)
+    calls: list[object] = []
+    real = hashing._sha256
+
+    def counting(fh: object) -> str:
+        calls.append(fh)
+        return real(fh)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hashing, "_sha256", counting)
+    store = write_store(toy_rows, tmp_path / "s")  # hashed once, in the temporary folder
+    assert len(calls) == 1
+    for _ in range(3):
+        assert open_store(store.path).n_rows == toy_rows.height
+    assert len(calls) == 1  # the same unchanged file: not hashed again
+    path = store.path / "measurements.parquet"
+    _edit_values(path)
+    later = path.stat().st_mtime_ns + 10**9
+    os.utime(path, ns=(later, later))
+    with pytest.raises(LpmInputError, match=r"measurements\.parquet was changed"):
+        open_store(store.path)
+
+
 def test_a_store_without_file_records_is_verified_by_its_hash(tmp_path: Path) -> None:
     legacy = Path(shutil.copytree(FIXTURES / "store_v0.1.0", tmp_path / "legacy"))
     assert "files" not in json.loads((legacy / "store.json").read_text())
