@@ -24,6 +24,7 @@ import numpy.typing as npt
 import polars as pl
 
 from lpm._utils.atomic import atomic_file
+from lpm._utils.threads import one_torch_thread
 from lpm.data import schema as S
 from lpm.errors import LpmInputError
 
@@ -176,59 +177,52 @@ def _train_and_embed(
     except ImportError as exc:  # pragma: no cover - torch is a declared extra
         raise ImportError("context features need torch: pip install 'lpm[torch]'") from exc
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # bit-identical results and no spinning threads on small machines
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            gen = torch.Generator().manual_seed(seed)
-            n, p = z.shape
-            width = max(len(s) for s in subsets)
-            encoder = nn.Sequential(
-                nn.Linear(width, hidden), nn.LeakyReLU(), nn.Linear(hidden, dim)
-            )
-            decoder = nn.Sequential(nn.Linear(dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, p))
-            params = [*encoder.parameters(), *decoder.parameters()]
-            opt = torch.optim.Adam(params, lr=lr)
-            data = torch.from_numpy(z)
-            idx = [torch.from_numpy(s) for s in subsets]
+    # one thread: bit-identical results and no spinning threads on small machines
+    with one_torch_thread(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        n, p = z.shape
+        width = max(len(s) for s in subsets)
+        encoder = nn.Sequential(nn.Linear(width, hidden), nn.LeakyReLU(), nn.Linear(hidden, dim))
+        decoder = nn.Sequential(nn.Linear(dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, p))
+        params = [*encoder.parameters(), *decoder.parameters()]
+        opt = torch.optim.Adam(params, lr=lr)
+        data = torch.from_numpy(z)
+        idx = [torch.from_numpy(s) for s in subsets]
 
-            def views(rows: torch.Tensor, corrupt: bool) -> torch.Tensor:
-                """(n_subsets * batch, width): each subset of ``rows``, noised and zero-padded."""
-                out = torch.zeros(len(idx), rows.shape[0], width)
-                for k, cols in enumerate(idx):
-                    block = rows[:, cols]
-                    if corrupt and mask_ratio > 0:
-                        mask = torch.rand(block.shape, generator=gen) < mask_ratio
-                        if noise == "swap":
-                            donor = torch.randint(0, n, block.shape, generator=gen)
-                            fill = data[:, cols].gather(0, donor)
-                        else:
-                            fill = torch.zeros_like(block)
-                        block = torch.where(mask, fill, block)
-                    out[k, :, : len(cols)] = block
-                return out.reshape(-1, width)
+        def views(rows: torch.Tensor, corrupt: bool) -> torch.Tensor:
+            """(n_subsets * batch, width): each subset of ``rows``, noised and zero-padded."""
+            out = torch.zeros(len(idx), rows.shape[0], width)
+            for k, cols in enumerate(idx):
+                block = rows[:, cols]
+                if corrupt and mask_ratio > 0:
+                    mask = torch.rand(block.shape, generator=gen) < mask_ratio
+                    if noise == "swap":
+                        donor = torch.randint(0, n, block.shape, generator=gen)
+                        fill = data[:, cols].gather(0, donor)
+                    else:
+                        fill = torch.zeros_like(block)
+                    block = torch.where(mask, fill, block)
+                out[k, :, : len(cols)] = block
+            return out.reshape(-1, width)
 
-            encoder.train()
-            decoder.train()
-            for _ in range(epochs):
-                order = torch.randperm(n, generator=gen)
-                for start in range(0, n, batch_size):
-                    rows = data[order[start : start + batch_size]]
-                    recon = decoder(encoder(views(rows, corrupt=True)))
-                    target = rows.repeat(len(idx), 1)
-                    loss = (
-                        (recon - target) ** 2
-                    ).mean()  # every target is the whole row: mean over subsets
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-            encoder.eval()
-            with torch.no_grad():
-                e = encoder(views(data, corrupt=False)).reshape(len(idx), n, dim).mean(dim=0)
-            return e.double().numpy()
-    finally:
-        torch.set_num_threads(threads)
+        encoder.train()
+        decoder.train()
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=gen)
+            for start in range(0, n, batch_size):
+                rows = data[order[start : start + batch_size]]
+                recon = decoder(encoder(views(rows, corrupt=True)))
+                target = rows.repeat(len(idx), 1)
+                # every target is the whole row: mean over subsets
+                loss = ((recon - target) ** 2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        encoder.eval()
+        with torch.no_grad():
+            e = encoder(views(data, corrupt=False)).reshape(len(idx), n, dim).mean(dim=0)
+        return e.double().numpy()
 
 
 def context_feature_table(
