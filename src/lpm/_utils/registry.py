@@ -86,7 +86,14 @@ class Registry(Generic[T]):
         return sorted({*builtins, *others})
 
     def get(self, name: str) -> T:
-        """The item of ``name``; an unknown name is a one-line error listing the known ones."""
+        """The item of ``name``; an unknown name is a one-line error listing the known ones. An
+        item that is a class is given the name it was asked by (its ``name`` attribute)."""
+        item = self._find(name)
+        if isinstance(item, type):
+            item.name = name  # type: ignore[attr-defined]
+        return item
+
+    def _find(self, name: str) -> T:
         if name in self._registered:
             return self._registered[name]
         table = self._builtin_table()

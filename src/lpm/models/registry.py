@@ -82,9 +82,7 @@ def expand_model_names(names: Sequence[str]) -> list[str]:
 
 
 def get_model_class(name: str) -> type[PerturbationModel]:
-    cls = _MODELS.get(name)
-    cls.name = name
-    return cls
+    return _MODELS.get(name)
 
 
 def get_model(name: str, **params: Any) -> PerturbationModel:

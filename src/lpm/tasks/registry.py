@@ -51,9 +51,7 @@ def list_tasks() -> list[str]:
 
 def get_task_class(name: str) -> type[DiscoveryTask]:
     """The class of a task by name; an unknown name is an error listing the known ones."""
-    cls = _TASKS.get(name)
-    cls.name = name
-    return cls
+    return _TASKS.get(name)
 
 
 def _param_names(cls: type[DiscoveryTask]) -> list[str]:

@@ -59,9 +59,7 @@ def list_split_kinds() -> list[str]:
 
 def get_split_kind(name: str) -> type[SplitKind]:
     """The class of a kind by name; an unknown name is a one-line error listing the valid ones."""
-    cls = _KINDS.get(name)
-    cls.name = name
-    return cls
+    return _KINDS.get(name)
 
 
 def describe_split_kind(name: str) -> dict[str, Any]:
