@@ -57,6 +57,11 @@ def require_finite(
 
 def require_finite_values(df: pl.DataFrame, source: Source = None) -> None:
     """One-line error naming the first row whose value is NaN, inf or missing."""
+    value = pl.col(S.VALUE)
+    if not df.schema[S.VALUE].is_float():
+        value = value.cast(pl.Float64)
+    if not df.select((~value.is_finite()).fill_null(True).any()).item():
+        return  # all finite: no copy of the column
     values = df[S.VALUE].cast(pl.Float64).to_numpy()  # a missing value becomes NaN
 
     def row(index: tuple[int, ...]) -> str:
