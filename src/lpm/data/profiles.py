@@ -72,17 +72,20 @@ def profiles(
     The profiles' keys (a table of the ``by`` columns, in the matrix's row order) and the matrix.
     """
     keys_cols = list(by)
-    if readouts is None:
+    if readouts is None:  # every readout: nothing to leave out
         readouts = sorted(rows[S.READOUT].cast(pl.String).unique().to_list())
+    else:
+        rows = rows.filter(pl.col(S.READOUT).cast(pl.String).is_in(list(readouts)))
     r_index = {r: i for i, r in enumerate(readouts)}
-    mean = mean_values(rows.filter(pl.col(S.READOUT).cast(pl.String).is_in(list(readouts))), by=by)
+    mean = mean_values(rows, by=by)
     keys = mean.select(keys_cols).unique(maintain_order=True)
     if sort:
         keys = keys.sort(keys_cols, nulls_last=True)
     row_of = keys.with_row_index("_profile_row")
     joined = mean.join(row_of, on=keys_cols, how="left", nulls_equal=True, maintain_order="left")
     out = np.full((keys.height, len(readouts)), np.nan, dtype=np.float64)
-    col_idx = np.fromiter((r_index[r] for r in mean[S.READOUT]), np.int64, mean.height)
+    col_idx = mean[S.READOUT].replace_strict(r_index, return_dtype=pl.Int64).to_numpy()
+    col_idx = col_idx.astype(np.int64, copy=False)  # no readouts: polars returns the input
     out[joined["_profile_row"].to_numpy().astype(np.int64), col_idx] = mean[S.VALUE].to_numpy()
     return keys, out
 
