@@ -18,6 +18,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from lpm.data import schema as S
+from lpm.data.io._naming import file_stem
 from lpm.data.io.base import IngestOptions, IngestResult
 from lpm.data.symbols import COMBINATION_SEPARATOR, GENETIC_TYPES, combine, make_symbol
 from lpm.errors import LpmInputError, first_line
@@ -201,13 +202,12 @@ def _pseudobulk(adata: Any, path: Path, options: IngestOptions) -> IngestResult:
     )
     means = sums / np.maximum(counts, 1)[:, None]
     measurements, controls = _long_rows(means, counts, ctrl, pert, genes)
-    ctrl_row = dict(zip(ctrl[S.CONTEXT].to_list(), ctrl["group"].to_list(), strict=True))
     notes["contexts"] = {
         c: {
             "perturbations": int((pert[S.CONTEXT] == c).sum()),
-            "control_cells": int(counts[ctrl_row[c]]),
+            "control_cells": int(counts[group]),
         }
-        for c in sorted(ctrl_row)
+        for c, group in sorted(ctrl.select(S.CONTEXT, "group").iter_rows())
     }
     notes["value"] = (
         "mean log1p-normalised expression of a condition's cells minus the mean of its context's control cells"
@@ -249,7 +249,7 @@ def _cell_labels(
             " (--dataset ignored)" if options.dataset else ""
         )
     else:
-        name = options.dataset or path.name.split(".")[0]
+        name = options.dataset or file_stem(path)
         dataset = np.full(n_cells, name, dtype=object)
         notes["dataset"] = "--dataset" if options.dataset else f"file stem {name!r}"
     if DEFAULT_TYPE_COLUMN in obs.columns:

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import polars as pl
 
 from lpm.data import schema as S
-from lpm.data.io._naming import cell_line_of, dataset_of, file_stem, typed_symbols
+from lpm.data.io._naming import cell_line_of, dataset_of, typed_symbols
 from lpm.data.io.base import IngestOptions, IngestResult
 from lpm.data.validate import require_finite, require_unique_keys
 from lpm.errors import LpmInputError, first_line
@@ -131,7 +131,8 @@ def read_effect_matrix_npz(path: Path, options: IngestOptions) -> IngestResult:
         if options.perturbation_type
         else "perturbation type assumed CRISPRi (the NPZ does not say; override with --perturbation-type)"
     )
-    context = S.context_id(dataset_of(path, options, notes), cell_line_of(path, options, notes))
+    dataset = dataset_of(path, options, notes)
+    context = S.context_id(dataset, cell_line_of(path, options, notes))
     symbols = typed_symbols(
         targets, kind, options.control_label or S.CONTROL, path, "target_symbols"
     )
@@ -147,7 +148,7 @@ def read_effect_matrix_npz(path: Path, options: IngestOptions) -> IngestResult:
     if n_cells is not None and n_cells.shape == (n_t,):
         cols[S.N_CELLS] = pl.Series(n_cells.astype(np.int32)).gather(rows)
     df = pl.DataFrame(cols).with_columns(
-        pl.lit(options.dataset or file_stem(path)).alias(S.DATASET),
+        pl.lit(dataset).alias(S.DATASET),
         pl.lit("delta").alias(S.READOUT_TYPE),
     )
     require_unique_keys(df, path, origin="after typing the targets")

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.io._naming import file_stem
 from lpm.data.io.base import IngestOptions, IngestResult
 from lpm.data.io.symbol_tables import as_text
 from lpm.data.io.tables import read_frame
@@ -68,7 +69,7 @@ def read_pairwise_matrix(path: Path, options: IngestOptions) -> IngestResult:
         symbols.append(combine(members) if members else S.CONTROL)
         keep[k] = True
     values = sym[iu, ju]
-    dataset = options.dataset or path.name.split(".")[0]
+    dataset = options.dataset or file_stem(path)
     readout = options.readout_name or DEFAULT_READOUT
     rows = pl.DataFrame(
         {

@@ -353,9 +353,7 @@ def _finish(
             "context column: values with '/' are context ids, others <dataset>/<CELL LINE>"
         )
     else:
-        dataset = (
-            long[S.DATASET][0] if S.DATASET in long.columns else dataset_of(path, options, notes)
-        )
+        dataset = long[S.DATASET][0]  # the column was added above where the file had none
         long = long.with_columns(
             pl.lit(S.context_id(dataset, cell_line_of(path, options, notes))).alias(S.CONTEXT)
         )
