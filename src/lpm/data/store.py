@@ -23,9 +23,6 @@ from lpm._utils.atomic import atomic_dir
 from lpm.data import schema as S
 from lpm.data.hashing import stamped_sha256
 from lpm.data.validate import conform_controls, validate_measurements
-
-# moved to lpm.data.validate; still importable here for callers of the old place
-from lpm.data.validate import require_finite_values as require_finite_values
 from lpm.errors import LpmInputError
 
 MEASUREMENTS = "measurements.parquet"

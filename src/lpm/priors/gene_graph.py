@@ -33,7 +33,6 @@ from lpm._utils.cache import cache_file, read_cached
 from lpm.data.io.symbol_tables import read_symbol_table
 from lpm.errors import LpmInputError
 
-EDGE_COLUMNS: Final = ("source", "target", "weight")
 GO_GENE2GO: Final = "gene_ontology/human_gene2go_direct_orgHsEgDb_3.16.tsv.gz"
 _CACHE_VERSION: Final = 1
 _CHUNK: Final = 1024

@@ -120,10 +120,6 @@ def _read_table(path: Path) -> pl.DataFrame:
         raise LpmInputError(path, f"cannot parse table (malformed?): {first_line(exc)}") from None
 
 
-def _sign_of(column: str) -> pl.Expr:
-    return pl.col(column).sign().cast(pl.Int8)
-
-
 def _numeric(table: pl.DataFrame, column: str, path: Path) -> pl.Series:
     """A string column as float, refusing text and non-finite numbers with the first bad row."""
     values = table[column].str.strip_chars().cast(pl.Float64, strict=False)
