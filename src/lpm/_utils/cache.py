@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +25,24 @@ def read_cached(path: Path) -> pl.DataFrame | None:
         return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError):
         return None
+
+
+#: ``(absolute path, size, mtime_ns)`` -> :func:`file_key` of a file this process has hashed.
+_FILE_KEYS: dict[tuple[str, int, int], str] = {}
+
+
+def file_key(path: str | Path) -> str:
+    """``<size>:<sha256>`` of a file's bytes, for a cache key that follows its content.
+
+    Hashed once per process while the file's size and modification time stay the same, so a
+    cache hit costs one ``stat``.
+    """
+    path = Path(path)
+    stat = path.stat()
+    memo = (os.fspath(path.absolute()), stat.st_size, stat.st_mtime_ns)
+    key = _FILE_KEYS.get(memo)
+    if key is None:
+        with path.open("rb") as fh:
+            key = f"{stat.st_size}:{hashlib.file_digest(fh, 'sha256').hexdigest()}"
+        _FILE_KEYS[memo] = key
+    return key

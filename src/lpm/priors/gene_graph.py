@@ -29,7 +29,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from lpm._utils.atomic import atomic_file
-from lpm._utils.cache import cache_file, read_cached
+from lpm._utils.cache import cache_file, file_key, read_cached
 from lpm.data.io.symbol_tables import read_symbol_table
 from lpm.errors import LpmInputError
 
@@ -86,12 +86,12 @@ def go_similarity_graph(
     cache_dir: str | Path | None = None,
 ) -> pl.DataFrame:
     """GEARS-style GO graph: Jaccard of direct GO sets, top ``k`` per gene above ``min_similarity``."""
-    from lpm.priors.go import _file_digest, _read_tsv
+    from lpm.priors.go import _read_tsv
 
     path = Path(gene2go_path)
     params = {
         "v": _CACHE_VERSION,
-        "file": _file_digest(path) if path.is_file() else str(path),
+        "file": file_key(path) if path.is_file() else str(path),
         "k": k,
         "min": min_similarity,
         "max_frac": max_genes_fraction,

@@ -32,8 +32,7 @@ import scipy.sparse as sp
 
 from lpm._utils.atomic import atomic_file
 from lpm._utils.cache import cache_file as cached_path
-from lpm._utils.cache import read_cached
-from lpm.data.hashing import file_sha256
+from lpm._utils.cache import file_key, read_cached
 from lpm.data.io.symbol_tables import read_text_table
 from lpm.data.validate import require_columns
 from lpm.errors import LpmInputError
@@ -154,10 +153,6 @@ def _read_tsv(path: Path, columns: Sequence[str], what: str) -> pl.DataFrame:
     return table
 
 
-def _file_digest(path: Path) -> str:
-    return f"{path.stat().st_size}:{file_sha256(path)}"
-
-
 def go_gene_features(
     gene2go_path: str | Path,
     parents_path: str | Path,
@@ -244,8 +239,8 @@ def _cache_file(
         return None
     key = {
         "version": _CACHE_VERSION,
-        "gene2go": _file_digest(gene2go_path),
-        "parents": _file_digest(parents_path),
+        "gene2go": file_key(gene2go_path),
+        "parents": file_key(parents_path),
         **settings,
     }
     return cached_path(cache_dir, "go_features", key)

@@ -27,9 +27,9 @@ import polars as pl
 import scipy.sparse as sp
 
 from lpm._utils.cache import cache_file as cached_path
-from lpm._utils.cache import read_cached
+from lpm._utils.cache import file_key, read_cached
 from lpm.errors import LpmInputError
-from lpm.priors.go import _file_digest, unit_svd_table
+from lpm.priors.go import unit_svd_table
 from lpm.priors.networks import load_gene_network
 
 #: Bump when the computation changes, so old cache files are not reused.
@@ -68,8 +68,8 @@ def _cache_params(
 ) -> dict[str, object]:
     return {
         "version": _CACHE_VERSION,
-        "files": {s: _file_digest(p) for s, p in sorted(files.items())},
-        "gene_info": None if gene_info is None else _file_digest(gene_info),
+        "files": {s: file_key(p) for s, p in sorted(files.items())},
+        "gene_info": None if gene_info is None else file_key(gene_info),
         "n_components": n_components,
         "seed": seed,
     }
