@@ -226,7 +226,7 @@ def test_an_unchanged_store_opens_without_hashing(
     toy_rows: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not _attributes_supported(tmp_path):
-        pytest.skip("this filesystem keeps no user attributes: every open hashes")
+        pytest.skip("this filesystem keeps no user attributes: each process hashes once")
     write_store(toy_rows, tmp_path / "s")
     monkeypatch.setattr(hashing, "_sha256", _no_hash)
     assert open_store(tmp_path / "s").n_rows == toy_rows.height
