@@ -38,11 +38,11 @@ import polars as pl
 from lpm import __version__
 from lpm._utils.atomic import atomic_dir
 from lpm.data import schema as S
-from lpm.errors import LpmError, LpmInputError, UnknownSymbolError
+from lpm.errors import LpmError, LpmInputError, UnknownSymbolError, first_line
 from lpm.models.params import Rule, check_params
 
 if TYPE_CHECKING:
-    from lpm.models.lpm.source import RowSource
+    from lpm.models.source import RowSource
     from lpm.models.training import TrainerOptions
 
 CONFIG_FILE = "model.json"
@@ -222,7 +222,7 @@ class PerturbationModel(metaclass=_ModelType):
             sizes = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.memory_params)
             hint = f"; lower {sizes}" if sizes else ""
             raise LpmInputError(
-                None, f"model {self.label!r} ran out of memory{hint} ({_first_line(exc)})"
+                None, f"model {self.label!r} ran out of memory{hint} ({first_line(exc, limit=200)})"
             ) from None
 
     @abstractmethod
@@ -358,11 +358,6 @@ def _out_of_memory(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return "can't allocate memory" in text or "out of memory" in text.lower()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 class LookupModel(PerturbationModel):

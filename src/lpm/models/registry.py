@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from lpm._utils.registry import Registry, is_subclass_of
-from lpm.errors import LpmError, LpmInputError
+from lpm.errors import LpmError, LpmInputError, first_line
 from lpm.models.base import ARRAYS_FILE, CONFIG_FILE, TABLES_DIR, PerturbationModel
 from lpm.models.params import accepted
 
@@ -142,7 +142,7 @@ def load_model(path: str | Path) -> PerturbationModel:
         name = config["model"]
         params = config["params"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise LpmInputError(cfg_path, f"corrupt model config: {_problem(exc)}") from None
+        raise LpmInputError(cfg_path, f"corrupt model config: {first_line(exc)}") from None
     if not isinstance(name, str) or not isinstance(params, dict):
         raise LpmInputError(
             cfg_path, "corrupt model config: model must be a name, params a mapping"
@@ -166,20 +166,17 @@ def load_model(path: str | Path) -> PerturbationModel:
         raise LpmInputError(cfg_path, str(exc)) from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise LpmInputError(
-            path / ARRAYS_FILE, f"cannot be read (truncated or corrupt): {_problem(exc)}"
+            path / ARRAYS_FILE, f"cannot be read (truncated or corrupt): {first_line(exc)}"
         ) from None
     except pl.exceptions.PolarsError as exc:
-        raise LpmInputError(path / TABLES_DIR, f"a table cannot be read: {_problem(exc)}") from None
+        raise LpmInputError(
+            path / TABLES_DIR, f"a table cannot be read: {first_line(exc)}"
+        ) from None
     except KeyError as exc:
         raise LpmInputError(
             path, f"incomplete model folder: {exc.args[0]!s} is missing (array, table or state)"
         ) from None
     except (ValueError, RuntimeError, TypeError, IndexError) as exc:
         raise LpmInputError(
-            path, f"its arrays do not match {CONFIG_FILE} (damaged or edited): {_problem(exc)}"
+            path, f"its arrays do not match {CONFIG_FILE} (damaged or edited): {first_line(exc)}"
         ) from None
-
-
-def _problem(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
