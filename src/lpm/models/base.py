@@ -25,7 +25,6 @@ What a model can do beyond fit and predict is declared on its class, never probe
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,7 +38,7 @@ from lpm import __version__
 from lpm._utils.atomic import atomic_dir
 from lpm.data import schema as S
 from lpm.errors import LpmError, LpmInputError, UnknownSymbolError, first_line
-from lpm.models.params import Rule, check_params
+from lpm.models.params import Rule, check_params, param_types
 
 if TYPE_CHECKING:
     from lpm.models.source import RowSource
@@ -114,10 +113,8 @@ class PerturbationModel(metaclass=_ModelType):
     # ---- parameters -------------------------------------------------------------------------
     @classmethod
     def param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name for p in sig.parameters.values() if p.name != "self" and p.kind is p.KEYWORD_ONLY
-        ]
+        """``__init__``'s keyword-only parameters, in order (read once per class)."""
+        return list(param_types(cls))
 
     @classmethod
     def takes_seed(cls) -> bool:
