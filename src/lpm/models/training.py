@@ -20,7 +20,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,13 +111,7 @@ class TrainerOptions:
                 None,
                 f"model {model!r} trains on the CPU: it takes no --accelerator {self.accelerator}",
             )
-        return TrainerOptions(
-            accelerator="cpu",
-            checkpoint_dir=self.checkpoint_dir,
-            progress=self.progress,
-            report=self.report,
-            callbacks=self.callbacks,
-        )
+        return replace(self, accelerator="cpu", strategy="auto")
 
 
 def build_trainer(
