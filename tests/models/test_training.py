@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from lpm.data.holdout import carve_validation
 from lpm.errors import LpmInputError
 
 torch = pytest.importorskip("torch")
@@ -19,7 +20,6 @@ from lpm.models.training import (  # noqa: E402
     BestState,
     TrainerOptions,
     build_trainer,
-    carve_validation,
     is_global_zero,
     loader,
     run_fit,

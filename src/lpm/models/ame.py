@@ -46,6 +46,7 @@ from torch import nn
 
 from lpm._utils.threads import one_torch_thread
 from lpm.data import schema as S
+from lpm.data.holdout import carve_validation
 from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
 from lpm.models.lpm.network import combine_members
@@ -66,7 +67,6 @@ from lpm.models.training import (
     BestState,
     TrainerOptions,
     build_trainer,
-    carve_validation,
     run_fit,
 )
 

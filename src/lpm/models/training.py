@@ -26,11 +26,9 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-import polars as pl
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-from lpm.data import schema as S
 from lpm.errors import LpmInputError
 
 #: Accelerators a run may ask for (Lightning's names).
@@ -268,18 +266,3 @@ class Batches(torch.utils.data.IterableDataset[Any]):
 def loader(make: Callable[[], Any]) -> Any:
     """A DataLoader over :class:`Batches` (batches are made by ``make``; no collation)."""
     return torch.utils.data.DataLoader(Batches(make), batch_size=None)
-
-
-def carve_validation(
-    rows: pl.DataFrame, *, fraction: float, seed: int
-) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """Hold out a seeded share of whole profiles for early stopping (none if that leaves no training)."""
-    keys = [c for c in S.condition_columns(rows.columns) if c != S.REPLICATE]
-    profiles = rows.select(keys).unique().sort(keys, nulls_last=True)
-    n_val = round(fraction * profiles.height)
-    if n_val == 0 or n_val >= profiles.height:
-        return rows, None
-    pick = np.random.default_rng([seed, 7]).choice(profiles.height, size=n_val, replace=False)
-    held = profiles[np.sort(pick)]
-    val = rows.join(held, on=keys, how="semi", nulls_equal=True)
-    return rows.join(held, on=keys, how="anti", nulls_equal=True), val

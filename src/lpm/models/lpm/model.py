@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.holdout import carve_validation
 from lpm.data.symbols import PERTURBATION_TYPES
 from lpm.models.base import PerturbationModel
 from lpm.models.checkpoints import claim_checkpoints, release_checkpoints
@@ -43,7 +44,6 @@ from lpm.models.source import RowSource
 from lpm.models.training import (
     TrainerOptions,
     build_trainer,
-    carve_validation,
     resume_epoch,
     run_fit,
 )
