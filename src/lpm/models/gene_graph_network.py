@@ -18,6 +18,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from lpm.models.training import masked_mse
+
 log = logging.getLogger("lpm.models.gene_graph")
 
 
@@ -160,10 +162,6 @@ def validation_batches(data: Conditions) -> Iterator[tuple[torch.Tensor, ...]]:
     yield data.ctx, data.local, data.types, data.base, data.target, data.mask
 
 
-def _masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return ((pred - target) ** 2 * mask).sum() / mask.sum().clamp(min=1)
-
-
 class GeneGraphModule(L.LightningModule):
     """The network, its masked MSE and Adam; a history record per epoch (the validation MSE
     in it when the module validates, see :class:`GeneGraphModuleWithValidation`)."""
@@ -193,7 +191,7 @@ class GeneGraphModule(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         keep, ctx, genes, types, base, target, mask = batch
         pred = self.net(self.hood, self.readout_adj, keep, ctx, genes, types, base)
-        loss = _masked_mse(pred, target, mask)
+        loss = masked_mse(pred, target, mask)
         self._total += loss.item() * len(ctx)
         return loss
 
@@ -219,5 +217,5 @@ class GeneGraphModuleWithValidation(GeneGraphModule):
         ctx, genes, types, base, target, mask = batch
         keep = torch.ones(int(self.net.node.shape[0]))
         pred = self.net(self.val_hood, self.readout_adj, keep, ctx, genes, types, base)
-        self._val_mse = float(_masked_mse(pred, target, mask))
+        self._val_mse = float(masked_mse(pred, target, mask))
         self.log("val_loss", torch.tensor(self._val_mse, dtype=torch.float64))

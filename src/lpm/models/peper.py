@@ -45,7 +45,14 @@ from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
 from lpm.models.params import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, SEED, WIDTH, Rule
 from lpm.models.torch_state import load_network_arrays, network_arrays
-from lpm.models.training import BestState, TrainerOptions, build_trainer, loader, run_fit
+from lpm.models.training import (
+    BestState,
+    TrainerOptions,
+    build_trainer,
+    loader,
+    masked_mse,
+    run_fit,
+)
 
 log = logging.getLogger(__name__)
 _N_VALUE_FEATURES = 4
@@ -98,10 +105,6 @@ class PeperNet(nn.Module):
 Doubles = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def _masked_mse(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (err * mask).sum() / mask.sum().clamp(min=1)
-
-
 class PeperModule(L.LightningModule):
     """The correction network, its masked MSE and Adam; a history record per epoch (the
     validation MSE and Salt's, on the original scale, where there are validation doubles)."""
@@ -118,7 +121,7 @@ class PeperModule(L.LightningModule):
 
     def training_step(self, batch: Doubles, batch_idx: int) -> torch.Tensor:
         prof, ctx, resid, mask = batch
-        return _masked_mse((self.net(prof, ctx) - resid) ** 2, mask)
+        return masked_mse(self.net(prof, ctx), resid, mask)
 
     def on_train_epoch_end(self) -> None:
         self.history.append(self._record)
@@ -132,13 +135,10 @@ class PeperModuleWithValidation(PeperModule):
 
     def validation_step(self, batch: Doubles, batch_idx: int) -> None:
         prof, ctx, resid, mask = batch
-        v_err = (self.net(prof, ctx) - resid) ** 2 * mask
-        salt_err = resid**2 * mask
-        val_mse = float(v_err.sum() / mask.sum().clamp(min=1)) * self.scale**2
+        val_mse = float(masked_mse(self.net(prof, ctx), resid, mask)) * self.scale**2
         self._record["val_mse"] = val_mse
-        self._record["val_salt_mse"] = (
-            float(salt_err.sum() / mask.sum().clamp(min=1)) * self.scale**2
-        )
+        salt = torch.zeros_like(resid)  # Salt's residual is all of it
+        self._record["val_salt_mse"] = float(masked_mse(salt, resid, mask)) * self.scale**2
         self.log("val_loss", torch.tensor(val_mse, dtype=torch.float64))
 
 

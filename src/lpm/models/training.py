@@ -231,6 +231,11 @@ def is_global_zero() -> bool:
     return int(getattr(rank_zero_only, "rank", 0)) == 0
 
 
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The mean squared error over the values ``mask`` marks (1: measured, 0: missing)."""
+    return ((pred - target) ** 2 * mask).sum() / mask.sum().clamp(min=1)
+
+
 class BestState(L.Callback):
     """Keeps, in memory, the module's weights of the epoch with the lowest validation loss; at
     the end of the fit the module gets them back (no checkpoint files for small networks)."""
