@@ -64,8 +64,9 @@ from lpm.models.params import (
 )
 from lpm.models.source import RowSource
 from lpm.models.training import (
-    BestState,
+    VAL_LOSS,
     TrainerOptions,
+    best_state,
     build_trainer,
     run_fit,
 )
@@ -227,7 +228,8 @@ class AMENetwork(nn.Module):
 
 
 class AMEModule(L.LightningModule):
-    """Network + Granger-causal loss + AdamW."""
+    """Network + Granger-causal loss + AdamW; a validation MSE (where there are validation
+    rows) for early stopping and the best epoch's weights."""
 
     def __init__(
         self, network: dict[str, Any], lr: float, weight_decay: float, granger_weight: float
@@ -248,10 +250,6 @@ class AMEModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
-
-class AMEModuleWithValidation(AMEModule):
-    """The same, with a validation MSE for early stopping and the best epoch's weights."""
-
     def on_validation_epoch_start(self) -> None:
         self._val_sum, self._val_n = 0.0, 0
 
@@ -264,7 +262,7 @@ class AMEModuleWithValidation(AMEModule):
 
     def on_validation_epoch_end(self) -> None:
         # float64, as summed: the best epoch and its recorded MSE are this exact value
-        self.log("val_loss", torch.tensor(self._val_sum / max(self._val_n, 1), dtype=torch.float64))
+        self.log(VAL_LOSS, torch.tensor(self._val_sum / max(self._val_n, 1), dtype=torch.float64))
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -409,8 +407,7 @@ class AttentiveMixtureModel(PerturbationModel):
             )
         has_val = val is not None and val.height > 0
         L.seed_everything(self.seed, workers=True, verbose=False)
-        module_cls = AMEModuleWithValidation if has_val else AMEModule
-        module = module_cls(
+        module = AMEModule(
             cfg.to_dict(),
             lr=self.lr,
             weight_decay=self.weight_decay,
@@ -422,10 +419,9 @@ class AttentiveMixtureModel(PerturbationModel):
         if val is not None and has_val:
             val_rows = _Rows(_tensors(val, vocab, numeric), batch_size=8192, seed=0, shuffle=False)
             data["val_dataloaders"] = _loader(val_rows)
-        best = BestState()
         trainer_ = build_trainer(
             options, max_epochs=self.max_epochs, validates=has_val, patience=self.patience,
-            callbacks=[best] if has_val else [],
+            keep_best=True,
         )  # fmt: skip
         # the networks are small: more intra-op threads only add synchronisation, and stall
         # badly when another process holds a core (as in the LPM's fast mode)
@@ -438,7 +434,7 @@ class AttentiveMixtureModel(PerturbationModel):
         }
         self.history_ = {
             "epochs": int(trainer_.current_epoch),
-            "best_val_mse": best.best_score if has_val else None,
+            "best_val_mse": best.best_score if (best := best_state(trainer_)) else None,
             "train_rows": train.height,
         }
 

@@ -47,7 +47,6 @@ from lpm.models.base import PerturbationModel
 from lpm.models.gene_graph_network import (
     Conditions,
     GeneGraphModule,
-    GeneGraphModuleWithValidation,
     GeneGraphNet,
     Neighbourhood,
     sparse_tensor,
@@ -56,7 +55,7 @@ from lpm.models.gene_graph_network import (
 )
 from lpm.models.params import COUNT, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, WIDTH, Rule
 from lpm.models.torch_state import load_network_arrays, network_arrays
-from lpm.models.training import BestState, TrainerOptions, build_trainer, loader, run_fit
+from lpm.models.training import TrainerOptions, build_trainer, loader, run_fit
 from lpm.priors.gene_graph import coexpression_graph, graph_source, normalised_adjacency
 
 _EDGE_TABLES = ("gene_edges", "readout_edges")
@@ -249,15 +248,13 @@ class GeneGraphModel(PerturbationModel):
             loaders["val_dataloaders"] = loader(
                 functools.partial(validation_batches, validation[0])
             )
-        module_cls = GeneGraphModule if validation is None else GeneGraphModuleWithValidation
-        module = module_cls(
+        module = GeneGraphModule(
             self.net_, hood=hood, val_hood=validation[1] if validation is not None else None,
             readout_adj=readout_adj, n_conditions=len(keys), lr=self.lr,
             weight_decay=self.weight_decay,
         )  # fmt: skip
         trainer = build_trainer(
-            options, max_epochs=self.epochs, validates=validation is not None,
-            callbacks=[BestState()] if validation is not None else [],
+            options, max_epochs=self.epochs, validates=validation is not None, keep_best=True,
         )  # fmt: skip
         run_fit(trainer, module, **loaders)
         self.history_ = module.history

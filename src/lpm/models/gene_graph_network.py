@@ -18,7 +18,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from lpm.models.training import masked_mse
+from lpm.models.training import VAL_LOSS, masked_mse
 
 log = logging.getLogger("lpm.models.gene_graph")
 
@@ -163,8 +163,9 @@ def validation_batches(data: Conditions) -> Iterator[tuple[torch.Tensor, ...]]:
 
 
 class GeneGraphModule(L.LightningModule):
-    """The network, its masked MSE and Adam; a history record per epoch (the validation MSE
-    in it when the module validates, see :class:`GeneGraphModuleWithValidation`)."""
+    """The network, its masked MSE and Adam; a history record per epoch (with the validation
+    MSE where there are validation profiles: they are scored after every epoch, for the best
+    epoch's weights)."""
 
     def __init__(
         self,
@@ -208,14 +209,10 @@ class GeneGraphModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         return torch.optim.Adam(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
-
-class GeneGraphModuleWithValidation(GeneGraphModule):
-    """The same, scoring the validation profiles after every epoch (for the best epoch's weights)."""
-
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         assert self.val_hood is not None
         ctx, genes, types, base, target, mask = batch
         keep = torch.ones(int(self.net.node.shape[0]))
         pred = self.net(self.val_hood, self.readout_adj, keep, ctx, genes, types, base)
         self._val_mse = float(masked_mse(pred, target, mask))
-        self.log("val_loss", torch.tensor(self._val_mse, dtype=torch.float64))
+        self.log(VAL_LOSS, torch.tensor(self._val_mse, dtype=torch.float64))

@@ -119,15 +119,19 @@ def build_trainer(
     validates: bool,
     patience: int | None = None,
     checkpoint_dir: Path | None = None,
+    keep_best: bool = False,
     callbacks: Sequence[Any] = (),
 ) -> Any:
     """The Lightning Trainer of a fit: the options' hardware, ``max_epochs``, early stopping on
     the validation loss after ``patience`` epochs without improvement (when ``validates`` and a
-    patience is given), and checkpoints in ``checkpoint_dir`` (the best by validation loss and
-    the last) when one is given. Runs are deterministic and quiet unless ``options.progress``."""
+    patience is given), the best epoch's weights kept in memory (when ``validates`` and
+    ``keep_best``: :class:`BestState`, see :func:`best_state`) and checkpoints in
+    ``checkpoint_dir`` (the best by validation loss and the last) when one is given. Runs are
+    deterministic and quiet unless ``options.progress``."""
     if not options.progress:  # Lightning's start-up chatter (accelerator, tips)
         logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-    every: list[Any] = [*callbacks, *options.callbacks]
+    best = [BestState()] if validates and keep_best else []
+    every: list[Any] = [*best, *callbacks, *options.callbacks]
     if checkpoint_dir is not None:
         every.append(
             ModelCheckpoint(
@@ -189,7 +193,9 @@ def run_fit(trainer: Any, module: Any, *, resuming: bool = False, **data: Any) -
 
     Lightning answers Ctrl-C by tearing the run down and calling ``sys.exit(1)`` with SIGINT
     ignored; here the run is torn down the same way and then interrupted, with Ctrl-C working
-    again, so the caller can say what was kept.
+    again, so the caller can say what was kept. A module's ``validation_step`` is skipped,
+    without Lightning's warning, in a fit given no validation data: one module class validates
+    or not.
     """
     from lightning.pytorch.accelerators import CPUAccelerator
 
@@ -202,6 +208,9 @@ def run_fit(trainer: Any, module: Any, *, resuming: bool = False, **data: Any) -
             "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
         )
         warnings.filterwarnings("ignore", message=r".*does not have many workers")
+        warnings.filterwarnings(
+            "ignore", message=r"You defined a `validation_step` but have no `val_dataloader`"
+        )
         if resuming:  # the folder holds this run's own checkpoints on purpose
             warnings.filterwarnings(
                 "ignore", message=r"Checkpoint directory .* exists and is not empty"
@@ -255,6 +264,11 @@ class BestState(L.Callback):
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         if self._state is not None:
             pl_module.load_state_dict(self._state)
+
+
+def best_state(trainer: Any) -> BestState | None:
+    """The :class:`BestState` of a trainer built with ``keep_best`` (None where it validates not)."""
+    return next((c for c in trainer.callbacks if isinstance(c, BestState)), None)
 
 
 class Batches(torch.utils.data.IterableDataset[Any]):

@@ -42,6 +42,7 @@ from lpm.models.params import (
 )
 from lpm.models.source import RowSource
 from lpm.models.training import (
+    VAL_LOSS,
     TrainerOptions,
     build_trainer,
     resume_epoch,
@@ -272,7 +273,7 @@ class LPMModel(PerturbationModel):
         """Ensemble member ``k`` (seed ``seed + k``): its best weights and its history record.
         Resumes from ``folder/last.ckpt`` when an interrupted run left one."""
         from lpm.models.lpm.extend import fill_features
-        from lpm.models.lpm.network import LPMModule, LPMModuleWithValidation
+        from lpm.models.lpm.network import LPMModule
 
         hp = self.resolved()
         seed = self.seed + k
@@ -282,8 +283,7 @@ class LPMModel(PerturbationModel):
             if val
             else None
         )
-        module_cls = LPMModuleWithValidation if val_set is not None else LPMModule
-        module = module_cls(
+        module = LPMModule(
             cfg.to_dict(),
             lr=hp["lr"],
             decay=hp["decay"],
@@ -319,7 +319,7 @@ class LPMModel(PerturbationModel):
             else ""
         )
         if best:
-            module = module_cls.load_from_checkpoint(best, weights_only=False)
+            module = LPMModule.load_from_checkpoint(best, weights_only=False)
         metrics = trainer.callback_metrics
         record = {
             "member": k,
@@ -327,7 +327,7 @@ class LPMModel(PerturbationModel):
             "epochs": int(trainer.current_epoch),
             "seconds": elapsed,
             "train_values_per_epoch": train.n_rows,
-            "val_loss": float(metrics["val_loss"]) if "val_loss" in metrics else None,
+            "val_loss": float(metrics[VAL_LOSS]) if VAL_LOSS in metrics else None,
         }
         return {n: t.detach().cpu().numpy() for n, t in module.net.state_dict().items()}, record
 
