@@ -468,12 +468,11 @@ class AttentiveMixtureModel(PerturbationModel):
 
     def contributions(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Per row and expert: the contribution ``y_i`` and the gate logit (rows × experts each)."""
-        self._check_fitted()
-        ok = self.supported(rows)
-        if not ok.all():
-            from lpm.models.base import unknown_symbols_error
+        self._check_predictable(rows)
+        return self._contributions(rows)
 
-            raise unknown_symbols_error(self, rows.filter(pl.Series(~ok)))
+    def _contributions(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """``contributions`` of rows already checked."""
         cfg = AMEConfig.from_dict(self.network_config_)
         t = _tensors(rows.with_columns(pl.lit(0.0).alias(S.VALUE)), self.vocab_, cfg.numeric)
         net = self._network()
@@ -500,7 +499,7 @@ class AttentiveMixtureModel(PerturbationModel):
         return leave_one_out(torch.from_numpy(y), torch.from_numpy(logits)).numpy()
 
     def _predict(self, rows: pl.DataFrame) -> np.ndarray:
-        y, logits = self.contributions(rows)
+        y, logits = self._contributions(rows)
         return mixture(torch.from_numpy(y), torch.from_numpy(logits)).numpy()
 
     # ---- persistence --------------------------------------------------------------------------

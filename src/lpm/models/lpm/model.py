@@ -344,17 +344,14 @@ class LPMModel(PerturbationModel):
         return {k: [FeatureSource.of(x, k) for x in parse_sources(v)] for k, v in given.items()}
 
     def _unseen(self, rows: pl.DataFrame) -> Extension:
-        """Symbols of ``rows`` never seen in training that the feature sources can place."""
-        if not hasattr(self, "_extensions"):
-            self._extensions: dict[int, Extension] = {}
-        key = hash(tuple(sorted(set(rows[S.PERTURBATION].unique().to_list()) | set(rows[S.CONTEXT].unique().to_list()) | set(rows[S.READOUT].unique().to_list()))))  # fmt: skip
-        hit = self._extensions.get(key)
-        if hit is None:
-            from lpm.models.lpm.extend import Extension
+        """Symbols of ``rows`` never seen in training that the feature sources can place (found
+        once per prediction: its check and its networks share them)."""
+        return self._shared("unseen", rows, self._extension)
 
-            hit = Extension.of(self.vocab_, self.feature_sources(), rows)
-            self._extensions = {key: hit}  # one entry: predict after supported reuses it
-        return hit
+    def _extension(self, rows: pl.DataFrame) -> Extension:
+        from lpm.models.lpm.extend import Extension
+
+        return Extension.of(self.vocab_, self.feature_sources(), rows)
 
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
         v = self._unseen(rows).vocab
@@ -404,14 +401,14 @@ class LPMModel(PerturbationModel):
 
     def predict_members(self, rows: pl.DataFrame) -> np.ndarray:
         """Predictions of every ensemble member (members × rows); binary rows as probabilities."""
+        with self._one_call():
+            self._check_predictable(rows)
+            return self._members(rows)
+
+    def _members(self, rows: pl.DataFrame) -> np.ndarray:
+        """``predict_members`` of rows already checked."""
         import torch
 
-        self._check_fitted()
-        ok = self.supported(rows)
-        if not ok.all():
-            from lpm.models.base import unknown_symbols_error
-
-            raise unknown_symbols_error(self, rows.filter(pl.Series(~ok)))
         extension = self._unseen(rows)
         coded = code_rows(rows, extension.vocab)
         out = np.zeros((len(self.states_), rows.height), dtype=np.float32)
@@ -435,11 +432,11 @@ class LPMModel(PerturbationModel):
         return out
 
     def _predict(self, rows: pl.DataFrame) -> np.ndarray:
-        return self.predict_members(rows).mean(axis=0)
+        return self._members(rows).mean(axis=0)
 
     def _predict_with_spread(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Ensemble mean and spread (standard deviation over members; 0 for a single model)."""
-        members = self.predict_members(rows)
+        members = self._members(rows)
         return members.mean(axis=0), members.std(axis=0)
 
     # ---- persistence --------------------------------------------------------------------------
