@@ -399,10 +399,10 @@ class PeperModel(PerturbationModel):
         return v, fallback[cond]
 
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        return np.isfinite(self._lookup(rows)[0])
+        return np.isfinite(self._shared("lookup", rows, self._lookup)[0])
 
     def _predict(self, rows: pl.DataFrame) -> np.ndarray:
-        return self._lookup(rows)[0]
+        return self._shared("lookup", rows, self._lookup)[0]  # computed by the check
 
     def _fallback(self, rows: pl.DataFrame) -> np.ndarray:
         """Rows predicted by Salt's sum alone (a member unmeasured in the context, or nothing learned)."""
