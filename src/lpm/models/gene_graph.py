@@ -58,9 +58,6 @@ from lpm.models.torch_state import load_network_arrays, network_arrays
 from lpm.models.training import TrainerOptions, build_trainer, loader, run_fit
 from lpm.priors.gene_graph import coexpression_graph, graph_source, normalised_adjacency
 
-_EDGE_TABLES = ("gene_edges", "readout_edges")
-
-
 #: Loss-of-function types push a gene's program one way, gain-of-function the other.
 _GAIN_OF_FUNCTION = frozenset({"CRISPRa", "ORF"})
 
@@ -139,6 +136,8 @@ class GeneGraphModel(PerturbationModel):
         self._node = {g: i for i, g in enumerate(self.nodes_)}
         self._type = {t: i for i, t in enumerate(self.types_)}
         self._readout = {r: i for i, r in enumerate(self.readouts_)}
+        #: the gene graph's normalised adjacency (scipy, cut to neighbourhoods as needed)
+        self._gene_adj = normalised_adjacency(self.gene_edges_, self.nodes_)
 
     def _new_network(self) -> GeneGraphNet:
         return GeneGraphNet(
@@ -179,11 +178,10 @@ class GeneGraphModel(PerturbationModel):
             )
 
     def _graphs(self) -> tuple[sp.csr_matrix, torch.Tensor]:
-        """The gene graph's normalised adjacency (scipy, cut to neighbourhoods as needed) and the
+        """The gene graph's normalised adjacency (scipy, built once by ``_index``) and the
         readout graph's (torch)."""
-        gene_adj = normalised_adjacency(self.gene_edges_, self.nodes_)
         readout_adj = normalised_adjacency(self.readout_edges_, self.readouts_)
-        return gene_adj, sparse_tensor(readout_adj)
+        return self._gene_adj, sparse_tensor(readout_adj)
 
     # ---- fitting ------------------------------------------------------------------------------
     def _fit(
@@ -297,8 +295,6 @@ class GeneGraphModel(PerturbationModel):
         return all(g in self._node and t in self._type for t, g in members)
 
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        if not hasattr(self, "_node"):
-            self._index()
         ctx = rows[S.CONTEXT].cast(pl.String)
         read = rows[S.READOUT].cast(pl.String)
         pert = rows[S.PERTURBATION].cast(pl.String)
@@ -344,15 +340,12 @@ class GeneGraphModel(PerturbationModel):
         if bad:
             raise UnknownSymbolError(S.PERTURBATION, bad)
         genes, types = self._members(perturbations)
-        hood = Neighbourhood.around(self._graphs()[0], genes.ravel(), self.layers)
+        hood = Neighbourhood.around(self._gene_adj, genes.ravel(), self.layers)
         self.net_.eval()
         with torch.no_grad(), one_torch_thread():
             h = self.net_.genes(hood.adj, torch.ones(len(self.nodes_)), hood.nodes)
             g, t = hood.local(torch.as_tensor(genes)), torch.as_tensor(types)
-            tc = t.clamp(min=0)
-            present = (g >= 0).float()[..., None]
-            member = (h[g.clamp(min=0)] * self.net_.kind_scale[tc] + self.net_.kind(tc)) * present
-            return member.sum(1).numpy().astype(np.float64)
+            return self.net_.members(h, g, t).numpy().astype(np.float64)
 
     def _known(self) -> dict[str, set[str]]:
         perts = {f"{t}:{g}" for t in self.types_ for g in self.trained_genes_}

@@ -97,6 +97,14 @@ class GeneGraphNet(nn.Module):
             h = h + w_nbr(torch.sparse.mm(adj, h))
         return h
 
+    def members(self, h: torch.Tensor, genes: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """The sum of each perturbation's member vectors (B, hidden): ``genes`` index ``h`` (-1
+        pads), each vector scaled and shifted by its member's type."""
+        t = types.clamp(min=0)
+        present = (genes >= 0).float()[..., None]
+        member = (h[genes.clamp(min=0)] * self.kind_scale[t] + self.kind(t)) * present
+        return member.sum(1)
+
     def forward(
         self,
         hood: Neighbourhood,
@@ -108,10 +116,7 @@ class GeneGraphNet(nn.Module):
         base: torch.Tensor,
     ) -> torch.Tensor:
         h = self.genes(hood.adj, keep, hood.nodes)
-        t = types.clamp(min=0)
-        present = (genes >= 0).float()[..., None]
-        member = (h[genes.clamp(min=0)] * self.kind_scale[t] + self.kind(t)) * present
-        pert = member.sum(1) + self.context(ctx)
+        pert = self.members(h, genes, types) + self.context(ctx)
         pert = pert + self.fuse(pert)  # (B, hidden): combinations are more than their sum
         r = self.readout + self.readout_w(torch.sparse.mm(readout_adj, self.readout))
         return base + pert @ r.T + self.out_b[None]
