@@ -399,12 +399,7 @@ class AttentiveMixtureModel(PerturbationModel):
             combine=self.combine,
         )
         if val is not None:
-            val = val.filter(
-                pl.col(S.VALUE).is_finite()
-                & pl.col(S.CONTEXT).is_in(vocab.contexts)
-                & pl.col(S.READOUT).is_in(vocab.readouts)
-                & pl.col(S.PERTURBATION).is_in(vocab.perturbations)
-            )
+            val = val.filter(pl.col(S.VALUE).is_finite() & vocab.seen())
         has_val = val is not None and val.height > 0
         L.seed_everything(self.seed, workers=True, verbose=False)
         module = AMEModule(
@@ -452,19 +447,10 @@ class AttentiveMixtureModel(PerturbationModel):
         return net
 
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        v = self.vocab_
-        ctx = rows[S.CONTEXT].is_in(v.contexts).to_numpy()
-        read = rows[S.READOUT].is_in(v.readouts).to_numpy()
-        uniq = rows[S.PERTURBATION].unique().to_list()
-        known = [p for p in uniq if p in v.perturbation_index or v.known_members(p)]
-        return ctx & read & rows[S.PERTURBATION].is_in(known).to_numpy()
+        return self.vocab_.supported(rows)
 
     def _known(self) -> dict[str, set[str]]:
-        return {
-            S.CONTEXT: set(self.vocab_.contexts),
-            S.READOUT: set(self.vocab_.readouts),
-            S.PERTURBATION: set(self.vocab_.perturbations),
-        }
+        return self.vocab_.known()
 
     def contributions(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Per row and expert: the contribution ``y_i`` and the gate logit (rows × experts each)."""

@@ -19,7 +19,6 @@ import polars as pl
 import torch
 from torch.utils.data import IterableDataset
 
-from lpm.data import schema as S
 from lpm.models.lpm.rows import Coded, code_table, dense_rank
 from lpm.models.lpm.vocab import Vocab
 from lpm.models.source import RowSource
@@ -253,11 +252,7 @@ def known_rows(
     """Validation rows the model can score (symbols seen in training), in a fixed order."""
     frames = []
     for chunk in val:
-        keep = chunk.filter(
-            pl.col(S.CONTEXT).is_in(vocab.contexts)
-            & pl.col(S.READOUT).is_in(vocab.readouts)
-            & pl.col(S.PERTURBATION).is_in(vocab.perturbations)
-        )
+        keep = chunk.filter(vocab.seen())
         if keep.height:
             frames.append(keep)
     if not frames:

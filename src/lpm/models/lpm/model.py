@@ -28,7 +28,7 @@ from lpm.models.checkpoints import claim_checkpoints, release_checkpoints
 from lpm.models.lpm.batches import StreamingRows, known_rows, profile_batches, row_batches
 from lpm.models.lpm.datamodule import data_module
 from lpm.models.lpm.rows import code_rows
-from lpm.models.lpm.vocab import Vocab, member_symbols
+from lpm.models.lpm.vocab import Vocab
 from lpm.models.params import (
     COUNT,
     FRACTION,
@@ -354,25 +354,10 @@ class LPMModel(PerturbationModel):
         return Extension.of(self.vocab_, self.feature_sources(), rows)
 
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        v = self._unseen(rows).vocab
-        members = set(v.members)
-        ctx = rows[S.CONTEXT].is_in(v.contexts).to_numpy()
-        read = rows[S.READOUT].is_in(v.readouts).to_numpy()
-        uniq = rows[S.PERTURBATION].unique().to_list()
-        known = {
-            p
-            for p in uniq
-            if p in v.perturbation_index or all(m in members for m in member_symbols(p))
-        }
-        pert = rows[S.PERTURBATION].is_in(list(known)).to_numpy()
-        return ctx & read & pert
+        return self._unseen(rows).vocab.supported(rows)
 
     def _known(self) -> dict[str, set[str]]:
-        return {
-            S.CONTEXT: set(self.vocab_.contexts),
-            S.READOUT: set(self.vocab_.readouts),
-            S.PERTURBATION: set(self.vocab_.perturbations),
-        }
+        return self.vocab_.known()
 
     def _networks(self, extension: Extension | None = None) -> list[Any]:
         """Plain networks, one per ensemble member; featurised tables are reduced to vectors,
