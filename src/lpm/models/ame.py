@@ -33,7 +33,7 @@ from the shared engine (:mod:`lpm.models.training`), which keeps the best epoch'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -68,6 +68,7 @@ from lpm.models.training import (
     TrainerOptions,
     best_state,
     build_trainer,
+    loader,
     run_fit,
 )
 
@@ -302,8 +303,9 @@ def _batches(t: dict[str, Any], size: int, order: np.ndarray) -> list[dict[str, 
     return out
 
 
-class _Rows(torch.utils.data.IterableDataset[dict[str, torch.Tensor]]):
-    """Batches of rows, reshuffled each pass from (seed, pass number): runs repeat exactly."""
+class _Rows:
+    """Batches of rows, reshuffled each pass from (seed, pass number): runs repeat exactly (a
+    pass is a call, see :func:`lpm.models.training.loader`)."""
 
     def __init__(
         self, t: dict[str, Any], *, batch_size: int, seed: int, shuffle: bool = True
@@ -311,16 +313,12 @@ class _Rows(torch.utils.data.IterableDataset[dict[str, torch.Tensor]]):
         self.t, self.batch_size, self.seed, self.shuffle = t, batch_size, seed, shuffle
         self.passes = 0
 
-    def __iter__(self) -> Any:
+    def __call__(self) -> Iterator[dict[str, torch.Tensor]]:
         n = int(self.t["value"].shape[0])
         rng = np.random.default_rng([self.seed, self.passes])
         self.passes += 1
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         yield from _batches(self.t, self.batch_size, order)
-
-
-def _loader(rows: _Rows) -> torch.utils.data.DataLoader[dict[str, torch.Tensor]]:
-    return torch.utils.data.DataLoader(rows, batch_size=None)
 
 
 def _present(rows: pl.DataFrame, name: str) -> bool:
@@ -410,10 +408,10 @@ class AttentiveMixtureModel(PerturbationModel):
         )
         batch_size = min(self.batch_size, max(16, train.height // MIN_BATCHES_PER_EPOCH))
         rows = _Rows(_tensors(train, vocab, numeric), batch_size=batch_size, seed=self.seed)
-        data: dict[str, Any] = {"train_dataloaders": _loader(rows)}
+        data: dict[str, Any] = {"train_dataloaders": loader(rows)}
         if val is not None and has_val:
             val_rows = _Rows(_tensors(val, vocab, numeric), batch_size=8192, seed=0, shuffle=False)
-            data["val_dataloaders"] = _loader(val_rows)
+            data["val_dataloaders"] = loader(val_rows)
         trainer_ = build_trainer(
             options, max_epochs=self.max_epochs, validates=has_val, patience=self.patience,
             keep_best=True,

@@ -241,11 +241,6 @@ class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):
                 yield from batches
 
 
-def describe_batch(batch: dict[str, Any]) -> int:
-    """Number of measured values in a batch (what throughput counts)."""
-    return int(batch["value"].shape[0])
-
-
 def known_rows(
     val: RowSource, vocab: Vocab, *, fast: bool, batch_values: int, seed: int
 ) -> StreamingRows | None:
