@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lpm.data.holdout import carve_validation
 from lpm.models.registry import get_model
 from tests.conftest import boring_rows
 
 L = pytest.importorskip("lightning")
-from lpm.models.training import TrainerOptions, carve_validation  # noqa: E402
+from lpm.models.training import TrainerOptions  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from lpm.data.holdout import carve_validation
 from lpm.errors import LpmInputError
 
 torch = pytest.importorskip("torch")
@@ -18,8 +19,8 @@ L = pytest.importorskip("lightning")
 from lpm.models.training import (  # noqa: E402
     BestState,
     TrainerOptions,
+    best_state,
     build_trainer,
-    carve_validation,
     is_global_zero,
     loader,
     run_fit,
@@ -101,6 +102,18 @@ def test_best_state_gives_the_module_its_best_epochs_weights() -> None:
     run_fit(trainer, module, train_dataloaders=loader(_batches), val_dataloaders=loader(_batches))
     assert best.best_epoch == 1 and best.best_score == 1.0
     assert float(module.w.detach()) == weights[1] != weights[2]
+
+
+def test_keep_best_keeps_the_best_epoch_only_where_the_fit_validates() -> None:
+    trainer = build_trainer(TrainerOptions(), max_epochs=3, validates=True, keep_best=True)
+    module = _Scripted([3.0, 1.0, 2.0])
+    run_fit(trainer, module, train_dataloaders=loader(_batches), val_dataloaders=loader(_batches))
+    best = best_state(trainer)
+    assert best is not None and best.best_epoch == 1
+    # the same module without validation data: no validation, no warning (warnings fail here)
+    trainer = build_trainer(TrainerOptions(), max_epochs=2, validates=False, keep_best=True)
+    assert best_state(trainer) is None
+    run_fit(trainer, _Scripted([3.0, 1.0]), train_dataloaders=loader(_batches))
 
 
 def test_ctrl_c_stays_an_interrupt_and_ctrl_c_works_again() -> None:

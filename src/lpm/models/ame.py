@@ -33,7 +33,7 @@ from the shared engine (:mod:`lpm.models.training`), which keeps the best epoch'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -46,6 +46,7 @@ from torch import nn
 
 from lpm._utils.threads import one_torch_thread
 from lpm.data import schema as S
+from lpm.data.holdout import carve_validation
 from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
 from lpm.models.lpm.network import combine_members
@@ -63,10 +64,11 @@ from lpm.models.params import (
 )
 from lpm.models.source import RowSource
 from lpm.models.training import (
-    BestState,
+    VAL_LOSS,
     TrainerOptions,
+    best_state,
     build_trainer,
-    carve_validation,
+    loader,
     run_fit,
 )
 
@@ -227,7 +229,8 @@ class AMENetwork(nn.Module):
 
 
 class AMEModule(L.LightningModule):
-    """Network + Granger-causal loss + AdamW."""
+    """Network + Granger-causal loss + AdamW; a validation MSE (where there are validation
+    rows) for early stopping and the best epoch's weights."""
 
     def __init__(
         self, network: dict[str, Any], lr: float, weight_decay: float, granger_weight: float
@@ -248,10 +251,6 @@ class AMEModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
-
-class AMEModuleWithValidation(AMEModule):
-    """The same, with a validation MSE for early stopping and the best epoch's weights."""
-
     def on_validation_epoch_start(self) -> None:
         self._val_sum, self._val_n = 0.0, 0
 
@@ -264,7 +263,7 @@ class AMEModuleWithValidation(AMEModule):
 
     def on_validation_epoch_end(self) -> None:
         # float64, as summed: the best epoch and its recorded MSE are this exact value
-        self.log("val_loss", torch.tensor(self._val_sum / max(self._val_n, 1), dtype=torch.float64))
+        self.log(VAL_LOSS, torch.tensor(self._val_sum / max(self._val_n, 1), dtype=torch.float64))
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -304,8 +303,9 @@ def _batches(t: dict[str, Any], size: int, order: np.ndarray) -> list[dict[str, 
     return out
 
 
-class _Rows(torch.utils.data.IterableDataset[dict[str, torch.Tensor]]):
-    """Batches of rows, reshuffled each pass from (seed, pass number): runs repeat exactly."""
+class _Rows:
+    """Batches of rows, reshuffled each pass from (seed, pass number): runs repeat exactly (a
+    pass is a call, see :func:`lpm.models.training.loader`)."""
 
     def __init__(
         self, t: dict[str, Any], *, batch_size: int, seed: int, shuffle: bool = True
@@ -313,16 +313,12 @@ class _Rows(torch.utils.data.IterableDataset[dict[str, torch.Tensor]]):
         self.t, self.batch_size, self.seed, self.shuffle = t, batch_size, seed, shuffle
         self.passes = 0
 
-    def __iter__(self) -> Any:
+    def __call__(self) -> Iterator[dict[str, torch.Tensor]]:
         n = int(self.t["value"].shape[0])
         rng = np.random.default_rng([self.seed, self.passes])
         self.passes += 1
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         yield from _batches(self.t, self.batch_size, order)
-
-
-def _loader(rows: _Rows) -> torch.utils.data.DataLoader[dict[str, torch.Tensor]]:
-    return torch.utils.data.DataLoader(rows, batch_size=None)
 
 
 def _present(rows: pl.DataFrame, name: str) -> bool:
@@ -401,16 +397,10 @@ class AttentiveMixtureModel(PerturbationModel):
             combine=self.combine,
         )
         if val is not None:
-            val = val.filter(
-                pl.col(S.VALUE).is_finite()
-                & pl.col(S.CONTEXT).is_in(vocab.contexts)
-                & pl.col(S.READOUT).is_in(vocab.readouts)
-                & pl.col(S.PERTURBATION).is_in(vocab.perturbations)
-            )
+            val = val.filter(pl.col(S.VALUE).is_finite() & vocab.seen())
         has_val = val is not None and val.height > 0
         L.seed_everything(self.seed, workers=True, verbose=False)
-        module_cls = AMEModuleWithValidation if has_val else AMEModule
-        module = module_cls(
+        module = AMEModule(
             cfg.to_dict(),
             lr=self.lr,
             weight_decay=self.weight_decay,
@@ -418,14 +408,13 @@ class AttentiveMixtureModel(PerturbationModel):
         )
         batch_size = min(self.batch_size, max(16, train.height // MIN_BATCHES_PER_EPOCH))
         rows = _Rows(_tensors(train, vocab, numeric), batch_size=batch_size, seed=self.seed)
-        data: dict[str, Any] = {"train_dataloaders": _loader(rows)}
+        data: dict[str, Any] = {"train_dataloaders": loader(rows)}
         if val is not None and has_val:
             val_rows = _Rows(_tensors(val, vocab, numeric), batch_size=8192, seed=0, shuffle=False)
-            data["val_dataloaders"] = _loader(val_rows)
-        best = BestState()
+            data["val_dataloaders"] = loader(val_rows)
         trainer_ = build_trainer(
             options, max_epochs=self.max_epochs, validates=has_val, patience=self.patience,
-            callbacks=[best] if has_val else [],
+            keep_best=True,
         )  # fmt: skip
         # the networks are small: more intra-op threads only add synchronisation, and stall
         # badly when another process holds a core (as in the LPM's fast mode)
@@ -438,7 +427,7 @@ class AttentiveMixtureModel(PerturbationModel):
         }
         self.history_ = {
             "epochs": int(trainer_.current_epoch),
-            "best_val_mse": best.best_score if has_val else None,
+            "best_val_mse": best.best_score if (best := best_state(trainer_)) else None,
             "train_rows": train.height,
         }
 
@@ -456,28 +445,18 @@ class AttentiveMixtureModel(PerturbationModel):
         return net
 
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        v = self.vocab_
-        ctx = rows[S.CONTEXT].is_in(v.contexts).to_numpy()
-        read = rows[S.READOUT].is_in(v.readouts).to_numpy()
-        uniq = rows[S.PERTURBATION].unique().to_list()
-        known = [p for p in uniq if p in v.perturbation_index or v.known_members(p)]
-        return ctx & read & rows[S.PERTURBATION].is_in(known).to_numpy()
+        return self.vocab_.supported(rows)
 
     def _known(self) -> dict[str, set[str]]:
-        return {
-            S.CONTEXT: set(self.vocab_.contexts),
-            S.READOUT: set(self.vocab_.readouts),
-            S.PERTURBATION: set(self.vocab_.perturbations),
-        }
+        return self.vocab_.known()
 
     def contributions(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Per row and expert: the contribution ``y_i`` and the gate logit (rows × experts each)."""
-        self._check_fitted()
-        ok = self.supported(rows)
-        if not ok.all():
-            from lpm.models.base import unknown_symbols_error
+        self._check_predictable(rows)
+        return self._contributions(rows)
 
-            raise unknown_symbols_error(self, rows.filter(pl.Series(~ok)))
+    def _contributions(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """``contributions`` of rows already checked."""
         cfg = AMEConfig.from_dict(self.network_config_)
         t = _tensors(rows.with_columns(pl.lit(0.0).alias(S.VALUE)), self.vocab_, cfg.numeric)
         net = self._network()
@@ -504,7 +483,7 @@ class AttentiveMixtureModel(PerturbationModel):
         return leave_one_out(torch.from_numpy(y), torch.from_numpy(logits)).numpy()
 
     def _predict(self, rows: pl.DataFrame) -> np.ndarray:
-        y, logits = self.contributions(rows)
+        y, logits = self._contributions(rows)
         return mixture(torch.from_numpy(y), torch.from_numpy(logits)).numpy()
 
     # ---- persistence --------------------------------------------------------------------------

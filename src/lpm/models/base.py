@@ -25,12 +25,11 @@ What a model can do beyond fit and predict is declared on its class, never probe
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 from abc import ABCMeta, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 import numpy as np
 import polars as pl
@@ -38,12 +37,14 @@ import polars as pl
 from lpm import __version__
 from lpm._utils.atomic import atomic_dir
 from lpm.data import schema as S
-from lpm.errors import LpmError, LpmInputError, UnknownSymbolError
-from lpm.models.params import Rule, check_params
+from lpm.errors import LpmError, LpmInputError, UnknownSymbolError, first_line
+from lpm.models.params import Rule, check_params, param_types
 
 if TYPE_CHECKING:
-    from lpm.models.lpm.source import RowSource
+    from lpm.models.source import RowSource
     from lpm.models.training import TrainerOptions
+
+T = TypeVar("T")
 
 CONFIG_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
@@ -114,10 +115,8 @@ class PerturbationModel(metaclass=_ModelType):
     # ---- parameters -------------------------------------------------------------------------
     @classmethod
     def param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name for p in sig.parameters.values() if p.name != "self" and p.kind is p.KEYWORD_ONLY
-        ]
+        """``__init__``'s keyword-only parameters, in order (read once per class)."""
+        return list(param_types(cls))
 
     @classmethod
     def takes_seed(cls) -> bool:
@@ -222,7 +221,7 @@ class PerturbationModel(metaclass=_ModelType):
             sizes = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.memory_params)
             hint = f"; lower {sizes}" if sizes else ""
             raise LpmInputError(
-                None, f"model {self.label!r} ran out of memory{hint} ({_first_line(exc)})"
+                None, f"model {self.label!r} ran out of memory{hint} ({first_line(exc, limit=200)})"
             ) from None
 
     @abstractmethod
@@ -251,16 +250,18 @@ class PerturbationModel(metaclass=_ModelType):
 
     def predict(self, rows: pl.DataFrame) -> np.ndarray:
         """Predicted values aligned with ``rows``; unknown symbols raise, never default to control."""
-        self._check_predictable(rows)
-        return np.asarray(self._predict(rows), dtype=np.float32)
+        with self._one_call():
+            self._check_predictable(rows)
+            return np.asarray(self._predict(rows), dtype=np.float32)
 
     def predict_with_spread(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Predictions and a spread per row (e.g. over ensemble members): models that
         ``gives_spread``."""
         if not self.gives_spread:
             raise LpmInputError(None, f"model {self.label!r} gives no spread of its predictions")
-        self._check_predictable(rows)
-        mean, spread = self._predict_with_spread(rows)
+        with self._one_call():
+            self._check_predictable(rows)
+            mean, spread = self._predict_with_spread(rows)
         return np.asarray(mean, dtype=np.float32), np.asarray(spread, dtype=np.float32)
 
     def _predict_with_spread(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -290,11 +291,33 @@ class PerturbationModel(metaclass=_ModelType):
         raise NotImplementedError(f"{type(self).__name__} declares flags_fallback without a hook")
 
     def _check_predictable(self, rows: pl.DataFrame) -> None:
+        """The one check of a prediction (public methods make it, hooks never repeat it): a
+        fitted model, the key columns, and every row supported (unknown symbols named)."""
         self._check_fitted()
         _check_rows(rows)
         ok = np.asarray(self._supported(rows), dtype=bool)
         if not ok.all():
             raise unknown_symbols_error(self, rows.filter(pl.Series(~ok)))
+
+    @contextlib.contextmanager
+    def _one_call(self) -> Iterator[None]:
+        """The scope of one public call: what its hooks share (:meth:`_shared`) ends with it."""
+        self._work: dict[str, tuple[pl.DataFrame, Any]] = {}
+        try:
+            yield
+        finally:
+            self.__dict__.pop("_work", None)
+
+    def _shared(self, key: str, rows: pl.DataFrame, compute: Callable[[pl.DataFrame], T]) -> T:
+        """``compute(rows)``, computed once for the same rows however many hooks of one public
+        call ask (``_supported``, then ``_predict``); outside a public call, every time."""
+        work: dict[str, tuple[pl.DataFrame, Any]] | None = self.__dict__.get("_work")
+        if work is None:
+            return compute(rows)
+        hit = work.get(key)
+        if hit is None or hit[0] is not rows:
+            hit = work[key] = (rows, compute(rows))
+        return cast(T, hit[1])
 
     def _known(self) -> dict[str, set[str]]:
         """Symbols seen in training, by column; used to name what is unknown."""
@@ -360,24 +383,20 @@ def _out_of_memory(exc: BaseException) -> bool:
     return "can't allocate memory" in text or "out of memory" in text.lower()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
-
-
 class LookupModel(PerturbationModel):
     """A model that looks values up in what it stored: a row is supported exactly when a value
-    is found, so an unknown row can never come back as a default."""
+    is found, so an unknown row can never come back as a default. A prediction looks them up
+    once (its check and its values share the lookup)."""
 
     @abstractmethod
     def _values(self, rows: pl.DataFrame) -> np.ndarray:
         """The stored value of each row, NaN where there is none."""
 
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        return ~np.isnan(self._values(rows))
+        return ~np.isnan(self._shared("values", rows, self._values))
 
     def _predict(self, rows: pl.DataFrame) -> np.ndarray:
-        return self._values(rows)
+        return self._shared("values", rows, self._values)
 
 
 def _json_default(obj: object) -> object:

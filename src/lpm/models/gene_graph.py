@@ -47,7 +47,6 @@ from lpm.models.base import PerturbationModel
 from lpm.models.gene_graph_network import (
     Conditions,
     GeneGraphModule,
-    GeneGraphModuleWithValidation,
     GeneGraphNet,
     Neighbourhood,
     sparse_tensor,
@@ -56,11 +55,8 @@ from lpm.models.gene_graph_network import (
 )
 from lpm.models.params import COUNT, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, WIDTH, Rule
 from lpm.models.torch_state import load_network_arrays, network_arrays
-from lpm.models.training import BestState, TrainerOptions, build_trainer, loader, run_fit
+from lpm.models.training import TrainerOptions, build_trainer, loader, run_fit
 from lpm.priors.gene_graph import coexpression_graph, graph_source, normalised_adjacency
-
-_EDGE_TABLES = ("gene_edges", "readout_edges")
-
 
 #: Loss-of-function types push a gene's program one way, gain-of-function the other.
 _GAIN_OF_FUNCTION = frozenset({"CRISPRa", "ORF"})
@@ -140,6 +136,8 @@ class GeneGraphModel(PerturbationModel):
         self._node = {g: i for i, g in enumerate(self.nodes_)}
         self._type = {t: i for i, t in enumerate(self.types_)}
         self._readout = {r: i for i, r in enumerate(self.readouts_)}
+        #: the gene graph's normalised adjacency (scipy, cut to neighbourhoods as needed)
+        self._gene_adj = normalised_adjacency(self.gene_edges_, self.nodes_)
 
     def _new_network(self) -> GeneGraphNet:
         return GeneGraphNet(
@@ -180,11 +178,10 @@ class GeneGraphModel(PerturbationModel):
             )
 
     def _graphs(self) -> tuple[sp.csr_matrix, torch.Tensor]:
-        """The gene graph's normalised adjacency (scipy, cut to neighbourhoods as needed) and the
+        """The gene graph's normalised adjacency (scipy, built once by ``_index``) and the
         readout graph's (torch)."""
-        gene_adj = normalised_adjacency(self.gene_edges_, self.nodes_)
         readout_adj = normalised_adjacency(self.readout_edges_, self.readouts_)
-        return gene_adj, sparse_tensor(readout_adj)
+        return self._gene_adj, sparse_tensor(readout_adj)
 
     # ---- fitting ------------------------------------------------------------------------------
     def _fit(
@@ -249,15 +246,13 @@ class GeneGraphModel(PerturbationModel):
             loaders["val_dataloaders"] = loader(
                 functools.partial(validation_batches, validation[0])
             )
-        module_cls = GeneGraphModule if validation is None else GeneGraphModuleWithValidation
-        module = module_cls(
+        module = GeneGraphModule(
             self.net_, hood=hood, val_hood=validation[1] if validation is not None else None,
             readout_adj=readout_adj, n_conditions=len(keys), lr=self.lr,
             weight_decay=self.weight_decay,
         )  # fmt: skip
         trainer = build_trainer(
-            options, max_epochs=self.epochs, validates=validation is not None,
-            callbacks=[BestState()] if validation is not None else [],
+            options, max_epochs=self.epochs, validates=validation is not None, keep_best=True,
         )  # fmt: skip
         run_fit(trainer, module, **loaders)
         self.history_ = module.history
@@ -300,8 +295,6 @@ class GeneGraphModel(PerturbationModel):
         return all(g in self._node and t in self._type for t, g in members)
 
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        if not hasattr(self, "_node"):
-            self._index()
         ctx = rows[S.CONTEXT].cast(pl.String)
         read = rows[S.READOUT].cast(pl.String)
         pert = rows[S.PERTURBATION].cast(pl.String)
@@ -347,15 +340,12 @@ class GeneGraphModel(PerturbationModel):
         if bad:
             raise UnknownSymbolError(S.PERTURBATION, bad)
         genes, types = self._members(perturbations)
-        hood = Neighbourhood.around(self._graphs()[0], genes.ravel(), self.layers)
+        hood = Neighbourhood.around(self._gene_adj, genes.ravel(), self.layers)
         self.net_.eval()
         with torch.no_grad(), one_torch_thread():
             h = self.net_.genes(hood.adj, torch.ones(len(self.nodes_)), hood.nodes)
             g, t = hood.local(torch.as_tensor(genes)), torch.as_tensor(types)
-            tc = t.clamp(min=0)
-            present = (g >= 0).float()[..., None]
-            member = (h[g.clamp(min=0)] * self.net_.kind_scale[tc] + self.net_.kind(tc)) * present
-            return member.sum(1).numpy().astype(np.float64)
+            return self.net_.members(h, g, t).numpy().astype(np.float64)
 
     def _known(self) -> dict[str, set[str]]:
         perts = {f"{t}:{g}" for t in self.types_ for g in self.trained_genes_}

@@ -18,6 +18,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from lpm.models.training import VAL_LOSS, masked_mse
+
 log = logging.getLogger("lpm.models.gene_graph")
 
 
@@ -95,6 +97,14 @@ class GeneGraphNet(nn.Module):
             h = h + w_nbr(torch.sparse.mm(adj, h))
         return h
 
+    def members(self, h: torch.Tensor, genes: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """The sum of each perturbation's member vectors (B, hidden): ``genes`` index ``h`` (-1
+        pads), each vector scaled and shifted by its member's type."""
+        t = types.clamp(min=0)
+        present = (genes >= 0).float()[..., None]
+        member = (h[genes.clamp(min=0)] * self.kind_scale[t] + self.kind(t)) * present
+        return member.sum(1)
+
     def forward(
         self,
         hood: Neighbourhood,
@@ -106,10 +116,7 @@ class GeneGraphNet(nn.Module):
         base: torch.Tensor,
     ) -> torch.Tensor:
         h = self.genes(hood.adj, keep, hood.nodes)
-        t = types.clamp(min=0)
-        present = (genes >= 0).float()[..., None]
-        member = (h[genes.clamp(min=0)] * self.kind_scale[t] + self.kind(t)) * present
-        pert = member.sum(1) + self.context(ctx)
+        pert = self.members(h, genes, types) + self.context(ctx)
         pert = pert + self.fuse(pert)  # (B, hidden): combinations are more than their sum
         r = self.readout + self.readout_w(torch.sparse.mm(readout_adj, self.readout))
         return base + pert @ r.T + self.out_b[None]
@@ -160,13 +167,10 @@ def validation_batches(data: Conditions) -> Iterator[tuple[torch.Tensor, ...]]:
     yield data.ctx, data.local, data.types, data.base, data.target, data.mask
 
 
-def _masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return ((pred - target) ** 2 * mask).sum() / mask.sum().clamp(min=1)
-
-
 class GeneGraphModule(L.LightningModule):
-    """The network, its masked MSE and Adam; a history record per epoch (the validation MSE
-    in it when the module validates, see :class:`GeneGraphModuleWithValidation`)."""
+    """The network, its masked MSE and Adam; a history record per epoch (with the validation
+    MSE where there are validation profiles: they are scored after every epoch, for the best
+    epoch's weights)."""
 
     def __init__(
         self,
@@ -193,7 +197,7 @@ class GeneGraphModule(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         keep, ctx, genes, types, base, target, mask = batch
         pred = self.net(self.hood, self.readout_adj, keep, ctx, genes, types, base)
-        loss = _masked_mse(pred, target, mask)
+        loss = masked_mse(pred, target, mask)
         self._total += loss.item() * len(ctx)
         return loss
 
@@ -210,14 +214,10 @@ class GeneGraphModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         return torch.optim.Adam(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
-
-class GeneGraphModuleWithValidation(GeneGraphModule):
-    """The same, scoring the validation profiles after every epoch (for the best epoch's weights)."""
-
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         assert self.val_hood is not None
         ctx, genes, types, base, target, mask = batch
         keep = torch.ones(int(self.net.node.shape[0]))
         pred = self.net(self.val_hood, self.readout_adj, keep, ctx, genes, types, base)
-        self._val_mse = float(_masked_mse(pred, target, mask))
-        self.log("val_loss", torch.tensor(self._val_mse, dtype=torch.float64))
+        self._val_mse = float(masked_mse(pred, target, mask))
+        self.log(VAL_LOSS, torch.tensor(self._val_mse, dtype=torch.float64))

@@ -45,7 +45,14 @@ from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
 from lpm.models.params import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, SEED, WIDTH, Rule
 from lpm.models.torch_state import load_network_arrays, network_arrays
-from lpm.models.training import BestState, TrainerOptions, build_trainer, loader, run_fit
+from lpm.models.training import (
+    VAL_LOSS,
+    TrainerOptions,
+    build_trainer,
+    loader,
+    masked_mse,
+    run_fit,
+)
 
 log = logging.getLogger(__name__)
 _N_VALUE_FEATURES = 4
@@ -98,13 +105,10 @@ class PeperNet(nn.Module):
 Doubles = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def _masked_mse(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (err * mask).sum() / mask.sum().clamp(min=1)
-
-
 class PeperModule(L.LightningModule):
     """The correction network, its masked MSE and Adam; a history record per epoch (the
-    validation MSE and Salt's, on the original scale, where there are validation doubles)."""
+    validation MSE and Salt's, on the original scale, where there are validation doubles: they
+    are scored after every epoch, for early stopping and the best epoch's weights)."""
 
     def __init__(self, net: PeperNet, *, scale: float, lr: float, weight_decay: float) -> None:
         super().__init__()
@@ -118,7 +122,7 @@ class PeperModule(L.LightningModule):
 
     def training_step(self, batch: Doubles, batch_idx: int) -> torch.Tensor:
         prof, ctx, resid, mask = batch
-        return _masked_mse((self.net(prof, ctx) - resid) ** 2, mask)
+        return masked_mse(self.net(prof, ctx), resid, mask)
 
     def on_train_epoch_end(self) -> None:
         self.history.append(self._record)
@@ -126,20 +130,13 @@ class PeperModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         return torch.optim.Adam(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
-
-class PeperModuleWithValidation(PeperModule):
-    """The same, scoring the held-out doubles after every epoch (early stopping, best weights)."""
-
     def validation_step(self, batch: Doubles, batch_idx: int) -> None:
         prof, ctx, resid, mask = batch
-        v_err = (self.net(prof, ctx) - resid) ** 2 * mask
-        salt_err = resid**2 * mask
-        val_mse = float(v_err.sum() / mask.sum().clamp(min=1)) * self.scale**2
+        val_mse = float(masked_mse(self.net(prof, ctx), resid, mask)) * self.scale**2
         self._record["val_mse"] = val_mse
-        self._record["val_salt_mse"] = (
-            float(salt_err.sum() / mask.sum().clamp(min=1)) * self.scale**2
-        )
-        self.log("val_loss", torch.tensor(val_mse, dtype=torch.float64))
+        salt = torch.zeros_like(resid)  # Salt's residual is all of it
+        self._record["val_salt_mse"] = float(masked_mse(salt, resid, mask)) * self.scale**2
+        self.log(VAL_LOSS, torch.tensor(val_mse, dtype=torch.float64))
 
 
 def _shuffled(data: Doubles, batch_size: int, gen: torch.Generator) -> Iterator[Doubles]:
@@ -296,14 +293,12 @@ class PeperModel(PerturbationModel):
         }
         if val_doubles:
             data["val_dataloaders"] = loader(functools.partial(_whole, self._tensors(val_doubles)))
-        module_cls = PeperModuleWithValidation if val_doubles else PeperModule
-        module = module_cls(
+        module = PeperModule(
             self.net_, scale=self.scale_, lr=self.lr, weight_decay=self.weight_decay
         )
-        best = [BestState()] if val_doubles else []
         trainer = build_trainer(
             options, max_epochs=self.epochs, validates=bool(val_doubles), patience=self.patience,
-            callbacks=best,
+            keep_best=True,
         )  # fmt: skip
         run_fit(trainer, module, **data)
         self.history_ = module.history
@@ -404,10 +399,10 @@ class PeperModel(PerturbationModel):
         return v, fallback[cond]
 
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        return np.isfinite(self._lookup(rows)[0])
+        return np.isfinite(self._shared("lookup", rows, self._lookup)[0])
 
     def _predict(self, rows: pl.DataFrame) -> np.ndarray:
-        return self._lookup(rows)[0]
+        return self._shared("lookup", rows, self._lookup)[0]  # computed by the check
 
     def _fallback(self, rows: pl.DataFrame) -> np.ndarray:
         """Rows predicted by Salt's sum alone (a member unmeasured in the context, or nothing learned)."""

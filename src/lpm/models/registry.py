@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from lpm._utils.registry import Registry, is_subclass_of
-from lpm.errors import LpmError, LpmInputError
+from lpm.errors import LpmError, LpmInputError, first_line
 from lpm.models.base import ARRAYS_FILE, CONFIG_FILE, TABLES_DIR, PerturbationModel
 from lpm.models.params import accepted
 
@@ -88,17 +88,25 @@ def get_model_class(name: str) -> type[PerturbationModel]:
 def get_model(name: str, **params: Any) -> PerturbationModel:
     """A new, unfitted model; unknown parameters are an error that lists the valid ones."""
     cls = get_model_class(name)
+    _check_param_names(cls, params)
+    return cls(**params)
+
+
+def _check_param_names(
+    cls: type[PerturbationModel], params: Mapping[str, Any], *, retired: bool = False
+) -> None:
+    """Refuse parameters the model does not take, naming them (and where a retired one went)
+    and the valid ones; ``retired``: parameters earlier versions saved are taken (and dropped)."""
     valid = cls.param_names()
-    bad = sorted(set(params) - set(valid))
+    bad = sorted(set(params) - set(valid) - (set(cls.retired_params) if retired else set()))
     if bad:
         moved = [f"{k} is now {cls.retired_params[k]}" for k in bad if k in cls.retired_params]
         raise LpmInputError(
             None,
-            f"model {name!r} has no parameter(s) {', '.join(bad)}"
+            f"model {cls.name!r} has no parameter(s) {', '.join(bad)}"
             + (f" ({'; '.join(moved)})" if moved else "")
             + f"; valid: {', '.join(valid) or 'none'}",
         )
-    return cls(**params)
 
 
 def make_model(
@@ -140,44 +148,40 @@ def load_model(path: str | Path) -> PerturbationModel:
         name = config["model"]
         params = config["params"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise LpmInputError(cfg_path, f"corrupt model config: {_problem(exc)}") from None
+        raise LpmInputError(cfg_path, f"corrupt model config: {first_line(exc)}") from None
     if not isinstance(name, str) or not isinstance(params, dict):
         raise LpmInputError(
             cfg_path, "corrupt model config: model must be a name, params a mapping"
         )
-    if name not in list_models():
+    try:
+        cls = get_model_class(name)
+    except LpmInputError:
         raise LpmInputError(
-            cfg_path,
-            f"names model {name!r}, which is not registered; available: {', '.join(list_models())}",
-        )
-    cls = get_model_class(name)
+            cfg_path, f"names model {name!r}, which is not registered; {_MODELS.known()}"
+        ) from None
     if not (path / ARRAYS_FILE).is_file():
         raise LpmInputError(path / ARRAYS_FILE, "missing: the model folder is incomplete")
-    unknown = sorted(set(params) - set(cls.param_names()) - set(cls.retired_params))
-    if unknown:
-        raise LpmInputError(
-            cfg_path, f"model {name!r} has no parameter(s) {', '.join(unknown)} (edited or damaged)"
-        )
+    try:
+        _check_param_names(cls, params, retired=True)
+    except LpmInputError as exc:
+        raise LpmInputError(cfg_path, f"{exc.problem} (edited or damaged)") from None
     try:
         return cls._from_saved(path, config)
     except LpmError as exc:
         raise LpmInputError(cfg_path, str(exc)) from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise LpmInputError(
-            path / ARRAYS_FILE, f"cannot be read (truncated or corrupt): {_problem(exc)}"
+            path / ARRAYS_FILE, f"cannot be read (truncated or corrupt): {first_line(exc)}"
         ) from None
     except pl.exceptions.PolarsError as exc:
-        raise LpmInputError(path / TABLES_DIR, f"a table cannot be read: {_problem(exc)}") from None
+        raise LpmInputError(
+            path / TABLES_DIR, f"a table cannot be read: {first_line(exc)}"
+        ) from None
     except KeyError as exc:
         raise LpmInputError(
             path, f"incomplete model folder: {exc.args[0]!s} is missing (array, table or state)"
         ) from None
     except (ValueError, RuntimeError, TypeError, IndexError) as exc:
         raise LpmInputError(
-            path, f"its arrays do not match {CONFIG_FILE} (damaged or edited): {_problem(exc)}"
+            path, f"its arrays do not match {CONFIG_FILE} (damaged or edited): {first_line(exc)}"
         ) from None
-
-
-def _problem(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -20,17 +20,15 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
-import polars as pl
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-from lpm.data import schema as S
 from lpm.errors import LpmInputError
 
 #: Accelerators a run may ask for (Lightning's names).
@@ -111,13 +109,7 @@ class TrainerOptions:
                 None,
                 f"model {model!r} trains on the CPU: it takes no --accelerator {self.accelerator}",
             )
-        return TrainerOptions(
-            accelerator="cpu",
-            checkpoint_dir=self.checkpoint_dir,
-            progress=self.progress,
-            report=self.report,
-            callbacks=self.callbacks,
-        )
+        return replace(self, accelerator="cpu", strategy="auto")
 
 
 def build_trainer(
@@ -127,15 +119,19 @@ def build_trainer(
     validates: bool,
     patience: int | None = None,
     checkpoint_dir: Path | None = None,
+    keep_best: bool = False,
     callbacks: Sequence[Any] = (),
 ) -> Any:
     """The Lightning Trainer of a fit: the options' hardware, ``max_epochs``, early stopping on
     the validation loss after ``patience`` epochs without improvement (when ``validates`` and a
-    patience is given), and checkpoints in ``checkpoint_dir`` (the best by validation loss and
-    the last) when one is given. Runs are deterministic and quiet unless ``options.progress``."""
+    patience is given), the best epoch's weights kept in memory (when ``validates`` and
+    ``keep_best``: :class:`BestState`, see :func:`best_state`) and checkpoints in
+    ``checkpoint_dir`` (the best by validation loss and the last) when one is given. Runs are
+    deterministic and quiet unless ``options.progress``."""
     if not options.progress:  # Lightning's start-up chatter (accelerator, tips)
         logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-    every: list[Any] = [*callbacks, *options.callbacks]
+    best = [BestState()] if validates and keep_best else []
+    every: list[Any] = [*best, *callbacks, *options.callbacks]
     if checkpoint_dir is not None:
         every.append(
             ModelCheckpoint(
@@ -197,7 +193,9 @@ def run_fit(trainer: Any, module: Any, *, resuming: bool = False, **data: Any) -
 
     Lightning answers Ctrl-C by tearing the run down and calling ``sys.exit(1)`` with SIGINT
     ignored; here the run is torn down the same way and then interrupted, with Ctrl-C working
-    again, so the caller can say what was kept.
+    again, so the caller can say what was kept. A module's ``validation_step`` is skipped,
+    without Lightning's warning, in a fit given no validation data: one module class validates
+    or not.
     """
     from lightning.pytorch.accelerators import CPUAccelerator
 
@@ -210,6 +208,9 @@ def run_fit(trainer: Any, module: Any, *, resuming: bool = False, **data: Any) -
             "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
         )
         warnings.filterwarnings("ignore", message=r".*does not have many workers")
+        warnings.filterwarnings(
+            "ignore", message=r"You defined a `validation_step` but have no `val_dataloader`"
+        )
         if resuming:  # the folder holds this run's own checkpoints on purpose
             warnings.filterwarnings(
                 "ignore", message=r"Checkpoint directory .* exists and is not empty"
@@ -239,6 +240,11 @@ def is_global_zero() -> bool:
     return int(getattr(rank_zero_only, "rank", 0)) == 0
 
 
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The mean squared error over the values ``mask`` marks (1: measured, 0: missing)."""
+    return ((pred - target) ** 2 * mask).sum() / mask.sum().clamp(min=1)
+
+
 class BestState(L.Callback):
     """Keeps, in memory, the module's weights of the epoch with the lowest validation loss; at
     the end of the fit the module gets them back (no checkpoint files for small networks)."""
@@ -260,6 +266,11 @@ class BestState(L.Callback):
             pl_module.load_state_dict(self._state)
 
 
+def best_state(trainer: Any) -> BestState | None:
+    """The :class:`BestState` of a trainer built with ``keep_best`` (None where it validates not)."""
+    return next((c for c in trainer.callbacks if isinstance(c, BestState)), None)
+
+
 class Batches(torch.utils.data.IterableDataset[Any]):
     """A loader's batches made afresh on every pass by ``make`` (its order drawn by the caller's
     seeded generator), for networks whose data are a few tensors already in memory."""
@@ -274,18 +285,3 @@ class Batches(torch.utils.data.IterableDataset[Any]):
 def loader(make: Callable[[], Any]) -> Any:
     """A DataLoader over :class:`Batches` (batches are made by ``make``; no collation)."""
     return torch.utils.data.DataLoader(Batches(make), batch_size=None)
-
-
-def carve_validation(
-    rows: pl.DataFrame, *, fraction: float, seed: int
-) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """Hold out a seeded share of whole profiles for early stopping (none if that leaves no training)."""
-    keys = [c for c in S.condition_columns(rows.columns) if c != S.REPLICATE]
-    profiles = rows.select(keys).unique().sort(keys, nulls_last=True)
-    n_val = round(fraction * profiles.height)
-    if n_val == 0 or n_val >= profiles.height:
-        return rows, None
-    pick = np.random.default_rng([seed, 7]).choice(profiles.height, size=n_val, replace=False)
-    held = profiles[np.sort(pick)]
-    val = rows.join(held, on=keys, how="semi", nulls_equal=True)
-    return rows.join(held, on=keys, how="anti", nulls_equal=True), val

@@ -184,7 +184,7 @@ def _held_out(
     frame: pl.DataFrame, *, test_fraction: float, seed: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A seeded ``test_fraction`` of whole profiles held out, and the rest."""
-    from lpm.models.training import carve_validation
+    from lpm.data.holdout import carve_validation
 
     train, test = carve_validation(frame, fraction=test_fraction, seed=seed)
     if test is None:

@@ -12,7 +12,7 @@ from lpm.data.convert import to_anndata
 from lpm.data.schema import FALLBACK, PREDICTION, PREDICTION_SD
 from lpm.data.splits import make_split
 from lpm.data.store import open_store
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 from lpm.models.base import PerturbationModel
 from lpm.models.registry import load_model
 
@@ -37,7 +37,7 @@ def read_rows(path: str | Path) -> pl.DataFrame:
                 schema_overrides={c: pl.String for c in SYMBOL_COLUMNS},
             )
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise LpmInputError(path, f"cannot read rows: {str(exc).splitlines()[0]}") from None
+        raise LpmInputError(path, f"cannot read rows: {first_line(exc)}") from None
     missing = [c for c in S.KEY_COLUMNS if c not in df.columns]
     if missing:
         raise LpmInputError(

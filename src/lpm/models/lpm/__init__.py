@@ -1,6 +1,6 @@
-"""The Large Perturbation Model: the estimator (exact and fast modes), its network and
-LightningModule, the streaming rows and the LightningDataModule over them."""
+"""The Large Perturbation Model: the estimator (exact and fast modes, :mod:`.model`), its network
+and LightningModule, the streaming rows and the LightningDataModule over them.
 
-from lpm.models.lpm.model import LPMFastModel, LPMModel
-
-__all__ = ["LPMFastModel", "LPMModel"]
+Nothing is imported here: the light modules (:mod:`.vocab`, :mod:`.rows`) load without torch
+and Lightning.
+"""

@@ -19,7 +19,6 @@ import polars as pl
 import torch
 from torch.utils.data import IterableDataset
 
-from lpm.data import schema as S
 from lpm.models.lpm.rows import Coded, code_table, dense_rank
 from lpm.models.lpm.vocab import Vocab
 from lpm.models.source import RowSource
@@ -242,22 +241,13 @@ class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):
                 yield from batches
 
 
-def describe_batch(batch: dict[str, Any]) -> int:
-    """Number of measured values in a batch (what throughput counts)."""
-    return int(batch["value"].shape[0])
-
-
 def known_rows(
     val: RowSource, vocab: Vocab, *, fast: bool, batch_values: int, seed: int
 ) -> StreamingRows | None:
     """Validation rows the model can score (symbols seen in training), in a fixed order."""
     frames = []
     for chunk in val:
-        keep = chunk.filter(
-            pl.col(S.CONTEXT).is_in(vocab.contexts)
-            & pl.col(S.READOUT).is_in(vocab.readouts)
-            & pl.col(S.PERTURBATION).is_in(vocab.perturbations)
-        )
+        keep = chunk.filter(vocab.seen())
         if keep.height:
             frames.append(keep)
     if not frames:

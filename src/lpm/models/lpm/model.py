@@ -21,13 +21,14 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.holdout import carve_validation
 from lpm.data.symbols import PERTURBATION_TYPES
 from lpm.models.base import PerturbationModel
 from lpm.models.checkpoints import claim_checkpoints, release_checkpoints
 from lpm.models.lpm.batches import StreamingRows, known_rows, profile_batches, row_batches
 from lpm.models.lpm.datamodule import data_module
 from lpm.models.lpm.rows import code_rows
-from lpm.models.lpm.vocab import Vocab, member_symbols
+from lpm.models.lpm.vocab import Vocab
 from lpm.models.params import (
     COUNT,
     FRACTION,
@@ -41,9 +42,9 @@ from lpm.models.params import (
 )
 from lpm.models.source import RowSource
 from lpm.models.training import (
+    VAL_LOSS,
     TrainerOptions,
     build_trainer,
-    carve_validation,
     resume_epoch,
     run_fit,
 )
@@ -272,7 +273,7 @@ class LPMModel(PerturbationModel):
         """Ensemble member ``k`` (seed ``seed + k``): its best weights and its history record.
         Resumes from ``folder/last.ckpt`` when an interrupted run left one."""
         from lpm.models.lpm.extend import fill_features
-        from lpm.models.lpm.network import LPMModule, LPMModuleWithValidation
+        from lpm.models.lpm.network import LPMModule
 
         hp = self.resolved()
         seed = self.seed + k
@@ -282,8 +283,7 @@ class LPMModel(PerturbationModel):
             if val
             else None
         )
-        module_cls = LPMModuleWithValidation if val_set is not None else LPMModule
-        module = module_cls(
+        module = LPMModule(
             cfg.to_dict(),
             lr=hp["lr"],
             decay=hp["decay"],
@@ -319,7 +319,7 @@ class LPMModel(PerturbationModel):
             else ""
         )
         if best:
-            module = module_cls.load_from_checkpoint(best, weights_only=False)
+            module = LPMModule.load_from_checkpoint(best, weights_only=False)
         metrics = trainer.callback_metrics
         record = {
             "member": k,
@@ -327,7 +327,7 @@ class LPMModel(PerturbationModel):
             "epochs": int(trainer.current_epoch),
             "seconds": elapsed,
             "train_values_per_epoch": train.n_rows,
-            "val_loss": float(metrics["val_loss"]) if "val_loss" in metrics else None,
+            "val_loss": float(metrics[VAL_LOSS]) if VAL_LOSS in metrics else None,
         }
         return {n: t.detach().cpu().numpy() for n, t in module.net.state_dict().items()}, record
 
@@ -344,38 +344,20 @@ class LPMModel(PerturbationModel):
         return {k: [FeatureSource.of(x, k) for x in parse_sources(v)] for k, v in given.items()}
 
     def _unseen(self, rows: pl.DataFrame) -> Extension:
-        """Symbols of ``rows`` never seen in training that the feature sources can place."""
-        if not hasattr(self, "_extensions"):
-            self._extensions: dict[int, Extension] = {}
-        key = hash(tuple(sorted(set(rows[S.PERTURBATION].unique().to_list()) | set(rows[S.CONTEXT].unique().to_list()) | set(rows[S.READOUT].unique().to_list()))))  # fmt: skip
-        hit = self._extensions.get(key)
-        if hit is None:
-            from lpm.models.lpm.extend import Extension
+        """Symbols of ``rows`` never seen in training that the feature sources can place (found
+        once per prediction: its check and its networks share them)."""
+        return self._shared("unseen", rows, self._extension)
 
-            hit = Extension.of(self.vocab_, self.feature_sources(), rows)
-            self._extensions = {key: hit}  # one entry: predict after supported reuses it
-        return hit
+    def _extension(self, rows: pl.DataFrame) -> Extension:
+        from lpm.models.lpm.extend import Extension
+
+        return Extension.of(self.vocab_, self.feature_sources(), rows)
 
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        v = self._unseen(rows).vocab
-        members = set(v.members)
-        ctx = rows[S.CONTEXT].is_in(v.contexts).to_numpy()
-        read = rows[S.READOUT].is_in(v.readouts).to_numpy()
-        uniq = rows[S.PERTURBATION].unique().to_list()
-        known = {
-            p
-            for p in uniq
-            if p in v.perturbation_index or all(m in members for m in member_symbols(p))
-        }
-        pert = rows[S.PERTURBATION].is_in(list(known)).to_numpy()
-        return ctx & read & pert
+        return self._unseen(rows).vocab.supported(rows)
 
     def _known(self) -> dict[str, set[str]]:
-        return {
-            S.CONTEXT: set(self.vocab_.contexts),
-            S.READOUT: set(self.vocab_.readouts),
-            S.PERTURBATION: set(self.vocab_.perturbations),
-        }
+        return self.vocab_.known()
 
     def _networks(self, extension: Extension | None = None) -> list[Any]:
         """Plain networks, one per ensemble member; featurised tables are reduced to vectors,
@@ -404,14 +386,14 @@ class LPMModel(PerturbationModel):
 
     def predict_members(self, rows: pl.DataFrame) -> np.ndarray:
         """Predictions of every ensemble member (members × rows); binary rows as probabilities."""
+        with self._one_call():
+            self._check_predictable(rows)
+            return self._members(rows)
+
+    def _members(self, rows: pl.DataFrame) -> np.ndarray:
+        """``predict_members`` of rows already checked."""
         import torch
 
-        self._check_fitted()
-        ok = self.supported(rows)
-        if not ok.all():
-            from lpm.models.base import unknown_symbols_error
-
-            raise unknown_symbols_error(self, rows.filter(pl.Series(~ok)))
         extension = self._unseen(rows)
         coded = code_rows(rows, extension.vocab)
         out = np.zeros((len(self.states_), rows.height), dtype=np.float32)
@@ -435,11 +417,11 @@ class LPMModel(PerturbationModel):
         return out
 
     def _predict(self, rows: pl.DataFrame) -> np.ndarray:
-        return self.predict_members(rows).mean(axis=0)
+        return self._members(rows).mean(axis=0)
 
     def _predict_with_spread(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Ensemble mean and spread (standard deviation over members; 0 for a single model)."""
-        members = self.predict_members(rows)
+        members = self._members(rows)
         return members.mean(axis=0), members.std(axis=0)
 
     # ---- persistence --------------------------------------------------------------------------

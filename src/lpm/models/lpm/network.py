@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lpm.models.lpm.featurised import FeaturisedTable
+from lpm.models.training import VAL_LOSS
 
 #: Per-row condition inputs of a network trained before time was an input: log dose, has dose.
 DOSE_FEATURES = 2
@@ -268,7 +269,8 @@ def mixed_loss(pred: torch.Tensor, value: torch.Tensor, binary: torch.Tensor) ->
 
 
 class LPMModule(L.LightningModule):
-    """Network + loss + optimiser (AdamW, learning rate decayed per epoch)."""
+    """Network + loss + optimiser (AdamW, learning rate decayed per epoch); a validation loss
+    (where there are validation rows) for early stopping and best-checkpoint selection."""
 
     def __init__(
         self,
@@ -378,14 +380,10 @@ class LPMModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.decay)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
-
-class LPMModuleWithValidation(LPMModule):
-    """The same, with a validation loss for early stopping and best-checkpoint selection."""
-
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss = mixed_loss(self.net.forward_rows(batch), batch["value"], batch["binary"])
         self.log(
-            "val_loss",
+            VAL_LOSS,
             loss,
             on_step=False,
             on_epoch=True,

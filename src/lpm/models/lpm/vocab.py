@@ -45,7 +45,7 @@ class Vocab:
         found: dict[str, set[str]] = {c: set() for c in S.KEY_COLUMNS}
         for i in range(source.n_chunks):
             if source.frame is not None:
-                part = source.frame.slice(i * source.chunk_rows, source.chunk_rows)
+                part = source.chunk(i)
                 for col, seen in found.items():
                     seen.update(part[col].drop_nulls().unique().to_list())
             else:
@@ -101,6 +101,32 @@ class Vocab:
     def known_members(self, symbol: str | None) -> bool:
         """Whether every member of a (combination) perturbation is known."""
         return symbol is not None and all(m in self.member_index for m in member_symbols(symbol))
+
+    def supported(self, rows: pl.DataFrame) -> np.ndarray:
+        """Which rows a model of these symbols can predict: a known context and readout, and a
+        known perturbation or a combination of known members."""
+        ctx = rows[S.CONTEXT].is_in(self.contexts).to_numpy()
+        read = rows[S.READOUT].is_in(self.readouts).to_numpy()
+        uniq = rows[S.PERTURBATION].unique().to_list()
+        known = [p for p in uniq if p in self.perturbation_index or self.known_members(p)]
+        return ctx & read & rows[S.PERTURBATION].is_in(known).to_numpy()
+
+    def known(self) -> dict[str, set[str]]:
+        """The symbols, by column (what an unknown-symbol error names the others against)."""
+        return {
+            S.CONTEXT: set(self.contexts),
+            S.READOUT: set(self.readouts),
+            S.PERTURBATION: set(self.perturbations),
+        }
+
+    def seen(self) -> pl.Expr:
+        """Rows whose context, readout and perturbation are all among the symbols (e.g. the
+        validation rows a model can score), as a filter."""
+        return (
+            pl.col(S.CONTEXT).is_in(self.contexts)
+            & pl.col(S.READOUT).is_in(self.readouts)
+            & pl.col(S.PERTURBATION).is_in(self.perturbations)
+        )
 
 
 def member_symbols(symbol: str) -> list[str]:
