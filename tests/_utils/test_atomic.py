@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lpm._utils.atomic import atomic_dir, atomic_file, check_output
+from lpm._utils.atomic import atomic_dir, atomic_file, building_dir, check_output
 from lpm.errors import LpmInputError
 
 
@@ -121,3 +121,42 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     _write_dir(tmp_path / "out", "x", overwrite=False)
     assert (tmp_path / "out" / "a.txt").read_text() == "x"
     assert not (tmp_path / ".out.lock").exists()
+
+
+def test_a_lock_naming_no_process_is_held_not_stale(tmp_path: Path) -> None:
+    """A lock without an owner is one being written (or not lpm's): refused, never taken over."""
+    lock = tmp_path / ".out.lock"
+    lock.write_text("")
+    with pytest.raises(
+        LpmInputError, match=r"another lpm run is writing it \(lock .*\.out\.lock\)"
+    ):
+        _write_dir(tmp_path / "out", "x", overwrite=False)
+    assert lock.read_text() == "" and not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock"]  # no temporary left
+
+
+def _builder(target: str, entered: mp.Event, release: mp.Event) -> None:
+    with building_dir(Path(target), overwrite=True) as folder:
+        (folder / "a.txt").write_text("first")
+        entered.set()
+        release.wait(30)
+
+
+def test_a_folder_being_built_is_locked_for_the_whole_build(tmp_path: Path) -> None:
+    """A second writer is refused while the first builds, and the first's folder is left whole."""
+    target = tmp_path / "out"
+    ctx = mp.get_context("fork")
+    entered, release = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_builder, args=(str(target), entered, release))
+    proc.start()
+    try:
+        assert entered.wait(30)
+        with pytest.raises(LpmInputError, match=r"another lpm run \(pid \d+\) is writing it"):
+            with building_dir(target, overwrite=True):
+                raise AssertionError("refused before the block runs")
+        assert (target / "a.txt").read_text() == "first"
+    finally:
+        release.set()
+        proc.join(30)
+    assert proc.exitcode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -44,7 +44,7 @@ def test_the_demo_writes_its_report_and_replaces_an_old_one_only_when_asked(
     def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("discovery failed")
 
-    monkeypatch.setattr(demo, "run_discovery", fail)
+    monkeypatch.setattr(demo, "discover", fail)
     with pytest.raises(RuntimeError, match="discovery failed"):
         demo.run_demo(out, overwrite=True)
     assert report.read_text() == text, "a failed run leaves the old demo in place"

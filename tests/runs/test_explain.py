@@ -88,3 +88,31 @@ def test_the_files_are_the_ones_listed(perturbation_frame: pl.DataFrame, tmp_pat
     )
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FILES)
     assert "posthoc: share of importance by input" in str(res)
+
+
+def test_a_seed_among_the_model_params_is_the_models_seed(
+    perturbation_frame: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--param lpm_ame.seed=1`` (or ``lpm_fast.seed``) overrides the run's seed for that model
+    instead of failing with two values for one parameter."""
+    from lpm.models import registry
+
+    made: dict[str, int] = {}
+    make_model = registry.make_model
+
+    def spy(name: str, params: object = None, *, seed: int) -> object:
+        model = make_model(name, params, seed=seed)  # type: ignore[arg-type]
+        made[name] = model.get_params()["seed"]
+        return model
+
+    monkeypatch.setattr(registry, "make_model", spy)
+    run_explain(
+        perturbation_frame,
+        out=tmp_path / "out",
+        lpm_params={**SMALL_LPM, "max_epochs": 1, "seed": 3},
+        ame_params={"max_epochs": 1, "seed": 1},
+        seed=0,
+    )
+    assert made == {"lpm_fast": 3, "lpm_ame": 1}
+    options = json.loads((tmp_path / "out" / "summary.json").read_text())["options"]
+    assert options["ame_params"] == {"max_epochs": 1, "seed": 1} and options["seed"] == 0

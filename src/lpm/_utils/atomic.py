@@ -6,8 +6,11 @@ One policy for every file and folder lpm writes:
   the old one and swapped in by renames, so a reader sees the old or the new, never a mixture;
 - a file never becomes a folder and a folder never becomes a file, ``overwrite`` or not;
 - two lpm processes writing one output cannot both succeed: the swap happens under a lock file
-  beside the target (``.NAME.lock``, created exclusively; a lock whose process is gone is
-  stale and taken over), and the second finds the first's output in place;
+  beside the target (``.NAME.lock``, created exclusively with its holder's pid in it; a lock
+  whose process is gone is stale and taken over), and the second finds the first's output in
+  place;
+- an output that records its own paths is built at its final name (:func:`building_dir`),
+  under the lock for the whole build, the old one put back if the build fails;
 - :func:`check_output` says all this before a run starts its work, including a parent folder
   that cannot be written, so a long run never fails at its last step for a reason known at its
   first.
@@ -61,31 +64,80 @@ def check_output(target: str | Path, *, kind: Kind, overwrite: bool) -> Path:
 
 @contextlib.contextmanager
 def _lock(target: Path) -> Iterator[None]:
-    """Hold ``.NAME.lock`` beside ``target`` for the block (re-entrant within one process)."""
+    """Hold ``.NAME.lock`` beside ``target`` for the block; another live holder is refused.
+
+    The lock is created with its holder's pid already in it (a hard link of a written file), so
+    no reader ever sees a lock without its owner; a lock naming no process is held (by something
+    that is not this lpm) and refused too. Not re-entrant: one block per target at a time.
+    """
     lock = target.parent / f".{target.name}.lock"
-    mine = str(os.getpid())
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = lock.read_text().strip() if lock.is_file() else ""
-            if owner == mine:
+    for _ in range(3):
+        if _create_lock(lock, target):
+            try:
                 yield
-                return
-            if owner.isdigit() and _alive(int(owner)):
-                raise LpmInputError(
-                    target, f"another lpm run (pid {owner}) is writing it; wait or choose another"
-                ) from None
-            lock.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(mine)
-        try:
-            yield
-        finally:
-            lock.unlink(missing_ok=True)
-        return
+            finally:
+                lock.unlink(missing_ok=True)
+            return
+        seen = _lock_owner(lock)
+        if seen is None:
+            continue  # released meanwhile: try again
+        owner, inode = seen
+        if not owner:
+            raise LpmInputError(
+                target, f"another lpm run is writing it (lock {lock}); wait or choose another"
+            )
+        if owner.isdigit() and _alive(int(owner)):
+            raise LpmInputError(
+                target, f"another lpm run (pid {owner}) is writing it; wait or choose another"
+            )
+        _remove_stale(lock, owner, inode)  # its process is gone
     raise LpmInputError(target, f"cannot take the lock {lock}")
+
+
+def _create_lock(lock: Path, target: Path) -> bool:
+    """Create ``lock`` holding this process's pid, whole or not at all; False if it exists."""
+    fd, name = tempfile.mkstemp(prefix=f"{lock.name}.", suffix=".new", dir=lock.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        os.chmod(name, 0o644 & ~_umask())
+        os.link(name, lock)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise LpmInputError(target, f"cannot take the lock {lock}: {exc.strerror or exc}") from None
+    finally:
+        os.unlink(name)
+    return True
+
+
+def _lock_owner(lock: Path) -> tuple[str, int] | None:
+    """The pid text in ``lock`` and its inode; None if it is gone, "" if it cannot be read."""
+    try:
+        with open(lock) as fh:
+            return fh.read().strip(), os.fstat(fh.fileno()).st_ino
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "", -1
+
+
+def _remove_stale(lock: Path, owner: str, inode: int) -> None:
+    """Remove the stale ``lock`` seen holding ``owner``, and only it: a lock another process
+    took in the meantime (a different file) is put back."""
+    aside = lock.with_name(f"{lock.name}.{os.getpid()}.stale")
+    try:
+        os.rename(lock, aside)
+    except FileNotFoundError:
+        return  # another process removed it first
+    try:
+        with open(aside) as fh:
+            same = fh.read().strip() == owner and os.fstat(fh.fileno()).st_ino == inode
+        if not same:
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, lock)
+    finally:
+        os.unlink(aside)
 
 
 def _alive(pid: int) -> bool:
@@ -135,6 +187,49 @@ def atomic_dir(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
             _swap_in(tmp, target, kind="folder", overwrite=overwrite)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def building_dir(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Build the folder ``target`` where it will stay, whole or not at all.
+
+    For outputs that record their own paths (stores, truth, model folders inside them), which
+    cannot be built under a temporary name and renamed as :func:`atomic_dir` does. The lock is
+    held for the whole block, so a second lpm process is refused rather than building beside
+    it. An existing ``target`` is refused without ``overwrite`` (before any work); with it, it is
+    set aside while the new one is built (the name holds the new folder meanwhile), removed if
+    the block succeeds and put back if it fails. A failed block removes the folder it created,
+    and never one it did not.
+    """
+    target = check_output(Path(target), kind="folder", overwrite=overwrite)
+    _parent(target)
+    with _lock(target):
+        check_output(target, kind="folder", overwrite=overwrite)  # again, now under the lock
+        old = None
+        if target.exists() or target.is_symlink():
+            old = Path(
+                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
+            )
+            os.replace(target, old / "old")
+        created = False
+        try:
+            try:
+                target.mkdir()
+            except FileExistsError:  # made by something outside lpm since the check
+                raise LpmInputError(
+                    target, "appeared while lpm was starting; not replaced"
+                ) from None
+            created = True
+            yield target
+        except BaseException:
+            if created:
+                shutil.rmtree(target, ignore_errors=True)
+            if old is not None:
+                os.replace(old / "old", target)  # put the old output back
+                old.rmdir()
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

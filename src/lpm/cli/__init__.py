@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from lpm.cli import data, design, discovery, models
 from lpm.cli._shared import console
-from lpm.errors import Interrupted, LpmError
+from lpm.errors import Interrupted, LpmError, first_line
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="lpm: in-silico perturbation biology."
@@ -62,7 +62,7 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("LPM_DEBUG"):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = first_line(exc) if str(exc).strip() else ""
         name = type(exc).__name__
         _say(
             f"[bold red]internal error:[/] {name}: {escape(first)} (LPM_DEBUG=1 shows the traceback)"

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-
-if TYPE_CHECKING:
-    import polars as pl
 
 from lpm.cli._shared import GeneInfo, Overwrite, opt, out_console, status
 
 Stores = Annotated[list[Path], opt("Store(s) with the measured profiles; several are joined.")]
-
-
-def _data(store: list[Path]) -> pl.DataFrame | Path:
-    """One store as its folder (read by the run), several joined into one table."""
-    from lpm.data.store import read_stores
-
-    return store[0] if len(store) == 1 else read_stores(store)
 
 
 def embed(
@@ -94,16 +84,17 @@ def moa(
     overwrite: Overwrite = False,
 ) -> None:
     """Rank genetic perturbations and compounds for every compound by learned and measured similarity, and score it."""
-    from lpm.runs.moa import run_moa
+    from lpm.runs._inputs import stores_data
+    from lpm.runs.moa import SCORES_FILE, run_moa
 
     status(f"ranking mechanisms on {', '.join(map(str, store))}")
     result = run_moa(
-        _data(store), out=out, model=model, context=context, truth=truth,
+        stores_data(store), out=out, model=model, context=context, truth=truth,
         compounds_folder=compounds, gene_info=gene_info, k=k, overwrite=overwrite,
     )  # fmt: skip
     out_console.print(str(result))
     figure = f", {result.figure}" if result.figure else ""
-    out_console.print(f"wrote {result.ranking}, {out / 'moa_scores.csv'}{figure}")
+    out_console.print(f"wrote {result.ranking}, {out / SCORES_FILE}{figure}")
 
 
 def grn(
@@ -135,11 +126,12 @@ def grn(
     overwrite: Overwrite = False,
 ) -> None:
     """Infer gene→gene networks from knock-downs, embeddings or an LPM-imputed matrix, and score them."""
+    from lpm.runs._inputs import stores_data
     from lpm.runs.grn import run_grn
 
     status(f"inferring gene networks ({method}) on {', '.join(map(str, store))}")
     result = run_grn(
-        _data(store), out=out, method=method, model=model, context=context,  # type: ignore[arg-type]
+        stores_data(store), out=out, method=method, model=model, context=context,  # type: ignore[arg-type]
         reference=list(reference) if reference else None, gene_info=gene_info, seed=seed,
         top=top, n_random=n_random, min_abs_z=min_abs_z, overwrite=overwrite,
     )  # fmt: skip
@@ -209,12 +201,13 @@ def explain(
 ) -> None:
     """Which input (perturbation, context, readout, dose) drives the predictions: input swaps and a trained AME."""
     from lpm._utils.params import parse_model_params
+    from lpm.runs._inputs import stores_data
     from lpm.runs.explain import explain_params, run_explain
 
     lpm_params, ame_params = explain_params(parse_model_params(param or []))
     status(f"explaining predictions on {', '.join(map(str, store))}")
     result = run_explain(
-        _data(store), out=out, model=model, train_ame=ame, truth=truth,
+        stores_data(store), out=out, model=model, train_ame=ame, truth=truth,
         contexts=context or None, test_fraction=test_fraction, lpm_params=lpm_params,
         ame_params=ame_params, seed=seed, overwrite=overwrite,
     )  # fmt: skip

@@ -18,7 +18,7 @@ import polars as pl
 from lpm.data import schema as S
 from lpm.data.splits import get_split_kind, make_split
 from lpm.errors import LpmInputError
-from lpm.evaluation.panel import MAX_BOOT, evaluate
+from lpm.evaluation.panel import check_n_boot, evaluate
 from lpm.models.registry import make_model
 
 GROUP = "group"
@@ -51,10 +51,7 @@ class BenchmarkSpec:
         check_seed_count(len(self.seeds))
         if len(set(self.seeds)) != len(self.seeds):
             raise LpmInputError(None, f"seeds repeat: {list(self.seeds)}")
-        if not 0 <= self.n_boot <= MAX_BOOT:
-            raise LpmInputError(
-                None, f"--n-boot must be between 0 and {MAX_BOOT:,}, got {self.n_boot}"
-            )
+        check_n_boot(self.n_boot)
         if not 0.0 <= self.min_coverage <= 1.0:
             raise LpmInputError(None, f"min_coverage must be in [0, 1], got {self.min_coverage}")
 

@@ -59,10 +59,12 @@ from lpm.evaluation.metrics import (
 
 __all__ = [
     "HIGHER_IS_BETTER",
+    "MAX_BOOT",
     "METRICS",
     "PER_CONDITION_METRICS",
     "POOLED_METRICS",
     "PanelResult",
+    "check_n_boot",
     "evaluate",
     "ratio_to_baseline",
 ]
@@ -70,6 +72,16 @@ __all__ = [
 TOP_K: Final = 20
 #: The most bootstrap resamples per metric (each costs a pass over the conditions).
 MAX_BOOT: Final = 1_000_000
+
+
+def check_n_boot(n_boot: int) -> int:
+    """``n_boot`` if it is a bootstrap count a panel can run (0 to :data:`MAX_BOOT`), else a
+    one-line error naming ``--n-boot`` and the range."""
+    if not 0 <= n_boot <= MAX_BOOT:
+        raise LpmInputError(None, f"--n-boot must be between 0 and {MAX_BOOT:,}, got {n_boot}")
+    return n_boot
+
+
 _BINARY_METRICS: Final = frozenset({"auroc", "auprc", *POOLED_METRICS})
 _PRED, _MU, _CID, _CODE = "_pred", "_mu", "_cid", "_readout_code"
 
@@ -126,8 +138,7 @@ def evaluate(
     >>> result.summary.filter(pl.col("metric") == "pearson_delta")["mean"].item()
     1.0
     """
-    if not 0 <= n_boot <= MAX_BOOT:
-        raise LpmInputError(None, f"--n-boot must be between 0 and {MAX_BOOT:,}, got {n_boot}")
+    check_n_boot(n_boot)
     pred = _check(truth, pred, train)
     keys = [c for c in condition_columns(truth.columns) if c != S.REPLICATE]
     rows = truth.with_columns(pl.Series(_PRED, pred))

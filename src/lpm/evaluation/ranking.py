@@ -124,7 +124,7 @@ def edge_scores_auprc(
         Columns ``source, target`` and ``score_column`` (higher: more confident), one row per
         pair, finite scores.
     reference
-        Columns ``source, target`` (as from :func:`lpm.tasks.load_gene_network`); repeats count once.
+        Columns ``source, target`` (as from :func:`lpm.priors.load_gene_network`); repeats count once.
     universe_sources, universe_targets
         Genes that may be sources and targets.
     k

@@ -18,6 +18,8 @@ def demo_report(folder: str | Path) -> str:
     """The Markdown report of the demo written into ``folder``."""
     folder = Path(folder)
     run = json.loads((folder / RUN_FILE).read_text())
+    epochs = run.get("model_params", {}).get("lpm_fast", {}).get("max_epochs")
+    stand_in = f"lpm_fast, up to {epochs} epochs with early stopping," if epochs else "lpm_fast"
     sections = [
         f"- [{split}]({split}/results.md)\n\n  ![{split}]({split}/results.png)"
         for split in run["splits"]
@@ -32,7 +34,7 @@ def demo_report(folder: str | Path) -> str:
             "Models: every registered model that runs without user inputs (models that need them, "
             "such as precomputed, are left out by their class's needs_inputs), "
             f"except {', '.join(run['excluded'])} (exact-mode LPM is too slow for a "
-            "three-minute demo on two cores; lpm_fast, up to 30 epochs with early stopping, stands in "
+            f"three-minute demo on two cores; {stand_in} stands in "
             "for it: the same inputs and embeddings, the readout scored late; lpm_ame, the attentive mixture "
             "of experts, is an explanation model and appears in the discovery section).",
             "",

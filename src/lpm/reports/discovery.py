@@ -14,6 +14,14 @@ from lpm.tasks.explain import PERTURBATION_SCORES
 
 #: What :func:`lpm.runs.discovery.run_discovery` records about its run, beside the tables.
 RUN_FILE: Final = "discovery.json"
+#: The files of the discovery runs that the report reads: ``lpm moa`` writes the first two,
+#: ``lpm grn`` the next two, ``lpm explain`` the last two (:mod:`lpm.runs` names them by these).
+MOA_SCORES_FILE: Final = "moa_scores.csv"
+MOA_FIGURE_FILE: Final = "moa.png"
+GRN_SCORES_FILE: Final = "scores.csv"
+GRN_OPTIONS_FILE: Final = "grn.json"
+EXPLAIN_SUMMARY_FILE: Final = "summary.json"
+EXPLAIN_FIGURE_FILE: Final = "importance.png"
 
 
 def explain_lines(summary: Mapping[str, Any]) -> list[str]:
@@ -78,8 +86,8 @@ def discovery_section(folder: str | Path) -> list[str]:
     folder = Path(folder)
     rel = folder.name
     run = json.loads((folder / RUN_FILE).read_text())
-    grn = json.loads((folder / "grn" / "grn.json").read_text())
-    explain = json.loads((folder / "explain" / "summary.json").read_text())
+    grn = json.loads((folder / "grn" / GRN_OPTIONS_FILE).read_text())
+    explain = json.loads((folder / "explain" / EXPLAIN_SUMMARY_FILE).read_text())
     lines = [
         "## Discovery on the simulated world",
         "",
@@ -95,16 +103,16 @@ def discovery_section(folder: str | Path) -> list[str]:
         "**Mechanism of action**: each compound's true targets among all genetic perturbations "
         "(`measured_profile` is the no-model baseline).",
         "",
-        *moa_lines(pl.read_csv(folder / "moa" / "moa_scores.csv")),
+        *moa_lines(pl.read_csv(folder / "moa" / MOA_SCORES_FILE)),
         "",
     ]
-    if (folder / "moa" / "moa.png").is_file():
-        lines += [f"![moa]({rel}/moa/moa.png)", ""]
+    if (folder / "moa" / MOA_FIGURE_FILE).is_file():
+        lines += [f"![moa]({rel}/moa/{MOA_FIGURE_FILE})", ""]
     lines += [
         "**Gene networks** against the true network (`knockdown` is the no-model baseline; random: "
         "the top network rewired with degrees kept).",
         "",
-        *grn_lines(pl.read_csv(folder / "grn" / "scores.csv")),
+        *grn_lines(pl.read_csv(folder / "grn" / GRN_SCORES_FILE)),
         "",
     ]
     for m in grn["methods"]:
@@ -116,10 +124,22 @@ def discovery_section(folder: str | Path) -> list[str]:
         "",
         *(f"- {line}" for line in explain_lines(explain)),
         "",
-        f"![importance]({rel}/explain/importance.png)",
+        f"![importance]({rel}/explain/{EXPLAIN_FIGURE_FILE})",
         "",
     ]
     return lines
 
 
-__all__ = ["RUN_FILE", "discovery_section", "explain_lines", "grn_lines", "moa_lines"]
+__all__ = [
+    "EXPLAIN_FIGURE_FILE",
+    "EXPLAIN_SUMMARY_FILE",
+    "GRN_OPTIONS_FILE",
+    "GRN_SCORES_FILE",
+    "MOA_FIGURE_FILE",
+    "MOA_SCORES_FILE",
+    "RUN_FILE",
+    "discovery_section",
+    "explain_lines",
+    "grn_lines",
+    "moa_lines",
+]

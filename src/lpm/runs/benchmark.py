@@ -83,26 +83,32 @@ def benchmark_to_dir(
     rows = read_stores(stores)
     extra = read_stores(extra_stores) if extra_stores else None
     result = run_benchmark(rows, spec, progress=progress, extra_train=extra)
+    summary = summarise(result)
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        write_tables(result, tmp, command=command)
+        write_tables(result, tmp, command=command, summary=summary)
         markdown = benchmark_markdown(
             tmp,
             title=title or f"{split} on {', '.join(str(s) for s in stores)}",
             stores=[str(s) for s in stores],
         )
         (tmp / "results.md").write_text(markdown)
-        panel = plot_benchmark_panel(pl.read_csv(tmp / "results.csv"))
+        panel = plot_benchmark_panel(summary)
         save_png(panel, tmp / FIGURE, dpi=110)
     return out / "results.md"
 
 
 def write_tables(
-    result: BenchmarkResult, folder: Path, *, command: Sequence[str] | None = None
+    result: BenchmarkResult,
+    folder: Path,
+    *,
+    command: Sequence[str] | None = None,
+    summary: pl.DataFrame,
 ) -> Path:
     """The raw tables and the resolved spec into ``folder`` (a fresh one, e.g. a run's temporary
-    folder); the report (Markdown, figure) is made from them by :mod:`lpm.reports`."""
+    folder); the report (Markdown, figure) is made from them by :mod:`lpm.reports`. ``summary``
+    is :func:`lpm.evaluation.benchmark.summarise` of ``result`` (``results.csv``)."""
     result.scores.write_csv(folder / "scores_per_seed.csv")
-    summarise(result).write_csv(folder / "results.csv")
+    summary.write_csv(folder / "results.csv")
     result.coverage.write_csv(folder / "coverage.csv")
     result.timings.write_csv(folder / "timings.csv")
     if result.per_context.height:

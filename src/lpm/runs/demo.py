@@ -12,25 +12,27 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lpm._utils.atomic import building_dir
 from lpm.data.info import format_info, store_info
 from lpm.data.store import open_store
 from lpm.models.registry import runnable_models
 from lpm.reports.demo import REPORT_FILE, RUN_FILE, demo_report
 from lpm.runs.benchmark import benchmark_to_dir
-from lpm.runs.discovery import folder_in_place, run_discovery
+from lpm.runs.discovery import DISCOVERY_MODEL, DISCOVERY_PARAMS, discover
 
 #: Small enough to finish in well under three minutes on two cores.
 DEMO_GENES, DEMO_PERTURBATIONS, DEMO_CONTEXTS = 600, 200, 4
 DEMO_SPLITS = ("unseen_pair", "combination")
 DEMO_SEEDS = (0, 1, 2)
-#: LPM settings of the demo (fast mode trains in seconds here; early stopping ends it).
-DEMO_MODEL_PARAMS: dict[str, dict[str, object]] = {"lpm_fast": {"max_epochs": 30}}
+#: LPM settings of the demo's benchmarks: the discovery's (fast mode trains in seconds here;
+#: early stopping ends it).
+DEMO_MODEL_PARAMS: dict[str, dict[str, object]] = {DISCOVERY_MODEL: dict(DISCOVERY_PARAMS)}
 #: Left out of the demo: exact-mode LPM trains at tens of thousands of values/s on two cores,
 #: too slow for a three-minute demo; ``lpm_fast`` (the same inputs, fast mode) stands in for it.
 DEMO_EXCLUDED = ("lpm", "lpm_ame")
 
 
-def _benchmarks(out: Path, store: Path, *, seed: int, say: Callable[[str], None]) -> list[str]:
+def _benchmarks(out: Path, store: Path, *, seed: int, say: Callable[[str], None]) -> None:
     models = [m for m in runnable_models() if m not in DEMO_EXCLUDED]
     for split in DEMO_SPLITS:
         say(f"benchmarking {len(models)} models on split {split}")
@@ -48,7 +50,6 @@ def _benchmarks(out: Path, store: Path, *, seed: int, say: Callable[[str], None]
             command=["lpm", "demo", "--out", str(out), "--seed", str(seed)],
             progress=say,
         )
-    return models
 
 
 def run_demo(
@@ -66,7 +67,7 @@ def run_demo(
     from lpm.sim.simulate import simulate
 
     say = progress or (lambda _: None)
-    with folder_in_place(Path(out), overwrite=overwrite) as out:
+    with building_dir(Path(out), overwrite=overwrite) as out:
         t0 = time.perf_counter()
         world = (
             f"{DEMO_GENES} genes × {DEMO_PERTURBATIONS} perturbations × {DEMO_CONTEXTS} contexts"
@@ -83,7 +84,7 @@ def run_demo(
         store = out / "sim" / "store"
         t_sim = time.perf_counter() - t0
         _benchmarks(out, store, seed=seed, say=say)
-        run_discovery(store, out / "sim" / "truth", out / "discovery", seed=seed, progress=say)
+        discover(store, out / "sim" / "truth", out / "discovery", seed=seed, progress=say)
         record = {
             "world": world,
             "seed": seed,
@@ -91,6 +92,7 @@ def run_demo(
             "seconds": time.perf_counter() - t0,
             "splits": list(DEMO_SPLITS),
             "excluded": list(DEMO_EXCLUDED),
+            "model_params": DEMO_MODEL_PARAMS,
             "store_info": format_info(store_info(open_store(store))),
         }
         (out / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n")

@@ -171,9 +171,10 @@ def _selection_target(out: str | Path, *, overwrite: bool) -> Path:
 
 
 def write_selection(table: pl.DataFrame, out: str | Path, *, overwrite: bool = False) -> Path:
-    """A selection as CSV or Parquet (by suffix), written whole or not at all; an existing file
-    is refused unless ``overwrite``."""
-    out = _selection_target(out, overwrite=overwrite)
+    """A selection as CSV or Parquet (by suffix: ``out`` was checked by :func:`select_to_file`
+    before its work), written whole or not at all; an existing file is refused unless
+    ``overwrite``."""
+    out = Path(out)
     with atomic_file(out, overwrite=overwrite) as tmp:
         if out.suffix == ".parquet":
             table.write_parquet(tmp)

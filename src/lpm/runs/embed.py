@@ -24,7 +24,7 @@ from lpm.tasks.embeddings import (
     embedding_anndata,
     embedding_uns,
 )
-from lpm.tasks.layout import LAYOUT_METHODS, embedding_layout
+from lpm.tasks.layout import check_layout_method, embedding_layout
 from lpm.tasks.registry import get_task
 
 if TYPE_CHECKING:
@@ -151,10 +151,8 @@ def write_embeddings(
     paths = embedding_paths(out_h5ad)
     for path in (*paths, *([Path(figure)] if figure is not None else [])):
         check_output(path, kind="file", overwrite=overwrite)
-    if figure is not None and method not in LAYOUT_METHODS:
-        raise LpmInputError(
-            None, f"unknown layout method {method!r}; expected one of {', '.join(LAYOUT_METHODS)}"
-        )
+    if figure is not None:
+        check_layout_method(method)
     src = embeddable(model, member=member)  # not an LPM, or no such member: before any reading
     labels = _labels(annotations, truth)
     tables = _anndatas(src, member=member, labels=labels, data=data)

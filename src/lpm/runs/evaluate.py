@@ -10,7 +10,7 @@ from lpm._utils.atomic import atomic_dir, check_output
 from lpm.data import schema as S
 from lpm.data.schema import PREDICTION, PREDICTION_SD
 from lpm.data.store import open_store
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 from lpm.evaluation.panel import evaluate
 
 
@@ -37,7 +37,7 @@ def evaluate_file(
     try:
         pred = pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise LpmInputError(path, f"cannot read predictions: {str(exc).splitlines()[0]}") from None
+        raise LpmInputError(path, f"cannot read predictions: {first_line(exc)}") from None
     for col in (*S.KEY_COLUMNS, S.VALUE, PREDICTION):
         if col not in pred.columns:
             raise LpmInputError(path, f"missing column {col!r} (predict rows whose truth is known)")

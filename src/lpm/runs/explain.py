@@ -17,7 +17,9 @@ from lpm.data import schema as S
 from lpm.errors import LpmInputError
 from lpm.pl.explain import plot_importance
 from lpm.pl.save import save_png
-from lpm.reports.discovery import explain_lines
+from lpm.reports.discovery import EXPLAIN_FIGURE_FILE, EXPLAIN_SUMMARY_FILE, explain_lines
+from lpm.runs._inputs import read_rows
+from lpm.tasks.base import fitted_model
 from lpm.tasks.explain import (
     AME_ATTENTION,
     POSTHOC,
@@ -38,8 +40,8 @@ if TYPE_CHECKING:
 ROWS_FILE: Final = "importance_rows.parquet"
 BY_PERTURBATION_FILE: Final = "importance_by_perturbation.csv"
 BY_CONTEXT_FILE: Final = "importance_by_context.csv"
-FIGURE_FILE: Final = "importance.png"
-SUMMARY_FILE: Final = "summary.json"
+FIGURE_FILE: Final = EXPLAIN_FIGURE_FILE
+SUMMARY_FILE: Final = EXPLAIN_SUMMARY_FILE
 #: Every file :func:`run_explain` writes.
 FILES: Final = (ROWS_FILE, BY_PERTURBATION_FILE, BY_CONTEXT_FILE, FIGURE_FILE, SUMMARY_FILE)
 
@@ -60,12 +62,8 @@ class ExplainResult:
 
 
 def _load(data: pl.DataFrame | str | Path, contexts: Sequence[str] | None) -> pl.DataFrame:
-    if isinstance(data, pl.DataFrame):
-        frame, where = data, None
-    else:
-        from lpm.data.store import open_store
-
-        frame, where = open_store(data).read(), str(data)
+    frame, store = read_rows(data)
+    where = str(store) if store is not None else None
     if contexts is not None:
         present = set(frame[S.CONTEXT].cast(pl.String).unique().to_list())
         missing = sorted(set(contexts) - present)
@@ -80,14 +78,8 @@ def _load(data: pl.DataFrame | str | Path, contexts: Sequence[str] | None) -> pl
     return frame
 
 
-def _ame(**params: Any) -> PerturbationModel:
-    """A new attentive mixture (the class directly: it need not be registered to be used)."""
-    from lpm.models.ame import AttentiveMixtureModel
-
-    bad = sorted(set(params) - set(AttentiveMixtureModel.param_names()))
-    if bad:
-        raise LpmInputError(None, f"lpm_ame has no parameter(s) {', '.join(bad)}")
-    return AttentiveMixtureModel(**params)
+def _model_name(model: PerturbationModel) -> str:
+    return getattr(model, "name", "") or type(model).__name__
 
 
 @dataclass
@@ -109,18 +101,17 @@ def _models(
     seed: int,
 ) -> _Models:
     """The model explained (fitted here on ``train`` unless given) and the AME beside it."""
-    from lpm.models.registry import get_model, load_model
+    from lpm.models.registry import make_model
 
     timings: dict[str, float] = {}
     if model is None:
         t = time.perf_counter()
-        fitted = get_model("lpm_fast", **{"seed": seed, **dict(lpm_params or {})}).fit(train)
+        fitted = make_model("lpm_fast", lpm_params, seed=seed).fit(train)
         timings["fit_lpm_s"] = time.perf_counter() - t
         desc = f"lpm_fast fitted here on {train.height} rows"
-    elif isinstance(model, str | Path):
-        fitted, desc = load_model(model), str(model)
     else:
-        fitted, desc = model, getattr(model, "name", "") or type(model).__name__
+        fitted = fitted_model(model)
+        desc = str(model) if isinstance(model, str | Path) else _model_name(model)
     explainable(fitted)
     ame = None
     if train_ame:
@@ -131,7 +122,7 @@ def _models(
             # a seeded sample of the training rows keeps it to a minute or two
             pick = np.random.default_rng([seed, 7]).choice(train.height, ame_max_rows, False)
             ame_train = train[np.sort(pick)]
-        ame = _ame(seed=seed, **dict(ame_params or {})).fit(ame_train)
+        ame = make_model("lpm_ame", ame_params, seed=seed).fit(ame_train)
         timings["fit_ame_s"] = time.perf_counter() - t
     return _Models(fitted, desc, ame, timings)
 
@@ -152,21 +143,15 @@ def _explained_rows(
     return rows
 
 
-def _summary(
-    parts: list[pl.DataFrame],
-    by_context: pl.DataFrame,
-    overall: pl.DataFrame,
-    sanity: dict[str, Any] | None,
-    models: _Models,
-) -> dict[str, Any]:
-    shares = importance_shares(overall)
+def _summary(parts: list[pl.DataFrame], tables: _Tables, models: _Models) -> dict[str, Any]:
+    shares = importance_shares(importance_by(tables.table, by=None))
     return {
         "model": models.description,
         "inputs": {m: inputs_of(p) for m, p in zip((POSTHOC, AME_ATTENTION), parts, strict=False)},
         "shares": shares,
         "shares_by_context": {
             str(c): importance_shares(g)
-            for (c,), g in by_context.group_by(S.CONTEXT, maintain_order=True)
+            for (c,), g in tables.by_context.group_by(S.CONTEXT, maintain_order=True)
         },
         "context_vs_perturbation": {m: context_vs_perturbation(v) for m, v in shares.items()},
         "test_mse": {
@@ -174,7 +159,7 @@ def _summary(
             "ame": float(parts[1]["error"].mean()) if models.ame is not None else None,  # type: ignore[arg-type]
             "n_test_rows": parts[0].height,
         },
-        "sanity_check": sanity,
+        "sanity_check": tables.sanity,
         "ame_history": getattr(models.ame, "history_", None),
         "seconds": models.timings,
     }
@@ -202,35 +187,69 @@ def _importance(rows: pl.DataFrame, models: _Models) -> list[pl.DataFrame]:
     return parts
 
 
-def _options(asked: dict[str, Any], model: str) -> dict[str, Any]:
+def _options(
+    data: pl.DataFrame | str | Path,
+    *,
+    model: str,
+    train_ame: bool,
+    truth: str | Path | None,
+    contexts: Sequence[str] | None,
+    test_fraction: float,
+    max_rows: int | None,
+    ame_max_rows: int | None,
+    lpm_params: Mapping[str, Any] | None,
+    ame_params: Mapping[str, Any] | None,
+    seed: int,
+) -> dict[str, Any]:
     """The options of a run as ``summary.json`` records them."""
-    data, truth, contexts = asked["data"], asked["truth"], asked["contexts"]
     return {
         "data": str(data) if not isinstance(data, pl.DataFrame) else "<table>",
         "model": model,
-        "train_ame": asked["train_ame"],
+        "train_ame": train_ame,
         "truth": str(truth) if truth is not None else None,
         "contexts": list(contexts) if contexts is not None else None,
-        **{k: asked[k] for k in ("test_fraction", "max_rows", "ame_max_rows")},
-        "lpm_params": dict(asked["lpm_params"] or {}),
-        "ame_params": dict(asked["ame_params"] or {}),
-        "seed": asked["seed"],
+        "test_fraction": test_fraction,
+        "max_rows": max_rows,
+        "ame_max_rows": ame_max_rows,
+        "lpm_params": dict(lpm_params or {}),
+        "ame_params": dict(ame_params or {}),
+        "seed": seed,
     }
 
 
-def _write(
-    tmp: Path,
-    table: pl.DataFrame,
-    by_pert: pl.DataFrame,
-    by_ctx: pl.DataFrame,
-    summary: dict[str, Any],
-    *,
-    figure_scores: pl.DataFrame | None,
-) -> None:
-    table.write_parquet(tmp / ROWS_FILE)
-    by_pert.write_csv(tmp / BY_PERTURBATION_FILE)
-    by_ctx.write_csv(tmp / BY_CONTEXT_FILE)
-    save_png(plot_importance(by_ctx, figure_scores), tmp / FIGURE_FILE, dpi=110)
+@dataclass
+class _Tables:
+    """The per-row table (both methods), its aggregates, and the sanity check against a truth."""
+
+    table: pl.DataFrame
+    by_perturbation: pl.DataFrame
+    by_context: pl.DataFrame
+    sanity: dict[str, Any] | None
+    figure_scores: pl.DataFrame | None
+
+
+def _tables(parts: list[pl.DataFrame], truth_table: pl.DataFrame | None) -> _Tables:
+    from lpm.sim.truth import DOWNSTREAM_FLAG
+
+    table = pl.concat(parts, how="diagonal")
+    scores = per_perturbation_scores(table)
+    if truth_table is None:
+        sanity = figure_scores = None
+    else:
+        sanity = sanity_check(scores, truth_table)
+        flags = truth_table.select(S.PERTURBATION, DOWNSTREAM_FLAG)
+        figure_scores = scores.join(flags, on=S.PERTURBATION)
+    by_pert = importance_by(table, by=S.PERTURBATION)
+    by_ctx = importance_by(table, by=S.CONTEXT)
+    return _Tables(table, by_pert, by_ctx, sanity, figure_scores)
+
+
+def _write(tmp: Path, tables: _Tables, summary: dict[str, Any]) -> None:
+    tables.table.write_parquet(tmp / ROWS_FILE)
+    tables.by_perturbation.write_csv(tmp / BY_PERTURBATION_FILE)
+    tables.by_context.write_csv(tmp / BY_CONTEXT_FILE)
+    figure = plot_importance(tables.by_context, tables.figure_scores)
+    save_png(figure, tmp / FIGURE_FILE, dpi=110)
     text = json.dumps(summary, indent=2, sort_keys=True, default=_json_default)
     (tmp / SUMMARY_FILE).write_text(text + "\n")
 
@@ -273,7 +292,8 @@ def run_explain(
     it is and may have seen the held-out rows. With ``train_ame`` an ``lpm_ame`` (``ame_params``)
     is fitted on the rest too and its attention is reported beside the post-hoc importance
     (both by the ``explain`` task). Held-out rows both models can predict are explained (a
-    seeded sample of ``max_rows``).
+    seeded sample of ``max_rows``). Returns an :class:`ExplainResult`: the per-row table (both
+    methods), the two aggregated tables, the summary and the files.
 
     Parameters
     ----------
@@ -286,15 +306,9 @@ def run_explain(
         figure panel; keep only these contexts (e.g. McFaline's glioblastoma lines).
     max_rows, ame_max_rows
         Held-out rows explained, training rows of the AME (None: all), at most (seeded samples).
-
-    Returns
-    -------
-    ExplainResult
-        Per-row table (both methods), the two aggregated tables, the summary and the files.
     """
-    from lpm.sim.truth import DOWNSTREAM_FLAG, read_downstream_effects
+    from lpm.sim.truth import read_downstream_effects
 
-    asked = dict(locals())  # the options as given, saved (resolved) in summary.json
     out = check_output(Path(out), kind="folder", overwrite=overwrite)
     if not 0 < test_fraction < 1:
         raise LpmInputError(None, f"test_fraction must be in (0, 1), got {test_fraction}")
@@ -310,24 +324,29 @@ def run_explain(
         ame_params=ame_params,
         seed=seed,
     )
-    rows = _explained_rows(test, models, max_rows=max_rows, seed=seed)
-    parts = _importance(rows, models)
-    table = pl.concat(parts, how="diagonal")
-    by_pert = importance_by(table, by=S.PERTURBATION)
-    by_ctx = importance_by(table, by=S.CONTEXT)
-    scores = per_perturbation_scores(table)
-    sanity = sanity_check(scores, truth_table) if truth_table is not None else None
+    parts = _importance(_explained_rows(test, models, max_rows=max_rows, seed=seed), models)
+    tables = _tables(parts, truth_table)
     models.timings["total_s"] = time.perf_counter() - t0
-    summary = _summary(parts, by_ctx, importance_by(table, by=None), sanity, models)
-    summary["options"] = _options(asked, models.description)
-    figure_scores = (
-        scores.join(truth_table.select(S.PERTURBATION, DOWNSTREAM_FLAG), on=S.PERTURBATION)
-        if truth_table is not None
-        else None
+    summary = _summary(parts, tables, models)
+    summary["options"] = _options(
+        data,
+        model=models.description,
+        train_ame=train_ame,
+        truth=truth,
+        contexts=contexts,
+        test_fraction=test_fraction,
+        max_rows=max_rows,
+        ame_max_rows=ame_max_rows,
+        lpm_params=lpm_params,
+        ame_params=ame_params,
+        seed=seed,
     )
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        _write(tmp, table, by_pert, by_ctx, summary, figure_scores=figure_scores)
-    return ExplainResult(table, by_pert, by_ctx, summary, out, [out / f for f in FILES])
+        _write(tmp, tables, summary)
+    files = [out / f for f in FILES]
+    return ExplainResult(
+        tables.table, tables.by_perturbation, tables.by_context, summary, out, files
+    )
 
 
 def _json_default(obj: object) -> object:

@@ -16,6 +16,8 @@ from lpm.data import schema as S
 from lpm.errors import LpmInputError
 from lpm.pl.grn import plot_strongest_module
 from lpm.pl.save import save_png
+from lpm.reports.discovery import GRN_OPTIONS_FILE, GRN_SCORES_FILE
+from lpm.runs._inputs import read_rows
 from lpm.tasks.base import fitted_model
 from lpm.tasks.grn import METHODS, Method, edge_graph, perturbed_genes, top_edges, widest_context
 from lpm.tasks.grn_scores import DEFAULT_K, in_universe, load_reference, score_edges
@@ -80,15 +82,29 @@ def write_network(edges: pl.DataFrame, out_prefix: str | Path, *, top: int = 100
     return [csv, graphml]
 
 
-def _read_data(data: pl.DataFrame | PerturbationStore | str | Path) -> pl.DataFrame:
-    if isinstance(data, pl.DataFrame):
-        return data
-    if isinstance(data, str | Path):
-        from lpm.data.store import open_store
+@dataclass(frozen=True)
+class _Inputs:
+    """The rows, their universe (perturbed genes × readouts) and the reference networks."""
 
-        data = open_store(data)
-    cols = [c for c in (*S.REQUIRED_COLUMNS,) if c in data.columns]
-    return data.read(columns=cols)
+    frame: pl.DataFrame
+    sources: list[str]
+    targets: list[str]
+    paths: list[str | Path]
+    references: dict[str, pl.DataFrame]
+
+
+def _read_inputs(
+    data: pl.DataFrame | PerturbationStore | str | Path,
+    reference: str | Path | Sequence[str | Path] | None,
+    gene_info: str | Path | None,
+    truth_context: str | None,
+) -> _Inputs:
+    frame, _ = read_rows(data, columns=S.REQUIRED_COLUMNS)
+    sources = perturbed_genes(frame)
+    targets = sorted(set(frame[S.READOUT].cast(pl.String).unique().to_list()))
+    paths = [reference] if isinstance(reference, str | Path) else list(reference or [])
+    references = _references(paths, gene_info, truth_context, universe=(sources, targets))
+    return _Inputs(frame, sources, targets, paths, references)
 
 
 def _references(
@@ -116,16 +132,29 @@ def _references(
 
 def _scores(
     edges: dict[str, pl.DataFrame],
-    references: dict[str, pl.DataFrame],
-    universe: dict[str, Any],
+    inputs: _Inputs,
+    *,
+    k: Sequence[int],
+    top: int,
+    n_random: int,
+    seed: int,
 ) -> pl.DataFrame:
     """``method, reference, metric, value``: :func:`score_edges` per method × reference."""
     rows: list[dict[str, Any]] = []
     for m, e in edges.items():
-        for name, ref in references.items():
+        for name, ref in inputs.references.items():
             if e.height == 0:
                 continue
-            res = score_edges(e, ref, **universe)
+            res = score_edges(
+                e,
+                ref,
+                universe_sources=inputs.sources,
+                universe_targets=inputs.targets,
+                k=k,
+                top=top,
+                n_random=n_random,
+                seed=seed,
+            )
             rows += [
                 {"method": m, "reference": name, "metric": key, "value": float(v)}
                 for key, v in res.items()
@@ -148,10 +177,10 @@ def _write(
         if fig is not None:
             files.append(out / save_png(fig, tmp / f"module_{m}.png", dpi=110).name)
     if scores is not None:
-        scores.write_csv(tmp / "scores.csv")
-        files.append(out / "scores.csv")
-    (tmp / "grn.json").write_text(json.dumps(options, indent=2) + "\n")
-    return [*files, out / "grn.json"]
+        scores.write_csv(tmp / GRN_SCORES_FILE)
+        files.append(out / GRN_SCORES_FILE)
+    (tmp / GRN_OPTIONS_FILE).write_text(json.dumps(options, indent=2) + "\n")
+    return [*files, out / GRN_OPTIONS_FILE]
 
 
 def _methods(method: str, *, has_model: bool) -> tuple[str, ...]:
@@ -166,24 +195,60 @@ def _methods(method: str, *, has_model: bool) -> tuple[str, ...]:
 
 
 def _options(
-    asked: dict[str, Any],
     *,
+    method: str,
     methods: tuple[str, ...],
-    imputed_context: str,
-    paths: Sequence[str | Path],
+    context: str | None,
+    imputed_context: str | None,
+    inputs: _Inputs,
+    gene_info: str | Path | None,
+    truth_context: str | None,
+    seed: int,
+    top: int,
+    k: Sequence[int],
+    n_random: int,
+    min_abs_z: float | None,
+    embedding_top_k: int | None,
+    edges: dict[str, pl.DataFrame],
 ) -> dict[str, Any]:
-    """The options of a run as ``grn.json`` records them, defaults resolved."""
+    """The options of a run as ``grn.json`` records them, defaults resolved, and its counts."""
     return {
-        "method": asked["method"],
+        "method": method,
         "methods": list(methods),
-        "context": asked["context"],
-        "imputed_context": imputed_context if "imputed" in methods else None,
-        "reference": [str(p) for p in paths],
-        "gene_info": str(asked["gene_info"]) if asked["gene_info"] else None,
-        **{key: asked[key] for key in ("truth_context", "seed", "top")},
-        "k": list(asked["k"]),
-        **{key: asked[key] for key in ("n_random", "min_abs_z", "embedding_top_k")},
+        "context": context,
+        "imputed_context": imputed_context,
+        "reference": [str(p) for p in inputs.paths],
+        "gene_info": str(gene_info) if gene_info else None,
+        "truth_context": truth_context,
+        "seed": seed,
+        "top": top,
+        "k": list(k),
+        "n_random": n_random,
+        "min_abs_z": min_abs_z,
+        "embedding_top_k": embedding_top_k,
+        "n_sources": len(inputs.sources),
+        "n_targets": len(inputs.targets),
+        "n_edges": {m: e.height for m, e in edges.items()},
     }
+
+
+def _edges(
+    frame: pl.DataFrame,
+    methods: tuple[str, ...],
+    model: PerturbationModel | str | Path | None,
+    contexts: tuple[str | None, str | None],
+    *,
+    min_abs_z: float | None,
+    top_k: int | None,
+) -> dict[str, pl.DataFrame]:
+    """The ``grn`` task's edges per method, in the (knock-down, imputed) ``contexts``."""
+    fitted = fitted_model(model) if model is not None else None
+    edges = {}
+    for m in methods:
+        context = contexts[1] if m == "imputed" else contexts[0]
+        task = get_task("grn", method=m, context=context, min_abs_z=min_abs_z, top_k=top_k)
+        edges[m] = task.run(frame, model=fitted)
+    return edges
 
 
 def run_grn(
@@ -209,7 +274,7 @@ def run_grn(
     Writes the folder ``out`` whole, refused before any work if it exists unless ``overwrite``:
     per method ``edges_<method>.csv``/``.graphml`` (the ``top`` best edges) and
     ``module_<method>.png``; ``scores.csv`` (``method, reference, metric, value``) with a
-    reference; ``grn.json`` (the resolved options and counts).
+    reference; ``grn.json`` (the resolved options and counts). Returns a :class:`GrnResult`.
 
     Parameters
     ----------
@@ -227,42 +292,42 @@ def run_grn(
         Seed of rewirings and layout; edges exported, drawn and rewired; precision@k cut-offs;
         rewirings per score; ``|z|`` threshold of knock-down and imputed edges; neighbours kept
         per gene by the embedding method (default all pairs).
-
-    Returns
-    -------
-    GrnResult
     """
-    asked = dict(locals())  # the options as given, saved (resolved) in grn.json
     start = time.perf_counter()
     methods = _methods(method, has_model=model is not None)
     out = check_output(Path(out), kind="folder", overwrite=overwrite)
-    frame = _read_data(data)
-    sources = perturbed_genes(frame)
-    targets = sorted(set(frame[S.READOUT].cast(pl.String).unique().to_list()))
-    paths = [reference] if isinstance(reference, str | Path) else list(reference or [])
-    references = _references(paths, gene_info, truth_context, universe=(sources, targets))
-    fitted = fitted_model(model) if model is not None else None
-    imputed_context = context or widest_context(frame)
-    params = {"context": context, "min_abs_z": min_abs_z, "top_k": embedding_top_k}
-    edges = {m: get_task("grn", method=m, **params).run(frame, model=fitted) for m in methods}
-    universe = {"universe_sources": sources, "universe_targets": targets, "k": k, "top": top}
-    scores = _scores(edges, references, {**universe, "n_random": n_random, "seed": seed})
-    options = {
-        **_options(asked, methods=methods, imputed_context=imputed_context, paths=paths),
-        "n_sources": len(sources),
-        "n_targets": len(targets),
-        "n_edges": {m: e.height for m, e in edges.items()},
-    }
+    inputs = _read_inputs(data, reference, gene_info, truth_context)
+    imputed = (context or widest_context(inputs.frame)) if "imputed" in methods else None
+    edges = _edges(
+        inputs.frame, methods, model, (context, imputed), min_abs_z=min_abs_z, top_k=embedding_top_k
+    )
+    scores = _scores(edges, inputs, k=k, top=top, n_random=n_random, seed=seed)
+    options = _options(
+        method=method,
+        methods=methods,
+        context=context,
+        imputed_context=imputed,
+        inputs=inputs,
+        gene_info=gene_info,
+        truth_context=truth_context,
+        seed=seed,
+        top=top,
+        k=k,
+        n_random=n_random,
+        min_abs_z=min_abs_z,
+        embedding_top_k=embedding_top_k,
+        edges=edges,
+    )
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        files = _write(tmp, out, edges, scores if references else None, options)
+        files = _write(tmp, out, edges, scores if inputs.references else None, options)
     return GrnResult(
         out=out,
         methods=methods,
         edges=edges,
         scores=scores,
         files=tuple(files),
-        n_sources=len(sources),
-        n_targets=len(targets),
+        n_sources=len(inputs.sources),
+        n_targets=len(inputs.targets),
         wall_s=time.perf_counter() - start,
     )
 

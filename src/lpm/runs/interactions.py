@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from lpm._utils.atomic import atomic_dir, check_output
-from lpm.errors import LpmInputError
 from lpm.pl.interactions import plot_interactions
 from lpm.pl.save import save_png
+from lpm.runs._inputs import naming, read_rows
 from lpm.tasks.base import fitted_model
 from lpm.tasks.interactions import (
     DEFAULT_THRESHOLDS,
@@ -79,15 +79,11 @@ def _jsonable(score: dict[str, Any]) -> dict[str, Any]:
 
 
 def _typed(
-    rows: pl.DataFrame, source: Path, params: dict[str, Any], model: Any
+    rows: pl.DataFrame, source: Path | None, params: dict[str, Any], model: Any
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The ``interactions`` task's typed and skipped doubles; its errors name the store."""
-    try:
+    with naming(source):
         return split_skipped(get_task("interactions", **params).run(rows, model=model))
-    except LpmInputError as err:
-        if err.source == "data":
-            raise LpmInputError(source, err.problem) from None
-        raise
 
 
 def _write(
@@ -131,7 +127,6 @@ def run_interactions(
     gets interactions.csv/.parquet, skipped.csv, interactions.png and summary.json; with
     ``truth`` the accuracy and confusion matrix, with ``norman`` norman_comparison.csv.
     """
-    from lpm.data.store import open_store
     from lpm.sim.truth import read_pair_types
 
     start = time.perf_counter()
@@ -139,19 +134,18 @@ def run_interactions(
     truth_table = read_pair_types(truth) if truth is not None else None
     if norman is not None:
         read_norman_fits(norman)
-    handle = open_store(store) if isinstance(store, str | Path) else store
-    rows = handle.read()
-    params = {"context": context, "method": method, "seed": seed, **_threshold_params(thresholds)}
+    rows, source = read_rows(store)
+    params = {"context": context, "method": method, "seed": seed, **asdict(thresholds)}
     summary: dict[str, Any] = {"method": method, "seed": seed, "context": context}
     summary["thresholds"] = thresholds.as_dict()
     measured = None
     if model is not None:
         model = fitted_model(model)
-        measured, _ = _typed(rows, handle.path, params, None)
+        measured, _ = _typed(rows, source, params, None)
         summary["profiles"] = "predicted doubles, measured singles"
     else:
         summary["profiles"] = "measured profiles"
-    table, skipped = _typed(rows, handle.path, params, model)
+    table, skipped = _typed(rows, source, params, model)
     if model is not None:
         unpredictable = skipped.filter(pl.col("reason").str.starts_with("model cannot predict"))
         summary["n_unpredictable_doubles"] = unpredictable.height
@@ -190,15 +184,6 @@ def run_interactions(
         files=tuple(out / n for n in names),
         wall_s=time.perf_counter() - start,
     )
-
-
-def _threshold_params(t: InteractionThresholds) -> dict[str, Any]:
-    return {
-        "min_fit_dcor": t.min_fit_dcor,
-        "max_dominance": t.max_dominance,
-        "magnitude_margin": t.magnitude_margin,
-        "min_abs_z": t.min_abs_z,
-    }
 
 
 __all__ = ["InteractionsResult", "run_interactions"]

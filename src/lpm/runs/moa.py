@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, Final
 import polars as pl
 
 from lpm._utils.atomic import atomic_dir, check_output
-from lpm.errors import LpmInputError
 from lpm.pl.moa import plot_moa
 from lpm.pl.save import save_png
+from lpm.reports.discovery import MOA_FIGURE_FILE, MOA_SCORES_FILE
+from lpm.runs._inputs import naming, read_rows
 from lpm.tasks.moa import METHODS, MIN_OVERLAP
 from lpm.tasks.moa_scores import COMPOUND, score_moa, single_type
 from lpm.tasks.registry import get_task
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
 
 #: File names written by :func:`run_moa`.
 RANKING_FILE: Final = "moa_ranking.parquet"
-SCORES_FILE: Final = "moa_scores.csv"
+SCORES_FILE: Final = MOA_SCORES_FILE
 PER_QUERY_FILE: Final = "moa_per_query.csv"
-FIGURE_FILE: Final = "moa.png"
+FIGURE_FILE: Final = MOA_FIGURE_FILE
 OPTIONS_FILE: Final = "moa_options.json"
 
 
@@ -84,18 +85,9 @@ def _rank(
     params: dict[str, Any],
 ) -> pl.DataFrame:
     """The ``moa`` task's ranking of the data; its errors name the store, not "frame"."""
-    if isinstance(data, pl.DataFrame):
-        frame = data
-    else:
-        from lpm.data.store import open_store
-
-        frame = open_store(data).read()
-    try:
+    frame, store = read_rows(data)
+    with naming(store):
         return get_task("moa", **params).run(frame, model=model)
-    except LpmInputError as err:
-        if err.source == "frame" and not isinstance(data, pl.DataFrame):
-            raise LpmInputError(data, err.problem) from None
-        raise
 
 
 def _model_name(model: PerturbationModel | str | Path | None) -> str | None:

@@ -12,15 +12,6 @@
 Tasks are found by name (:mod:`lpm.tasks.registry`); ``lpm.runs`` writes their outputs.
 """
 
-from lpm.priors import (
-    compound_mechanisms,
-    compound_targets,
-    load_compound_annotations,
-    load_compound_ids,
-    load_gene_network,
-    match_compounds,
-)
-from lpm.priors.mechanisms import load_mechanism_annotations
 from lpm.tasks.base import DiscoveryTask
 from lpm.tasks.embeddings import (
     EmbeddingTask,
@@ -50,8 +41,6 @@ __all__ = [
     "InteractionTask",
     "InteractionThresholds",
     "MechanismTask",
-    "compound_mechanisms",
-    "compound_targets",
     "context_embeddings",
     "describe_task",
     "embedding_edges",
@@ -62,11 +51,6 @@ __all__ = [
     "interaction_table",
     "knockdown_edges",
     "list_tasks",
-    "load_compound_annotations",
-    "load_compound_ids",
-    "load_gene_network",
-    "load_mechanism_annotations",
-    "match_compounds",
     "measured_profile_similarity",
     "perturbation_embeddings",
     "posthoc_importance",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -119,10 +119,7 @@ class InteractionThresholds:
     def as_dict(self) -> dict[str, float | None]:
         """The thresholds and the magnitudes they imply (as ``summary.json`` records them)."""
         return {
-            "min_fit_dcor": self.min_fit_dcor,
-            "max_dominance": self.max_dominance,
-            "magnitude_margin": self.magnitude_margin,
-            "min_abs_z": self.min_abs_z,
+            **asdict(self),
             "synergy_above": self.synergy_above,
             "buffering_below": self.buffering_below,
         }

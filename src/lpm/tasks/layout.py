@@ -62,13 +62,19 @@ def _pca(x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _layout(x: np.ndarray, *, seed: int, method: str) -> tuple[str, np.ndarray, dict[str, Any]]:
-    """obsm key, coordinates (points × 2) and a record of how they were made."""
-    n = x.shape[0]
+def check_layout_method(method: str) -> str:
+    """``method`` if it is one of :data:`LAYOUT_METHODS`, else a one-line error listing them."""
     if method not in LAYOUT_METHODS:
         raise LpmInputError(
             None, f"unknown layout method {method!r}; expected one of {', '.join(LAYOUT_METHODS)}"
         )
+    return method
+
+
+def _layout(x: np.ndarray, *, seed: int, method: str) -> tuple[str, np.ndarray, dict[str, Any]]:
+    """obsm key, coordinates (points × 2) and a record of how they were made."""
+    n = x.shape[0]
+    check_layout_method(method)
     if n < MIN_POINTS:
         label = f"PCA ({n} point(s): too few for UMAP or t-SNE)"
         return "X_pca", _pca(x, 2), {"method": "pca", "label": label}
@@ -155,6 +161,7 @@ __all__ = [
     "LAYOUT_METHODS",
     "LAYOUT_UNS",
     "MIN_POINTS",
+    "check_layout_method",
     "embedding_layout",
     "layout_key",
 ]

@@ -15,7 +15,7 @@ import polars as pl
 
 from lpm.data import schema as S
 from lpm.data.symbols import TYPE_SEPARATOR
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
 from lpm.tasks.interaction_stats import dominance
 from lpm.tasks.interactions import DEFAULT_THRESHOLDS, InteractionThresholds, type_expression
 
@@ -48,7 +48,7 @@ def read_norman_fits(regr_fits_csv: Path) -> pl.DataFrame:
     try:
         df = pl.read_csv(path, infer_schema_length=10_000)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise LpmInputError(path, f"cannot read CSV: {str(exc).splitlines()[0]}") from None
+        raise LpmInputError(path, f"cannot read CSV: {first_line(exc)}") from None
     missing = [c for c in NORMAN_COLUMNS if c not in df.columns]
     if missing:
         raise LpmInputError(path, f"missing column(s) {', '.join(missing)}")
