@@ -223,3 +223,17 @@ def test_perturbation_embedding_exactly_where_declared(
     else:
         with pytest.raises(LpmInputError, match="has no perturbation embedding"):
             model.perturbation_embedding(perts)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_row_without_a_symbol_is_one_line_not_a_crash(
+    name: str, make: Callable[[str], PerturbationModel], toy_rows: pl.DataFrame
+) -> None:
+    train, test = _split(toy_rows)
+    model = make(name).fit(train)
+    for col in ("perturbation", "context", "readout"):
+        rows = test.with_columns(
+            pl.when(pl.int_range(pl.len()) == 0).then(None).otherwise(pl.col(col)).alias(col)
+        )
+        with pytest.raises(LpmInputError, match=f"have no {col}"):
+            model.predict(rows)

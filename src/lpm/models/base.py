@@ -411,6 +411,10 @@ def _check_rows(rows: pl.DataFrame) -> None:
     missing = [c for c in S.KEY_COLUMNS if c not in rows.columns]
     if missing:
         raise LpmInputError(None, f"rows to predict miss column(s) {', '.join(missing)}")
+    for col in S.KEY_COLUMNS:  # an empty symbol is not a symbol: never predicted as anything
+        n = rows[col].null_count()
+        if n:
+            raise LpmInputError(None, f"{n} row(s) to predict have no {col} (empty {col!r} column)")
 
 
 def unknown_symbols_error(model: PerturbationModel, bad_rows: pl.DataFrame) -> UnknownSymbolError:
