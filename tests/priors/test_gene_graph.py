@@ -13,6 +13,7 @@ from lpm.priors.gene_graph import (
     coexpression_graph,
     edge_table_graph,
     go_similarity_graph,
+    graph_source,
     normalised_adjacency,
 )
 
@@ -104,3 +105,11 @@ def test_edge_table_ids_stay_text(tmp_path: Path) -> None:
     path.write_text("source,target,weight\n007,2,1.0\n2,10,0.5\n")
     graph = edge_table_graph(path)
     assert set(graph["source"].to_list()) == {"007", "2", "10"}
+
+
+def test_none_is_an_empty_graph_and_needs_no_priors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LPM_PRIORS", str(tmp_path / "absent"))
+    edges = graph_source("none")
+    assert edges.height == 0 and edges.columns == ["source", "target", "weight"]

@@ -188,7 +188,10 @@ def coexpression_graph(
 
 
 def graph_source(spec: str, **params: float) -> pl.DataFrame:
-    """``go`` (GO Jaccard graph from the priors folder) or an edge-table file."""
+    """``go`` (GO Jaccard graph from the priors folder), ``none`` (no prior graph: every gene
+    stands alone) or an edge-table file."""
+    if spec == "none":
+        return pl.DataFrame(schema={"source": pl.String, "target": pl.String, "weight": pl.Float32})
     if spec == "go":
         from lpm.priors.locations import cache_folder, priors_folder
 
