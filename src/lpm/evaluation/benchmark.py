@@ -25,7 +25,11 @@ import polars as pl
 from lpm.data import schema as S
 from lpm.data.splits import get_split_kind, make_split
 from lpm.errors import LpmInputError, first_line
-from lpm.evaluation.compare import VERDICT_METRICS, compare_to_best_baseline
+from lpm.evaluation.compare import (
+    COMPARISON_SCHEMA,
+    VERDICT_METRICS,
+    compare_to_best_baseline,
+)
 from lpm.evaluation.panel import check_n_boot, evaluate
 from lpm.models.registry import BASELINES, make_model
 
@@ -95,7 +99,9 @@ class BenchmarkResult:
     coverage: pl.DataFrame
     timings: pl.DataFrame
     per_context: pl.DataFrame
-    comparisons: pl.DataFrame = field(default_factory=pl.DataFrame)
+    comparisons: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=COMPARISON_SCHEMA)
+    )
     not_applicable: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(schema=NOT_APPLICABLE_SCHEMA)
     )

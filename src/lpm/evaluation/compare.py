@@ -39,7 +39,8 @@ BEATS, TIES, LOSES, UNTESTED = "beats", "ties", "loses", "untested"
 #: Bootstrap indices drawn per chunk (memory stays bounded for large tables).
 _CHUNK: Final = 1 << 22
 
-_SCHEMA: Final = {
+#: Columns of :func:`compare_to_best_baseline`'s table.
+COMPARISON_SCHEMA: Final = {
     "group": pl.String,
     "model": pl.String,
     "metric": pl.String,
@@ -186,12 +187,13 @@ def compare_to_best_baseline(
                 records.append(
                     (group, model, metric, best[metric], diff, lo, hi, n_pairs, n_seeds, said)
                 )
-    return pl.DataFrame(records, schema=_SCHEMA, orient="row")
+    return pl.DataFrame(records, schema=COMPARISON_SCHEMA, orient="row")
 
 
 __all__ = [
     "BEATS",
     "BINARY_KEY_METRICS",
+    "COMPARISON_SCHEMA",
     "KEY_METRICS",
     "LOSES",
     "TIES",
