@@ -4,12 +4,15 @@ Run from the repository root:  .venv/bin/python benchmarks/real_data.py [--only 
 Writes stores to benchmarks/stores/ (not committed: licences differ) and results to
 benchmarks/results/ (committed): ingest.md with `lpm info` of every store, one folder per
 benchmark with results.md/csv/png, and baselines.md collating them with their commands.
-Every command is run through the `lpm` CLI exactly as printed.
+Every command is run through the `lpm` CLI exactly as printed. ``--only`` names stores and
+benchmarks: only those are ingested and run, and only their sections of ingest.md and
+baselines.md are replaced (or added); the others stay as they were.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -56,6 +59,7 @@ def ingests() -> dict[str, list[str]]:
         ],
         "perturbqa": ["ingest", *pqa, *perturbqa_flags, *g],
         "perturbqa_dir": ["ingest", *pqa_dir, *perturbqa_flags, *g],
+        **_multi_context_ingests(d, g),
         "norman_growth": [
             "ingest",
             str(d / "norman19_gi" / "processed_fitnesses.csv"),
@@ -99,6 +103,29 @@ def sigrecon_ingests() -> dict[str, list[str]]:
     }  # fmt: skip
 
 
+def _multi_context_ingests(d: Path, g: list[str]) -> dict[str, list[str]]:
+    """PRISM (killing AUC; dose series) and the 65-line L1000 signatures: the same compounds in
+    many cell lines. Their readouts are not genes, so --gene-info is left out for PRISM."""
+    prism = d / "prism_repurposing_489lines"
+    contexts = ["--layout", "contexts", "--readout-type", "viability"]
+    return {
+        "prism_auc": [
+            "ingest", str(prism / "PREP2_AUC_n1396x489.gctx"), *contexts,
+            "--readout-name", "killing_auc", "--dataset", "prism", "--overwrite",
+        ],
+        "prism_doses": [
+            "ingest", str(prism / "PREP2_MODZ.ZSPC.COMBAT_n648x489.gctx"),
+            str(prism / "PASG002_MODZ.ZSPC_n383x489.gctx"), *contexts,
+            "--row-metadata", str(prism / "PRISM_cell_meta_489.csv"), "--drop-type", "lma_x",
+            "--overwrite",
+        ],
+        "lincs65": [
+            "ingest", str(d / "lincs_l1000_65lines" / "modzs_n272x978.gctx"),
+            "--lincs-level", "5", "--dataset", "lincs65", *g,
+        ],
+    }  # fmt: skip
+
+
 def sigrecon_benchmarks() -> dict[str, list[str]]:
     """unseen_pair on each sigrecon store: a list held out in one line, its perturbation's lists
     in the other lines seen (the cross-context transfer these sets exist for)."""
@@ -115,6 +142,12 @@ def sigrecon_benchmarks() -> dict[str, list[str]]:
         ]
         for name, what in titles.items()
     }  # fmt: skip
+
+
+def _baselines(store: str, title: str) -> list[str]:
+    """`lpm benchmark` of the five baselines on unseen (perturbation, context) pairs, 3 seeds."""
+    return ["benchmark", "--store", str(STORES / store), "--split", "unseen_pair",
+            "--models", BASELINES, "--seeds", "3", "--title", title]  # fmt: skip
 
 
 def benchmarks(go: Path) -> dict[str, list[str]]:
@@ -190,74 +223,91 @@ def benchmarks(go: Path) -> dict[str, list[str]]:
             "Baselines: simulated world, held-out combinations by singles seen",
         ],
         **sigrecon_benchmarks(),
+        **_multi_context_benchmarks(),
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", nargs="*", help="benchmark names to run (default: all)")
-    parser.add_argument("--skip-ingest", action="store_true")
-    args = parser.parse_args()
-    if not (ROOT / DATA).exists():
-        sys.exit(f"real data not present at {DATA}; nothing to do")
-    (ROOT / STORES).mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    if not args.skip_ingest:
-        lines = [
-            "# Ingest of every real dataset in ../shared/data",
+def _multi_context_benchmarks() -> dict[str, list[str]]:
+    return {
+        "prism_auc_unseen_pair": _baselines(
+            "prism_auc",
+            "Baselines: PRISM killing AUC, 1,396 compounds x 489 lines, unseen (compound, line) pairs",
+        ),
+        "prism_doses_unseen_pair": _baselines(
+            "prism_doses",
+            "Baselines: PRISM viability z-scores by dose (PREP2 8 doses, PASG002 3 doses), unseen pairs",
+        ),
+        "lincs65_unseen_pair": _baselines(
+            "lincs65",
+            "Baselines: L1000 Level 5 signatures of 3 compounds in 65 lines, unseen (compound, line) pairs",
+        ),
+    }
+
+
+def _sections(path: Path, header: list[str], new: dict[str, list[str]], order: list[str]) -> str:
+    """``path``'s ``## NAME`` sections for the names in ``order``, those in ``new`` replaced or
+    added (a run with ``--only`` rewrites its own sections and keeps the others)."""
+    text = path.read_text() if path.exists() else ""
+    heading = re.compile(r"^## (" + "|".join(map(re.escape, order)) + r")$", re.MULTILINE)
+    found = list(heading.finditer(text))
+    head = text[: found[0].start()] if found else "\n".join(header) + "\n"
+    ends = [m.start() for m in found[1:]] + [len(text)]
+    blocks = {m.group(1): text[m.start() : end] for m, end in zip(found, ends, strict=True)}
+    blocks.update({name: "\n".join(lines) + "\n" for name, lines in new.items()})
+    return head + "".join(blocks[n] for n in order if n in blocks)
+
+
+def _ingest(only: list[str] | None) -> None:
+    """Build the stores (``only``: just those) and write their `lpm info` to ingest.md."""
+    jobs = {name: [*cmd, "--out", str(STORES / name)] for name, cmd in ingests().items()}
+    joint = [str(STORES / n) for n in REAL_STORES]
+    jobs["joint (all of the above in one store)"] = [
+        "ingest", *joint, "--out", str(STORES / "joint"), "--overwrite",
+    ]  # fmt: skip
+    jobs["simulator (default world)"] = [
+        "simulate", "--out", str(STORES / "sim"), "--seed", "0", "--overwrite",
+    ]  # fmt: skip
+    sections = {}
+    for title, cmd in jobs.items():
+        if only and title not in only:
+            continue
+        shown, out, dt = run(cmd)
+        sections[title] = [
+            f"## {title}",
             "",
-            "Produced by `python benchmarks/real_data.py`.",
+            "```",
+            shown,
+            f"# {dt:.1f} s",
+            "",
+            out.rstrip(),
+            "```",
             "",
         ]
-        jobs = {name: [*cmd, "--out", str(STORES / name)] for name, cmd in ingests().items()}
-        joint = [str(STORES / n) for n in REAL_STORES]
-        jobs["joint (all of the above in one store)"] = [
-            "ingest",
-            *joint,
-            "--out",
-            str(STORES / "joint"),
-            "--overwrite",
-        ]
-        jobs["simulator (default world)"] = [
-            "simulate",
-            "--out",
-            str(STORES / "sim"),
-            "--seed",
-            "0",
-            "--overwrite",
-        ]
-        for title, cmd in jobs.items():
-            shown, out, dt = run(cmd)
-            lines += [f"## {title}", "", "```", shown, f"# {dt:.1f} s", "", out.rstrip(), "```", ""]
-        write_text(RESULTS / "ingest.md", "\n".join(lines))
-    go = STORES / "go_embedding.parquet"
-    if not (ROOT / go).exists():
-        run(["prior-embedding", "--gene2go", str(GENE2GO), "--out", str(go), "--dims", "32"])
-    summary = [
+    header = ["# Ingest of every real dataset in ../shared/data", "",
+              "Produced by `python benchmarks/real_data.py`.", ""]  # fmt: skip
+    path = RESULTS / "ingest.md"
+    write_text(path, _sections(path, header, sections, list(jobs)))
+
+
+def _benchmark(only: list[str] | None, go: Path) -> None:
+    """Run the benchmarks (``only``: just those) and collate them in baselines.md."""
+    header = [
         "# Baselines on the real sets and the simulator",
         "",
         "Produced by `python benchmarks/real_data.py`; each section links the full report.",
         "",
     ]
+    sections = {}
     for name, cmd in benchmarks(go).items():
-        if args.only and name not in args.only:
+        if only and name not in only:
             continue
         out_dir = RESULTS / name
         shown, _, dt = run([*cmd, "--out", str(out_dir.relative_to(ROOT)), "--overwrite"])
-        summary += [
-            f"## {name}",
-            "",
-            "```",
-            shown,
-            f"# {dt:.0f} s",
-            "```",
-            "",
-            f"[full report]({name}/results.md)",
-            "",
-        ]
+        lines = [f"## {name}", "", "```", shown, f"# {dt:.0f} s", "```", "",
+                 f"[full report]({name}/results.md)", ""]  # fmt: skip
         body = (out_dir / "results.md").read_text().split("\n## ", 1)
         if len(body) == 2:
-            summary += [
+            lines += [
                 "## "
                 + body[1]
                 .replace("](results.png)", f"]({name}/results.png)")
@@ -265,8 +315,27 @@ def main() -> None:
                 .replace("## Test", "### Test", 1),
                 "",
             ]
-    if not args.only:
-        write_text(RESULTS / "baselines.md", "\n".join(summary))
+        sections[name] = lines
+    path = RESULTS / "baselines.md"
+    write_text(path, _sections(path, header, sections, list(benchmarks(go))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="*", help="store and benchmark names to run (default: all)")
+    parser.add_argument("--skip-ingest", action="store_true")
+    args = parser.parse_args()
+    if not (ROOT / DATA).exists():
+        sys.exit(f"real data not present at {DATA}; nothing to do")
+    (ROOT / STORES).mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if not args.skip_ingest:
+        _ingest(args.only)
+    go = STORES / "go_embedding.parquet"
+    needs_go = not args.only or "replogle_unseen_perturbation" in args.only
+    if needs_go and not (ROOT / go).exists():
+        run(["prior-embedding", "--gene2go", str(GENE2GO), "--out", str(go), "--dims", "32"])
+    _benchmark(args.only, go)
 
 
 if __name__ == "__main__":

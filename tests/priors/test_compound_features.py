@@ -134,3 +134,14 @@ def test_l1000_a375_compounds_resolve() -> None:
     )
     assert with_ids.height >= 50  # 53 with the plate's Broad ids; 6 unnamed BRD ids do not
     assert set(by_name) <= set(with_ids["compound"])
+
+
+def test_known_smiles_come_first_and_need_no_folder(tmp_path: Path) -> None:
+    names = ["compound:mine", "compound:aspirin"]
+    known = {"compound:mine": CAFFEINE, "compound:aspirin": ASPIRIN}
+    assert cf.compound_smiles(None, names, known=known) == known
+    assert cf.compound_smiles(tmp_path, names, known=known) == known  # an empty folder is not read
+    with pytest.raises(LpmInputError, match="no compound structure file"):
+        cf.compound_smiles(tmp_path, names, known={"compound:mine": CAFFEINE})
+    table = cf.compound_features(None, names, known=known)
+    assert table["compound"].to_list() == ["compound:aspirin", "compound:mine"]

@@ -45,23 +45,45 @@ def ingest(
         str | None, opt("Type of bare perturbation names (CRISPRi, compound, ...).")
     ] = None,
     readout_type: Annotated[
-        str | None, opt("What values mean (delta, zscore, binary, ...).")
+        str | None,
+        opt(
+            "What values mean (delta, zscore, binary, viability, ...); a GCT/GCTX without a "
+            "level: values stored as given."
+        ),
     ] = None,
     context_column: Column = None,
     perturbation_column: Column = None,
     readout_column: Column = None,
     value_column: Column = None,
-    control_label: Annotated[str | None, opt("Label of control cells/wells.")] = None,
+    control_label: Annotated[
+        str | None, opt("Label of control cells/wells (GCT: its pert_type or pert_iname).")
+    ] = None,
     gene_info: GeneInfo = None,
     lincs_level: Annotated[
-        int | None, opt("LINCS level (3 or 4) when it cannot be inferred.")
+        int | None,
+        opt(
+            "GCT/GCTX level where the file's metadata does not say it (3: log expression, "
+            "vehicle subtracted; 4 or 5: z-scores as given). Never guessed from the values."
+        ),
     ] = None,
     layout: Annotated[
         str | None,
-        opt("table (long or wide, default), pairwise (gene × gene doubles), ranked (gene lists)."),
+        opt(
+            "table (long or wide, default), pairwise (gene × gene doubles), ranked (gene lists), "
+            "or contexts (GCT/GCTX whose rows are cell lines, e.g. PRISM)."
+        ),
     ] = None,
     readout_name: Annotated[
-        str | None, opt("Readout name of a pairwise matrix (default fitness).")
+        str | None,
+        opt("Readout name of a pairwise matrix (default fitness) or a contexts GCTX (viability)."),
+    ] = None,
+    drop_type: Annotated[
+        list[str] | None,
+        opt("GCT/GCTX sample type (pert_type) to leave out, counted (e.g. lma_x); repeatable."),
+    ] = None,
+    row_metadata: Annotated[
+        Path | None,
+        opt("Table joined on a GCT/GCTX's row ids (--layout contexts), e.g. a cell-line table."),
     ] = None,
     top_k: Annotated[
         int | None, opt("Ranked lists: a gene is labelled 1 when its rank is at most this (100).")
@@ -86,6 +108,7 @@ def ingest(
         value_column=value_column, control_label=control_label, gene_info=gene_info,
         lincs_level=lincs_level, layout=layout, readout_name=readout_name, top_k=top_k,
         panel_min_lists=panel_min_lists, duplicate_genes=duplicate_genes,
+        drop_types=tuple(drop_type) if drop_type else None, row_metadata=row_metadata,
     )  # fmt: skip
     progress = lambda s: status(f"reading {s}")  # noqa: E731
     store = run(sources, out, options=options, overwrite=overwrite, progress=progress)
@@ -134,11 +157,15 @@ def features_compounds(
     ] = None,
     overwrite: Overwrite = False,
 ) -> None:
-    """Morgan fingerprints (RDKit) of the store's compounds whose SMILES resolve by name."""
+    """Morgan fingerprints (RDKit) of the store's compounds: SMILES from the store's source files
+    first, the others resolved by name."""
     from lpm.runs.features import compound_features_to_file
 
-    table, n = compound_features_to_file(store, out, compounds=compounds, overwrite=overwrite)
-    out_console.print(f"wrote {table.height} of {n} compounds (resolved SMILES) to {out}")
+    table, n, own = compound_features_to_file(store, out, compounds=compounds, overwrite=overwrite)
+    out_console.print(
+        f"wrote {table.height} of {n} compounds to {out} "
+        f"({own} with the SMILES of the store's source files, {table.height - own} found by name)"
+    )
 
 
 def features_contexts(

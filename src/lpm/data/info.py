@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.compounds import SMILES
 from lpm.data.io.ranked import ranked_lines
 from lpm.data.store import PerturbationStore, value_summary
 
@@ -25,6 +27,8 @@ class StoreInfo:
     values: pl.DataFrame
     has_controls: bool
     notes: dict[str, Any]
+    #: Compounds in the store's compound table, and how many of them have a SMILES from the file.
+    compound_structures: tuple[int, int] | None = None
 
 
 def _ptype() -> pl.Expr:
@@ -63,6 +67,12 @@ def store_info(store: PerturbationStore) -> StoreInfo:
         .sort("type")
         .collect()
     )
+    compounds = store.compounds()
+    structures = (
+        (compounds.height, int(compounds[SMILES].drop_nulls().len()))
+        if compounds is not None
+        else None
+    )
     counts = lf.select(
         pl.col(S.PERTURBATION).n_unique().alias("p"), pl.col(S.READOUT).n_unique().alias("r")
     ).collect()
@@ -78,6 +88,7 @@ def store_info(store: PerturbationStore) -> StoreInfo:
         values=value_summary(store),
         has_controls=store.meta.has_controls,
         notes=store.meta.notes,
+        compound_structures=structures,
     )
 
 
@@ -113,6 +124,42 @@ def gene_mapping_lines(notes: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _reader_notes(notes: Any, where: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every reader's notes (a dict recording its value rule or unmeasured cells), nested or not."""
+    if not isinstance(notes, dict):
+        return []
+    if "unmeasured" in notes or "level_rule" in notes:
+        return [(where, notes)]
+    return [found for key, value in notes.items() for found in _reader_notes(value, key)]
+
+
+def source_lines(notes: dict[str, Any]) -> list[str]:
+    """Per source: what its values are, cells not measured, samples left out, compounds."""
+    lines = []
+    for source, rec in _reader_notes(notes):
+        name = Path(source).name or source
+        if "level_rule" in rec:
+            lines.append(
+                f"{name}: values: {rec['level_rule']} (readout type {rec.get('readout_type')})"
+            )
+        if isinstance(rec.get("unmeasured"), dict):
+            u = rec["unmeasured"]
+            lines.append(
+                f"{name}: unmeasured: {u.get('nan_cells', 0)} NaN cell(s), "
+                f"{u.get('rows_dropped', 0)} row(s) left out"
+            )
+        dropped = dict(rec.get("samples_dropped") or {})
+        if rec.get("n_other_controls_dropped"):
+            dropped["other ctl_*"] = rec["n_other_controls_dropped"]
+        if dropped:
+            listed = ", ".join(f"{k} {v}" for k, v in dropped.items())
+            lines.append(f"{name}: samples left out: {listed}")
+        if isinstance(rec.get("compounds"), dict):
+            c = rec["compounds"]
+            lines.append(f"{name}: compounds: {c.get('n')}; SMILES: {c.get('smiles')}")
+    return lines
+
+
 def format_info(info: StoreInfo) -> str:
     """Plain-text rendering (also used by the CLI), stable enough to paste into notes."""
     pl_cfg = pl.Config(
@@ -139,6 +186,12 @@ def format_info(info: StoreInfo) -> str:
             "values:",
             str(info.values),
         ]
+    sources = source_lines(info.notes)
+    if sources:
+        lines += ["", "sources:", *(f"  {line}" for line in sources)]
+    if info.compound_structures is not None:
+        n, with_smiles = info.compound_structures
+        lines += [f"compound table: {n} compounds, {with_smiles} with a SMILES from the source"]
     genes = gene_mapping_lines(info.notes)
     lines += (
         ["", "gene symbols (harmonised through aliases):", *genes]

@@ -1,7 +1,8 @@
 """The PRC store: one long Parquet table of ``context, perturbation, readout, value`` rows.
 
 A store is a folder: ``measurements.parquet`` (row groups, so training can stream it),
-optionally ``controls.parquet`` (each context's unperturbed profile) and ``store.json``
+optionally ``controls.parquet`` (each context's unperturbed profile), optionally
+``compounds.parquet`` (each compound's ids and structure, :mod:`lpm.data.compounds`) and ``store.json``
 (schema version, content hash, each data file's hash and size, provenance). It is written
 whole or not at all, and opening it checks that its data files are the ones it wrote
 (:mod:`lpm.data.hashing`: one ``stat`` per file when nothing changed).
@@ -21,12 +22,16 @@ import pyarrow.parquet as pq
 
 from lpm._utils.atomic import atomic_dir
 from lpm.data import schema as S
+from lpm.data.compounds import conform_compounds, merge_compounds
 from lpm.data.hashing import stamped_sha256
 from lpm.data.validate import conform_controls, validate_measurements
 from lpm.errors import LpmInputError
 
 MEASUREMENTS = "measurements.parquet"
 CONTROLS = "controls.parquet"
+COMPOUNDS = "compounds.parquet"
+#: The data files a store may hold, each recorded with its hash in ``store.json``.
+DATA_FILES = (MEASUREMENTS, CONTROLS, COMPOUNDS)
 META = "store.json"
 DEFAULT_ROW_GROUP = 262_144
 
@@ -64,10 +69,12 @@ def write_store(
     overwrite: bool = False,
     row_group_size: int = DEFAULT_ROW_GROUP,
     source: str | Path | None = None,
+    compounds: pl.DataFrame | None = None,
 ) -> PerturbationStore:
     """Validate and write a store atomically; returns a handle on the written store.
 
     Rows are sorted by key so the same content always gives the same bytes and hash.
+    ``compounds`` (:mod:`lpm.data.compounds`) keeps the rows of compounds the store measures.
     """
     table = validate_measurements(measurements, source)
     ctrl = None
@@ -79,13 +86,19 @@ def write_store(
                 source,
                 f"control profile(s) for context(s) with no measurements: {', '.join(unknown)}",
             )
+    comp = None
+    if compounds is not None:
+        measured = table[S.PERTURBATION].unique().implode()
+        comp = conform_compounds(compounds, source).filter(pl.col(S.PERTURBATION).is_in(measured))
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
         pq.write_table(
             _to_arrow(table), tmp / MEASUREMENTS, row_group_size=row_group_size, compression="zstd"
         )
         if ctrl is not None:
             pq.write_table(_to_arrow(ctrl), tmp / CONTROLS, compression="zstd")
-        names = [n for n in (MEASUREMENTS, CONTROLS) if (tmp / n).is_file()]
+        if comp is not None and comp.height:
+            pq.write_table(comp.to_arrow(), tmp / COMPOUNDS, compression="zstd")
+        names = [n for n in DATA_FILES if (tmp / n).is_file()]
         files = {
             name: {"sha256": stamped_sha256(tmp / name), "size": (tmp / name).stat().st_size}
             for name in names
@@ -148,14 +161,14 @@ class PerturbationStore:
         out: dict[str, tuple[str, int | None]] = {}
         for name, raw in self.meta.files.items():
             try:
-                if name not in (MEASUREMENTS, CONTROLS):
+                if name not in DATA_FILES:
                     raise KeyError(name)  # a store has these data files and no others
                 out[name] = (str(raw["sha256"]), int(raw["size"]))
             except (KeyError, TypeError, ValueError):
                 raise LpmInputError(
                     self.path / META, f"corrupt record of {name} in store metadata"
                 ) from None
-        for name in (MEASUREMENTS, CONTROLS):
+        for name in DATA_FILES:
             if name not in out and (self.path / name).exists():
                 raise LpmInputError(
                     self.path, f"{name} was not written with the store (it is not in {META})"
@@ -214,6 +227,14 @@ class PerturbationStore:
             pl.col(S.CONTEXT).cast(pl.String), pl.col(S.READOUT).cast(pl.String)
         )
 
+    def compounds(self) -> pl.DataFrame | None:
+        """What the source files said about each compound (ids, SMILES), where they said it.
+
+        Columns :data:`lpm.data.compounds.COLUMNS`; ``None`` for stores without such a table.
+        """
+        path = self.path / COMPOUNDS
+        return pl.read_parquet(path) if path.is_file() else None
+
     def unique(self, column: str) -> list[str]:
         return sorted(
             self.scan().select(pl.col(column).unique()).collect()[column].drop_nulls().to_list()
@@ -247,14 +268,16 @@ def merge_stores(
     table = pl.concat(frames, how="diagonal_relaxed")
     ctrl_frames = [c for s in stores if (c := s.controls()) is not None]
     controls = pl.concat(ctrl_frames, how="diagonal_relaxed") if ctrl_frames else None
+    compounds = merge_compounds([c for s in stores if (c := s.compounds()) is not None])
     sources = [src for s in stores for src in s.meta.sources]
     notes = {
         "merged_from": [str(s.path) for s in stores],
         **{str(s.path): s.meta.notes for s in stores},
     }
     return write_store(
-        table, out, controls=controls, sources=sources, notes=notes, overwrite=overwrite, source=out
-    )
+        table, out, controls=controls, sources=sources, notes=notes, overwrite=overwrite,
+        source=out, compounds=compounds,
+    )  # fmt: skip
 
 
 def value_summary(store: PerturbationStore) -> pl.DataFrame:

@@ -34,6 +34,8 @@ import polars as pl
 
 from lpm._utils.atomic import atomic_file
 from lpm._utils.cache import read_cached
+from lpm.data.compounds import COLUMNS, ID_SEPARATOR
+from lpm.data.store import PerturbationStore
 from lpm.errors import LpmInputError, first_line
 from lpm.priors.compounds import (
     DRH_SAMPLES,
@@ -167,21 +169,25 @@ def _by_name(
 
 
 def compound_smiles(
-    folder: str | Path,
+    folder: str | Path | None,
     names: Iterable[str],
     *,
     broad_ids: Mapping[str, str] | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """SMILES of compounds named as in lpm symbols (``trametinib`` or ``compound:trametinib``).
 
     Parameters
     ----------
     folder
-        Folder holding the source files listed in the module docstring (any subset).
+        Folder holding the source files listed in the module docstring (any subset); only read
+        for names ``known`` does not cover (``None``: no lookup by name).
     names
         Compound names; a LINCS name that is a Broad id (``BRD-K20696416``) is looked up as one.
     broad_ids
         ``name -> Broad id`` (LINCS ``pert_id``), when known: tried where the name is not.
+    known
+        ``name -> SMILES`` the data came with (a store's compound table): used first, as given.
 
     Returns
     -------
@@ -194,20 +200,22 @@ def compound_smiles(
     LpmInputError
         When ``folder`` holds none of the source files, or one of them is malformed.
     """
-    folder = Path(folder)
     wanted = list(dict.fromkeys(names))
+    out: dict[str, str] = {n: _clean_smiles(known[n]) for n in wanted if known and known.get(n)}
+    if len(out) == len(wanted) or folder is None:
+        return {n: out[n] for n in wanted if n in out}
+    folder = Path(folder)
     sources = (DRH_SAMPLES, LINCS_SMILES, SCIPLEX_SMILES, DRUGCENTRAL_SMILES)
     if not any((folder / s).is_file() for s in sources):
         raise LpmInputError(folder, f"no compound structure file ({', '.join(sources)})")
     ids = dict(broad_ids or {})
-    out: dict[str, str] = {}
 
     def left() -> list[str]:
         return [n for n in wanted if n not in out]
 
     drh_names, drh_ids = _drh_smiles(folder)
     compound_ids = load_compound_ids(folder) if drh_names else None
-    out |= _by_name(wanted, drh_names, compound_ids=compound_ids, broad_ids=ids)
+    out |= _by_name(left(), drh_names, compound_ids=compound_ids, broad_ids=ids)
     by_id = _lincs_smiles(folder) | {k: v for k, v in drh_ids.items() if k}
     for n in left():
         bare = n.removeprefix(_PREFIX)
@@ -223,6 +231,23 @@ def compound_smiles(
     return {n: out[n] for n in wanted if n in out}
 
 
+def store_compounds(store: PerturbationStore) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """A store's compound symbols, the SMILES its source files gave (its compound table), and
+    the first Broad id of each compound that has one (for the lookup of the others)."""
+    names = [p for p in store.perturbations if p.startswith(_PREFIX)]
+    table = store.compounds()
+    if table is None:
+        return names, {}, {}
+    smiles, ids = {}, {}
+    for symbol, compound_id, text in table.select(COLUMNS).iter_rows():
+        if text:
+            smiles[symbol] = text
+        first = (compound_id or "").split(ID_SEPARATOR)[0]
+        if first.startswith("BRD-"):
+            ids[symbol] = first
+    return names, smiles, ids
+
+
 def _cache_key(smiles: Mapping[str, str], radius: int, n_bits: int) -> str:
     payload = json.dumps(
         {"v": _CACHE_VERSION, "smiles": sorted(smiles.items()), "radius": radius, "bits": n_bits}
@@ -231,15 +256,17 @@ def _cache_key(smiles: Mapping[str, str], radius: int, n_bits: int) -> str:
 
 
 def compound_features(
-    folder: str | Path,
+    folder: str | Path | None,
     names: Iterable[str],
     *,
     cache_dir: Path | None = None,
     radius: int = 2,
     n_bits: int = 2048,
     broad_ids: Mapping[str, str] | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
-    """SMILES and Morgan fingerprints of the compounds that resolve (see :func:`compound_smiles`).
+    """SMILES and Morgan fingerprints of the compounds that resolve (see :func:`compound_smiles`;
+    ``known`` SMILES, e.g. from a store's compound table, come before any lookup by name).
 
     Returns
     -------
@@ -251,7 +278,8 @@ def compound_features(
     ``cache_dir/compound_features-<hash>.parquet``, the hash covering the sorted
     ``name -> SMILES`` pairs, ``radius`` and ``n_bits``.
     """
-    smiles = dict(sorted(compound_smiles(folder, names, broad_ids=broad_ids).items()))
+    found = compound_smiles(folder, names, broad_ids=broad_ids, known=known)
+    smiles = dict(sorted(found.items()))
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"compound_features-{_cache_key(smiles, radius, n_bits)}.parquet"
@@ -277,4 +305,5 @@ __all__ = [
     "compound_features",
     "compound_smiles",
     "morgan_fingerprints",
+    "store_compounds",
 ]

@@ -42,21 +42,25 @@ def compound_features_to_file(
     *,
     compounds: str | Path | None = None,
     overwrite: bool = False,
-) -> tuple[pl.DataFrame, int]:
-    """Morgan fingerprints of a store's compounds whose SMILES resolve by name, and how many
-    compounds the store has."""
+) -> tuple[pl.DataFrame, int, int]:
+    """Morgan fingerprints of a store's compounds: SMILES from the store's own compound table
+    first (what its source files gave), then by name in the compounds folder; and how many
+    compounds the store has and how many had their SMILES in the store."""
     from lpm.data.store import open_store
-    from lpm.priors.compound_features import compound_features
+    from lpm.priors.compound_features import compound_features, store_compounds
     from lpm.priors.locations import priors_folder
 
     out = check_output(out, kind="file", overwrite=overwrite)
-    names = [p for p in open_store(store).perturbations if p.startswith("compound:")]
+    names, known, ids = store_compounds(open_store(store))
     if not names:
         raise LpmInputError(store, "has no compound perturbations")
-    folder = Path(compounds) if compounds is not None else priors_folder() / "compounds"
-    table = compound_features(folder, names).drop("smiles").rename({"compound": "symbol"})
+    folder = None
+    if any(n not in known for n in names):  # the folder is needed only for a lookup by name
+        folder = Path(compounds) if compounds is not None else priors_folder() / "compounds"
+    table = compound_features(folder, names, broad_ids=ids, known=known)
+    table = table.drop("smiles").rename({"compound": "symbol"})
     _write(table, out, overwrite=overwrite)
-    return table, len(names)
+    return table, len(names), sum(n in known for n in names)
 
 
 def context_features_to_file(

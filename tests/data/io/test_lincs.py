@@ -37,7 +37,7 @@ def test_level3_delta_vs_vehicle(tmp_path: Path) -> None:
     result = _read(path)
     m = result.measurements
     assert result.notes["lincs_level"] == 3
-    assert "inferred" in result.notes["level_rule"]
+    assert "from --lincs-level" in result.notes["level_rule"]
     assert set(m["readout_type"]) == {"delta"}
     assert set(m["dataset"]) == {"lincs"}
     assert set(m["context"]) == {"lincs/A375"}
@@ -97,20 +97,12 @@ def test_level4_gctx_values_as_given(tmp_path: Path) -> None:
 def test_level_option_and_dataset(tmp_path: Path) -> None:
     path = _write(tmp_path / "o.gct", _gct13())
     result = _read(path, IngestOptions(lincs_level=4, dataset="ljp"))
-    assert (
-        result.notes["lincs_level"] == 4
-        and result.notes["level_rule"] == "set by option lincs_level"
-    )
+    assert result.notes["lincs_level"] == 4
+    assert result.notes["level_rule"].startswith("LINCS level 4 from --lincs-level")
     assert set(result.measurements["context"]) == {"ljp/A375"}
     assert set(result.measurements["readout_type"]) == {"zscore"}
-    with pytest.raises(LpmInputError, match="lincs_level must be 3 or 4, got 5"):
-        _read(path, IngestOptions(lincs_level=5))
-
-
-def test_ambiguous_level_refused(tmp_path: Path) -> None:
-    path = _write(tmp_path / "amb.gct", _gct13(_matrix(3) + 40))
-    with pytest.raises(LpmInputError, match="cannot tell LINCS level 3 from 4"):
-        _read(path)
+    with pytest.raises(LpmInputError, match="lincs_level must be 3, 4 or 5, got 6"):
+        _read(path, IngestOptions(lincs_level=6))
 
 
 def test_column_options(tmp_path: Path) -> None:
@@ -144,25 +136,25 @@ def test_row_id_fallback_noted(tmp_path: Path) -> None:
     assert "no pr_gene_symbol" in result.notes["readout_note"]
 
 
-def test_nan_in_matrix(tmp_path: Path) -> None:
+def test_inf_in_matrix(tmp_path: Path) -> None:
     matrix = _matrix(3)
-    matrix[1, 3] = np.nan
+    matrix[1, 3] = -np.inf
     _assert_refused(
-        _write(tmp_path / "nan.gct", _gct13(matrix)),
-        "matrix has 1 NaN/inf value(s), first at row 'p2_at', sample 'P1:A05'",
+        _write(tmp_path / "inf.gct", _gct13(matrix)),
+        "matrix has 1 inf value(s), first at row 'p2_at', sample 'P1:A05'",
     )
 
 
 def test_context_without_vehicle(tmp_path: Path) -> None:
     wells = [*WELLS, ("P1:B01", "trt_cp", "trametinib", "10.0", "24", "MCF7")]
     path = _write(tmp_path / "ctx.gct", _gct13(_matrix(3, len(wells)), wells))
-    _assert_refused(path, "context lincs/MCF7 has no control (ctl_vehicle) wells")
+    _assert_refused(path, "context lincs/MCF7 has no control (vehicle) samples to subtract")
 
 
 def test_time_without_vehicle(tmp_path: Path) -> None:
     wells = [*WELLS, ("P1:B01", "trt_cp", "trametinib", "10.0", "6", "A375")]
     path = _write(tmp_path / "time.gct", _gct13(_matrix(3, len(wells)), wells))
-    _assert_refused(path, "context lincs/A375 at time 6.0 h has no control (ctl_vehicle) wells")
+    _assert_refused(path, "context lincs/A375 at time 6.0 h has no control (vehicle) samples")
 
 
 def test_missing_readout_column_option(tmp_path: Path) -> None:
@@ -174,7 +166,9 @@ def test_missing_readout_column_option(tmp_path: Path) -> None:
 def test_duplicate_gene_symbols(tmp_path: Path) -> None:
     path = _write(tmp_path / "dup.gct", _gct13(genes=["TP53", "MYC", "TP53", "KRAS"]))
     _assert_refused(
-        path, "1 readout symbol(s) repeat across rows, first 'TP53' (rows p1_at, p3_at)"
+        path,
+        "1 readout symbol(s) repeat across rows, first 'TP53' (rows p1_at, p3_at)",
+        "pass --readout-column with a field unique per row (id)",
     )
 
 
@@ -188,7 +182,8 @@ def test_unsupported_pert_type(tmp_path: Path) -> None:
         ("P1:A03", "trt_sh", "TP53", "-666", "96", "A375") if w[0] == "P1:A03" else w for w in WELLS
     ]
     _assert_refused(
-        _write(tmp_path / "sh.gct", _gct13(wells=wells)), "pert_type trt_sh (1 wells) not supported"
+        _write(tmp_path / "sh.gct", _gct13(wells=wells)),
+        "pert_type trt_sh (1 samples) not supported",
     )
 
 
@@ -206,7 +201,7 @@ def test_gctx_nan(tmp_path: Path) -> None:
     matrix[0, 0] = np.inf
     _assert_refused(
         _write_gctx(tmp_path / "inf.gctx", matrix),
-        "matrix has 1 NaN/inf value(s), first at row 'p1_at', sample 'P1:A01'",
+        "matrix has 1 inf value(s), first at row 'p1_at', sample 'P1:A01'",
     )
 
 
@@ -243,6 +238,8 @@ def test_real_ingest(
     result = real_results[which]
     m = result.measurements
     assert result.notes["lincs_level"] == level
+    # the files say their level: the last provenance step is QNO (quantile-normalised) or ZSP
+    assert "from the file's provenance_code" in result.notes["level_rule"]
     assert set(m["readout_type"]) == {kind}
     assert m["readout"].n_unique() == 978
     assert set(m["context"]) == {"lincs/A375"}

@@ -96,13 +96,26 @@ def test_npz_shape_mismatch(tmp_path: Path) -> None:
     )
 
 
-def test_npz_nan(tmp_path: Path) -> None:
+def test_npz_nan_cell_is_an_unmeasured_row(tmp_path: Path) -> None:
     effects = np.array([[-0.25, 0.23, 0.5], [0.1, np.nan, 0.0]])
+    path = _npz(tmp_path / "k562.npz", effects=effects)
+    result = read_effect_matrix_npz(path, IngestOptions())
+    m = result.measurements
+    assert m.height == 5
+    assert m.filter(pl.col("readout") == "H1-2")["perturbation"].to_list() == [
+        "CRISPRi:ENSG00000189403"
+    ]
+    assert result.notes["unmeasured"]["nan_cells"] == 1
+    assert result.notes["unmeasured"]["rows_dropped"] == 1
+
+
+def test_npz_inf_refused(tmp_path: Path) -> None:
+    effects = np.array([[-0.25, 0.23, 0.5], [0.1, -np.inf, 0.0]])
     path = _npz(tmp_path / "k562.npz", effects=effects)
     _rejected(
         tmp_path,
         path,
-        "'effects' has 1 NaN/inf .*target 'HDDC2', gene 'H1-2'",
+        "'effects' has 1 inf value.*target 'HDDC2', gene 'H1-2'",
         IngestOptions(),
         read_effect_matrix_npz,
     )

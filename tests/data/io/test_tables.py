@@ -302,9 +302,25 @@ def test_wide_duplicate_readouts(tmp_path: Path) -> None:
     _rejected(tmp_path, path, "columns 'HBZ|ENSG1' and 'HBZ|ENSG2' both name readout 'HBZ'")
 
 
-def test_wide_nan(tmp_path: Path) -> None:
-    path = _write(tmp_path / "k562_wide.csv", WIDE.replace("-0.2", "nan"))
-    _rejected(tmp_path, path, "column 'H1-2|ENSG00000187837' has 1 NaN/inf")
+@pytest.mark.parametrize("missing", ["nan", "", "NA"])
+def test_wide_missing_cell_is_an_unmeasured_row(tmp_path: Path, missing: str) -> None:
+    path = _write(tmp_path / "k562_wide.csv", WIDE.replace(",-0.2,", f",{missing},"))
+    result = read_table(path, CRISPRI)
+    m = result.measurements
+    assert m.height == 5  # 2 perturbations x 3 readouts, less the one cell not measured
+    assert m.filter(pl.col("perturbation") == "CRISPRi:HDDC2")["readout"].to_list() == [
+        "HBZ",
+        "ENSG00000196565",
+    ]
+    unmeasured = result.notes["unmeasured"]
+    assert unmeasured["nan_cells"] == 1 and unmeasured["rows_dropped"] == 1
+    write_store(m, tmp_path / "store")
+
+
+@pytest.mark.parametrize("bad", ["inf", "-inf"])
+def test_wide_inf_refused(tmp_path: Path, bad: str) -> None:
+    path = _write(tmp_path / "k562_wide.csv", WIDE.replace(",-0.2,", f",{bad},"))
+    _rejected(tmp_path, path, "column 'H1-2|ENSG00000187837' has 1 inf value.*data row 2")
 
 
 def test_wide_duplicate_perturbation(tmp_path: Path) -> None:

@@ -34,16 +34,22 @@ class IngestOptions:
     top_k: int | None = None
     panel_min_lists: int | None = None
     duplicate_genes: str | None = None
+    #: GCT/GCTX sample types (``pert_type``) left out, each counted in the notes (e.g. ``lma_x``).
+    drop_types: tuple[str, ...] | None = None
+    #: A table of row metadata joined on the matrix's row ids (e.g. PRISM's cell-line table).
+    row_metadata: Path | None = None
 
 
 @dataclass
 class IngestResult:
-    """What a reader produces: long measurement rows, optional control profiles, provenance."""
+    """What a reader produces: long measurement rows, optional control profiles, provenance,
+    and optionally what the file says about its compounds (:mod:`lpm.data.compounds`)."""
 
     measurements: pl.DataFrame
     controls: pl.DataFrame | None = None
     source: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    compounds: pl.DataFrame | None = None
 
 
 Reader = Callable[[Path, IngestOptions], IngestResult]

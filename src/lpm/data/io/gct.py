@@ -45,13 +45,23 @@ class GctData:
 # --------------------------------------------------------------------------- GCT text
 
 
+def _decode(value: Any) -> str:
+    """UTF-8, else Latin-1: LINCS files write ``µM`` as the single byte ``0xb5``."""
+    if not isinstance(value, bytes):
+        return str(value)
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
 def _read_text(path: Path) -> str:
     try:
         if path.name.lower().endswith(".gz"):
-            with gzip.open(path, "rt", encoding="utf-8") as fh:
-                return fh.read()
-        return path.read_text(encoding="utf-8")
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+            with gzip.open(path, "rb") as fh:
+                return _decode(fh.read())
+        return _decode(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as exc:
         raise LpmInputError(path, f"cannot read GCT text ({type(exc).__name__}: {exc})") from None
 
 
@@ -177,6 +187,10 @@ def parse_gct(path: str | Path) -> GctData:
 # --------------------------------------------------------------------------- GCTX (HDF5)
 
 
+def _decoded(values: npt.NDArray[Any]) -> npt.NDArray[np.object_]:
+    return np.array([_decode(v) for v in values.tolist()], dtype=object)
+
+
 def _read_meta(group: h5py.Group, where: str, n: int, path: Path) -> pd.DataFrame:
     if "id" not in group:
         raise LpmInputError(path, f"GCTX has no {where}/id dataset")
@@ -190,7 +204,7 @@ def _read_meta(group: h5py.Group, where: str, n: int, path: Path) -> pd.DataFram
                 f"GCTX metadata {where}/{name} has {ds.shape[0]} entries but the matrix has {n}",
             )
         is_text = ds.dtype.kind in "SO" or h5py.check_string_dtype(ds.dtype) is not None
-        columns[name] = np.asarray(ds.asstr()[()], dtype=object) if is_text else ds[()]
+        columns[name] = _decoded(ds[()]) if is_text else ds[()]
     ids = [str(i) for i in columns.pop("id")]
     _unique_ids(ids, where, path)
     return pd.DataFrame(columns, index=pd.Index(ids, name="id"))

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from lpm._utils.atomic import check_output
+from lpm.data.compounds import merge_compounds
 from lpm.data.hashing import file_sha256
 from lpm.data.io.base import IngestOptions, IngestResult, Reader
 from lpm.data.store import PerturbationStore, open_store, write_store
@@ -58,6 +59,7 @@ def detect_format(path: Path) -> str:
 
 def _readers() -> dict[str, Reader]:
     # imported here so `import lpm` stays light; a fixed list, no crawling
+    from lpm.data.io.context_rows import read_gct_contexts, read_gctx_contexts
     from lpm.data.io.h5ad import read_h5ad_pseudobulk
     from lpm.data.io.lincs import read_gct, read_gctx
     from lpm.data.io.npz import read_effect_matrix_npz
@@ -73,6 +75,8 @@ def _readers() -> dict[str, Reader]:
         "table": read_table,
         "pairwise": read_pairwise_matrix,
         "ranked": read_ranked_lists,
+        "gct_contexts": read_gct_contexts,
+        "gctx_contexts": read_gctx_contexts,
     }
 
 
@@ -97,19 +101,35 @@ def read_source(path: Path, options: IngestOptions) -> IngestResult:
     if fmt == "store":
         store = open_store(path)
         return IngestResult(
-            store.read(), store.controls(), {"path": str(path), "format": "store"}, store.meta.notes
+            store.read(),
+            store.controls(),
+            {"path": str(path), "format": "store"},
+            store.meta.notes,
+            store.compounds(),
         )
     if options.layout in ("pairwise", "ranked"):
         if fmt != "table":
             raise LpmInputError(path, f"--layout {options.layout} needs a CSV/TSV/Parquet table")
         fmt = options.layout
+    elif options.layout == "contexts":
+        if fmt not in ("gct", "gctx"):
+            raise LpmInputError(path, "--layout contexts needs a GCT or GCTX file")
+        fmt = f"{fmt}_contexts"
     elif options.layout not in (None, "table"):
         raise LpmInputError(
-            path, f"unknown --layout {options.layout!r} (expected table, pairwise or ranked)"
+            path,
+            f"unknown --layout {options.layout!r} (expected table, pairwise, ranked or contexts)",
         )
     _ranked_only(path, options)
+    if options.row_metadata is not None and not fmt.startswith("gct"):
+        raise LpmInputError(path, "--row-metadata is for GCT/GCTX files only")
     result = _readers()[fmt](Path(path), options)
     result.source = {"path": str(path), "format": fmt, "digest": file_digest(path), **result.source}
+    if options.row_metadata is not None:
+        result.source["row_metadata"] = {
+            "path": str(options.row_metadata),
+            "digest": file_digest(options.row_metadata),
+        }
     if options.gene_info is not None:
         from lpm.data.genes import harmonise_frame
 
@@ -142,12 +162,13 @@ def ingest(
     measurements = pl.concat([r.measurements for r in results], how="diagonal_relaxed")
     ctrl = [r.controls for r in results if r.controls is not None]
     controls = pl.concat(ctrl, how="diagonal_relaxed") if ctrl else None
+    compounds = merge_compounds([r.compounds for r in results if r.compounds is not None])
     notes: dict[str, Any] = {
         r.source.get("path", f"source{i}"): r.notes for i, r in enumerate(results)
     }
     # the resolved options, so the store can be rebuilt with the same command
     notes["ingest_options"] = {
-        k: (str(v) if isinstance(v, Path) else v)
+        k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
         for k, v in asdict(options).items()
         if v is not None
     }
@@ -160,6 +181,7 @@ def ingest(
         notes=notes,
         overwrite=overwrite,
         source=label,
+        compounds=compounds,
     )
 
 

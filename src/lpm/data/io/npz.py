@@ -18,7 +18,7 @@ import polars as pl
 from lpm.data import schema as S
 from lpm.data.io._naming import cell_line_of, dataset_of, typed_symbols
 from lpm.data.io.base import IngestOptions, IngestResult
-from lpm.data.validate import require_finite, require_unique_keys
+from lpm.data.validate import require_unique_keys
 from lpm.errors import LpmInputError, first_line
 
 
@@ -83,6 +83,32 @@ def _labels(
     return out
 
 
+def _refuse_inf(
+    effects: npt.NDArray[Any], targets: list[str], genes: list[str], path: Path
+) -> None:
+    """±inf is a broken value (a NaN is a measurement not made, see :func:`_measured`)."""
+    inf = np.isinf(effects)
+    if inf.any():
+        i, j = (int(k) for k in np.unravel_index(int(np.flatnonzero(inf)[0]), effects.shape))
+        raise LpmInputError(
+            path,
+            f"array 'effects' has {int(inf.sum())} inf value(s), first at target {targets[i]!r}, gene {genes[j]!r}",
+        )
+
+
+def _measured(full: pl.DataFrame, path: Path, notes: dict[str, Any]) -> pl.DataFrame:
+    """The rows whose cell was measured: a NaN cell is left out and counted in the notes."""
+    df = full.filter(pl.col(S.VALUE).is_not_nan())
+    notes["unmeasured"] = {
+        "nan_cells": full.height - df.height,
+        "rows_dropped": full.height - df.height,
+        "rule": "a NaN cell of the effect matrix is a measurement not made: its row is left out",
+    }
+    if df.height == 0:
+        raise LpmInputError(path, "array 'effects' is NaN everywhere (nothing was measured)")
+    return df
+
+
 def read_effect_matrix_npz(path: Path, options: IngestOptions) -> IngestResult:
     """A per-perturbation effect matrix in NPZ form -> long ``delta`` rows.
 
@@ -118,12 +144,7 @@ def read_effect_matrix_npz(path: Path, options: IngestOptions) -> IngestResult:
     n_t, n_g = effects.shape
     targets = _labels(arrays, "target_symbols", "target_ids", n_t, path)
     genes = _labels(arrays, "gene_symbols", "gene_ids", n_g, path)
-    require_finite(
-        effects,
-        path,
-        what="array 'effects'",
-        where=lambda ij: f"target {targets[ij[0]]!r}, gene {genes[ij[1]]!r}",
-    )
+    _refuse_inf(effects, targets, genes, path)
     notes: dict[str, Any] = {}
     kind = options.perturbation_type or "CRISPRi"
     notes["perturbation_type"] = (
@@ -147,7 +168,7 @@ def read_effect_matrix_npz(path: Path, options: IngestOptions) -> IngestResult:
     n_cells = arrays.get("n_cells")
     if n_cells is not None and n_cells.shape == (n_t,):
         cols[S.N_CELLS] = pl.Series(n_cells.astype(np.int32)).gather(rows)
-    df = pl.DataFrame(cols).with_columns(
+    df = _measured(pl.DataFrame(cols), path, notes).with_columns(
         pl.lit(dataset).alias(S.DATASET),
         pl.lit("delta").alias(S.READOUT_TYPE),
     )

@@ -154,13 +154,43 @@ def _numeric(series: pl.Series, path: Path, column: str, *, nullable: bool = Fal
     return out
 
 
+#: Cells of a wide matrix that say "not measured".
+MISSING_TOKENS: Final = ("", "NA", "NaN", "nan", "NAN", "na", "N/A")
+
+
+def _missing_to_null(series: pl.Series) -> pl.Expr:
+    """A wide column as text with its "not measured" tokens as nulls."""
+    text = series.cast(pl.String).str.strip_chars()
+    return pl.when(text.is_in(MISSING_TOKENS)).then(None).otherwise(text).alias(series.name)
+
+
 def _is_numeric(series: pl.Series) -> bool:
+    """A readout column of a wide matrix: numbers, with cells that say "not measured" allowed."""
     if series.dtype.is_numeric():
         return True
     if series.dtype != pl.String:
         return False
-    parsed = series.str.strip_chars().cast(pl.Float64, strict=False)
-    return parsed.null_count() == series.null_count() and series.null_count() < series.len()
+    text = pl.select(_missing_to_null(series)).to_series()
+    parsed = text.cast(pl.Float64, strict=False)
+    return parsed.null_count() == text.null_count() and text.null_count() < text.len()
+
+
+def _wide_values(df: pl.DataFrame, columns: list[str], path: Path) -> np.ndarray:
+    """The readout columns as a float32 matrix; a missing cell is NaN (not measured), ±inf refused."""
+    cols = []
+    for c in columns:
+        series = df[c]
+        if not series.dtype.is_numeric():
+            series = pl.select(_missing_to_null(series)).to_series().cast(pl.Float64)
+        values = series.cast(pl.Float64).fill_null(np.nan).to_numpy()
+        inf = np.isinf(values)
+        if inf.any():
+            i = int(np.flatnonzero(inf)[0])
+            raise LpmInputError(
+                path, f"column {c!r} has {int(inf.sum())} inf value(s), first at data row {i + 1}"
+            )
+        cols.append(values)
+    return np.column_stack(cols).astype(np.float32)
 
 
 def _strings(series: pl.Series, path: Path, column: str) -> pl.Series:
@@ -315,9 +345,7 @@ def _wide(
     notes["readout_columns"] = (
         f"{len(numeric)} numeric columns; readout = header before {_READOUT_SPLIT!r}"
     )
-    values = np.column_stack([_numeric(df[c], path, c).to_numpy() for c in numeric]).astype(
-        np.float32
-    )
+    values = _wide_values(df, numeric, path)
     n_t, n_g = values.shape
     rows = pl.Series(np.repeat(np.arange(n_t), n_g))
     cols: dict[str, pl.Series] = {
@@ -331,7 +359,16 @@ def _wide(
         cols[S.N_CELLS] = _numeric(df[n_cells_col], path, n_cells_col).gather(rows)
     if context_col:
         cols[_CONTEXT] = _strings(df[context_col], path, context_col).gather(rows)
-    return pl.DataFrame(cols)
+    full = pl.DataFrame(cols)
+    measured = full.filter(pl.col(S.VALUE).is_not_nan())
+    notes["unmeasured"] = {
+        "nan_cells": full.height - measured.height,
+        "rows_dropped": full.height - measured.height,
+        "rule": "an empty or NaN cell of a wide matrix is a measurement not made: its row is left out",
+    }
+    if measured.height == 0:
+        raise LpmInputError(path, "every readout cell is empty or NaN (nothing was measured)")
+    return measured
 
 
 def _finish(
