@@ -265,7 +265,11 @@ def _check_collisions(
     cond = [pl.col(col).cast(pl.String).is_in(names) for col, names in suspects.items() if names]
     if not cond:
         return
-    key = [c for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, S.REPLICATE) if c in df.columns]
+    key = [
+        c
+        for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, *S.MEMBER_COLUMNS, S.REPLICATE)
+        if c in df.columns
+    ]
     before = (
         df.filter(pl.any_horizontal(cond))
         .select(key)

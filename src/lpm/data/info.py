@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -24,6 +24,8 @@ class StoreInfo:
     values: pl.DataFrame
     has_controls: bool
     notes: dict[str, Any]
+    #: Rows giving a dose (time) per member of a combination, by column (absent: none).
+    member_rows: dict[str, int] = field(default_factory=dict)
 
 
 def _ptype() -> pl.Expr:
@@ -65,6 +67,12 @@ def store_info(store: PerturbationStore) -> StoreInfo:
     counts = lf.select(
         pl.col(S.PERTURBATION).n_unique().alias("p"), pl.col(S.READOUT).n_unique().alias("r")
     ).collect()
+    members = [c for c in S.MEMBER_COLUMNS if c in store.columns]
+    member_rows = (
+        lf.select(pl.col(c).is_not_null().sum() for c in members).collect().row(0, named=True)
+        if members
+        else {}
+    )
     return StoreInfo(
         path=str(store.path),
         rows=store.n_rows,
@@ -77,6 +85,7 @@ def store_info(store: PerturbationStore) -> StoreInfo:
         values=value_summary(store),
         has_controls=store.meta.has_controls,
         notes=store.meta.notes,
+        member_rows={k: int(v) for k, v in member_rows.items()},
     )
 
 
@@ -128,6 +137,18 @@ def format_info(info: StoreInfo) -> str:
             f"hash       {info.content_hash}",
             f"contexts   {info.contexts.height}; perturbations {info.n_perturbations:,}; readouts {info.n_readouts:,}; "
             f"control profiles: {'yes' if info.has_controls else 'no'}",
+            *(
+                [
+                    "per member "
+                    + "; ".join(
+                        f"{c.removeprefix('member_')} on {n:,} row(s)"
+                        for c, n in info.member_rows.items()
+                    )
+                    + " (combinations with a dose/time per member)"
+                ]
+                if info.member_rows
+                else []
+            ),
             "",
             "contexts:",
             str(info.contexts),

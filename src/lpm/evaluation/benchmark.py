@@ -173,7 +173,7 @@ def _fit_and_predict(
         # joint training: other data sets join the training rows, never the held-out keys
         keys = [
             c
-            for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME)
+            for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, *S.MEMBER_COLUMNS)
             if c in extra_train.columns and c in split.test.columns
         ]
         held = pl.concat([split.test.select(keys), split.val.select(keys)])

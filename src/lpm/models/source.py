@@ -18,12 +18,15 @@ import polars as pl
 import pyarrow as pa
 
 from lpm.data import schema as S
+from lpm.data.members import has_member_values
 from lpm.data.store import PerturbationStore
 
 CHUNK_ROWS = 262_144
 _STRING_COLUMNS = (S.CONTEXT, S.PERTURBATION, S.READOUT, S.READOUT_TYPE)
 #: The columns a fit reads of each chunk.
-NEEDED_COLUMNS = (*S.KEY_COLUMNS, S.VALUE, S.DOSE, S.TIME, S.READOUT_TYPE)
+NEEDED_COLUMNS = (
+    *S.KEY_COLUMNS, S.VALUE, S.DOSE, S.TIME, S.READOUT_TYPE, S.MEMBER_DOSE, S.MEMBER_TIME
+)  # fmt: skip
 
 
 def _key_hashes(values: pl.Series, seed: int) -> np.ndarray:
@@ -141,6 +144,12 @@ class RowSource:
         ]
         table = store._file.read_row_group(group, columns=list(dict.fromkeys([*cols, *keys])))
         return table.filter(pa.array(self.holdout.mask(table))).select(cols)
+
+    def has_member_values(self) -> bool:
+        """Whether any row gives a dose or time per member (a store has those columns only then)."""
+        if self.frame is not None:
+            return has_member_values(self.frame)
+        return any(c in s.columns for s in self.stores for c in S.MEMBER_COLUMNS)
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         for i in range(self.n_chunks):
