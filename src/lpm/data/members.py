@@ -140,8 +140,43 @@ def split_cells(
         .join(at, on=ROW, how="left", maintain_order="left")
         .get_column(column)
     )
-    plain = text.set(several, None)  # type: ignore[arg-type]
+    plain = text.set(several, None)
     return plain, full
+
+
+def read_cells(rows: pl.DataFrame, source: str | Path) -> pl.DataFrame:
+    """Rows whose dose/time columns are text (a CSV of rows to predict), read as the store has
+    them: numbers, and ``1.5+6`` as per-member values in the canonical symbol's member order."""
+    out = rows
+    for member, col in ROW_COLUMN.items():
+        if col not in rows.columns or rows[col].dtype != pl.String:
+            continue
+        split = split_cells(rows[col], rows[S.PERTURBATION].cast(pl.String), source, col)
+        plain = split[0] if split else rows[col].str.strip_chars()
+        number = plain.cast(pl.Float64, strict=False)
+        bad = number.is_null() & plain.is_not_null() & (plain != "")
+        if bad.any():
+            i = int(bad.arg_true()[0])
+            raise LpmInputError(
+                source, f"column {col!r} has non-numeric value {rows[col][i]!r} (data row {i + 1})"
+            )
+        out = out.with_columns(number.alias(col))
+        if split:
+            out = out.with_columns(split[1].alias(member))
+    if not member_columns(out.columns):
+        return out
+    given = pl.any_horizontal(pl.col(c).is_not_null() for c in member_columns(out.columns))
+    out = reorder(out, S.PERTURBATION, str, source)
+    canonical = (
+        pl.col(S.PERTURBATION)
+        .str.split(COMBINATION_SEPARATOR)
+        .list.eval(pl.element().str.strip_chars())
+        .list.sort()
+        .list.join(COMBINATION_SEPARATOR)
+    )
+    return out.with_columns(
+        pl.when(given).then(canonical).otherwise(pl.col(S.PERTURBATION)).alias(S.PERTURBATION)
+    )
 
 
 def _parse_lists(
@@ -152,23 +187,22 @@ def _parse_lists(
     parts = text.map_elements(_SPLIT.split, return_dtype=pl.List(pl.String))
     numbers = parts.list.eval(pl.element().str.strip_chars().cast(pl.Float64, strict=False))
     for i, (cell, values) in enumerate(zip(text, numbers, strict=True)):
-        if cell is None:
+        if cell is None or all(v is not None and math.isfinite(v) and v >= 0 for v in values):
             continue
-        if any(v is None for v in values):
-            problem = f"non-numeric value {cell!r}"
-        elif any(not math.isfinite(v) for v in values):
-            problem = f"NaN/inf value in {cell!r}"
-        elif any(v < 0 for v in values):
-            problem = f"negative value in {cell!r}"
-        else:
-            continue
+        j, v = next(
+            (j, v) for j, v in enumerate(values) if v is None or not (math.isfinite(v) and v >= 0)
+        )
+        part = _SPLIT.split(cell)[j].strip()
+        kind = "non-numeric" if v is None else "negative" if v < 0 else "NaN/inf"
         row = rows[i] if rows is not None else i
-        raise LpmInputError(source, f"column {column!r} has {problem} (data row {row + 1})")
+        raise LpmInputError(
+            source, f"column {column!r} has a {kind} part {part!r} in {cell!r} (data row {row + 1})"
+        )
     return numbers.cast(_LIST).alias(column)
 
 
 def reorder(
-    rows: pl.DataFrame, written: str, symbol_of: Callable[[str], str], source: str | Path
+    rows: pl.DataFrame, written: str, symbol_of: Callable[[str], str], source: str | Path | None
 ) -> pl.DataFrame:
     """Member columns put in the order of the canonical symbol's members.
 
@@ -179,26 +213,21 @@ def reorder(
     cols = member_columns(rows.columns)
     if not cols:
         return rows
-    pairs = rows.select(written, *cols).unique()
+    given = pl.any_horizontal(pl.col(c).is_not_null() for c in cols)
     order: dict[str, list[int]] = {}
-    for value in pairs[written].unique().to_list():
+    for value in rows.filter(given)[written].unique().to_list():
         typed = [symbol_of(m.strip()) for m in value.split(COMBINATION_SEPARATOR)]
         if len(set(typed)) < len(typed):
             raise LpmInputError(
                 source, f"perturbation {value!r} names a member twice: it takes no per-member dose"
             )
         order[value] = sorted(range(len(typed)), key=typed.__getitem__)
-    fixed = pairs.with_columns(
-        pl.struct(written, c)
-        .map_elements(
-            lambda s, c=c: None if s[c] is None else [s[c][j] for j in order[s[written]]],
-            return_dtype=_LIST,
-        )
-        .alias(f"_{c}")
-        for c in cols
+    table = pl.DataFrame(
+        {written: list(order), "_order": list(order.values())},
+        schema={written: pl.String, "_order": pl.List(pl.Int64)},
     )
-    out = rows.join(fixed, on=[written, *cols], how="left", nulls_equal=True, maintain_order="left")
-    return out.drop(cols).rename({f"_{c}": c for c in cols})
+    out = rows.join(table, on=written, how="left", maintain_order="left")
+    return out.with_columns(pl.col(c).list.gather(pl.col("_order")) for c in cols).drop("_order")
 
 
 def check(df: pl.DataFrame, source: str | Path | None) -> None:

@@ -8,8 +8,8 @@ Each input of a row is one expert:
 - ``context`` and ``readout``: one embedding each;
 - ``dose`` and ``time`` (only where the training rows have them): ``[log1p(x), has_x]``; a row
   without one (a knock-down beside compounds) masks that expert out of its attention. Where
-  doses are given per member of a combination, each member's embedding is also shifted by a
-  learned map of its own dose features (as in the LPM) before the members are combined.
+  doses are given per member of a combination, each member's embedding is put at its own dose
+  (``MemberDoses``, as in the LPM) before the members are combined.
 
 Every expert maps its input by a small MLP to a hidden vector ``h_i``. The gate scores each
 expert from its own hidden vector, ``g_i(h_i)``, and a softmax over the experts gives attention
@@ -52,7 +52,7 @@ from lpm.data.holdout import carve_validation
 from lpm.data.members import has_member_values
 from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
-from lpm.models.lpm.network import CONDITION_FEATURES, combine_members
+from lpm.models.lpm.network import MemberDoses, combine_members
 from lpm.models.lpm.rows import code_rows
 from lpm.models.lpm.vocab import Vocab
 from lpm.models.params import (
@@ -193,19 +193,13 @@ class AMENetwork(nn.Module):
                 for name in cfg.experts
             }
         )
-        # made last and zero (no dose effect until learned): other weights draw as before
-        self.member_condition: nn.Linear | None = None
-        if cfg.member_conditions:
-            self.member_condition = nn.Linear(CONDITION_FEATURES, d, bias=False)
-            nn.init.zeros_(self.member_condition.weight)
+        # made last (other weights draw as before) and zero (no dose effect until learned)
+        self.member_dose = MemberDoses(d) if cfg.member_conditions else None
 
     def _perturbation(
         self, members: torch.Tensor, conditions: torch.Tensor | None = None
     ) -> torch.Tensor:
-        shift = None
-        if conditions is not None and self.member_condition is not None:
-            shift = self.member_condition(conditions)
-        return combine_members(self.member, members, self.cfg.combine, shift)
+        return combine_members(self.member, members, self.cfg.combine, self.member_dose, conditions)
 
     def hidden_states(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Each expert's hidden vector per row (symbol experts run once per distinct symbol)."""

@@ -349,7 +349,7 @@ class PerturbationModel(metaclass=_ModelType):
         n = rows.select(pl.any_horizontal(pl.col(c).is_not_null() for c in cols).sum()).item()
         raise self._member_refusal(cols, f"{n}")
 
-    def _member_refusal(self, columns: list[str], n: str) -> LpmInputError:
+    def _member_refusal(self, columns: Sequence[str], n: str) -> LpmInputError:
         return LpmInputError(
             None,
             f"model {self.label!r} does not take doses/times given per member of a combination "

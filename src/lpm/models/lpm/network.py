@@ -44,8 +44,8 @@ class NetworkConfig:
     feature_hidden: int = 128
     feature_dropout: float = 0.5
     n_member_types: int = 0
-    #: Each member embedded with its own dose: member vector + a learned linear map (no bias)
-    #: of its dose features, before the members are combined (data with doses per member).
+    #: Each member embedded with its own dose (:class:`MemberDoses`) before the members are
+    #: combined (data with doses per member).
     member_conditions: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,15 +70,39 @@ def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float) -> nn.S
     return nn.Sequential(*layers)
 
 
+class MemberDoses(nn.Module):
+    """A member's vector at its own dose: ``e ⊙ (1 + Γ f) + B f``, with ``f`` the member's dose
+    features (log10 dose µM, has dose, log10 time h, has time) and ``Γ``, ``B`` linear maps
+    without bias, zero at the start (no dose effect until one is learned).
+
+    The shift ``B f`` alone would not do: summed (or averaged) over the members it is the same
+    for A@1.5+B@6 and A@6+B@1.5; the scale ties each dose to its own member.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.map = nn.Linear(CONDITION_FEATURES, 2 * dim, bias=False)
+        nn.init.zeros_(self.map.weight)
+
+    def forward(self, vectors: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.map(conditions).chunk(2, dim=-1)
+        return vectors * (1.0 + scale) + shift
+
+
 def combine_members(
-    table: nn.Module, members: torch.Tensor, combine: str, shift: torch.Tensor | None = None
+    table: nn.Module,
+    members: torch.Tensor,
+    combine: str,
+    doses: MemberDoses | None = None,
+    conditions: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """A perturbation's vector from its members' rows of ``table``: their mean (``combine``
-    ``"mean"``) or sum; ``members`` is perturbations × max members, padded with -1. ``shift``
-    (perturbations × members × dim) is added to each member's vector first (its dose term)."""
+    ``"mean"``) or sum; ``members`` is perturbations × max members, padded with -1. With
+    ``doses`` and ``conditions`` (perturbations × members × 4 dose features) each member's
+    vector is first put at its own dose."""
     vectors = table(members.clamp(min=0))
-    if shift is not None:
-        vectors = vectors + shift
+    if doses is not None and conditions is not None:
+        vectors = doses(vectors, conditions)
     mask = (members >= 0).unsqueeze(-1).to(vectors.dtype)
     emb = (vectors * mask).sum(1)
     if combine == "mean":
@@ -143,11 +167,8 @@ class LPMNetwork(nn.Module):
             nn.init.normal_(
                 emb.learned.weight if isinstance(emb, FeaturisedTable) else emb.weight, std=0.1
             )
-        # made last and zero (no dose effect until learned): other weights draw as before
-        self.member_condition: nn.Linear | None = None
-        if cfg.member_conditions:
-            self.member_condition = nn.Linear(CONDITION_FEATURES, d, bias=False)
-            nn.init.zeros_(self.member_condition.weight)
+        # made last (other weights draw as before) and zero (no dose effect until learned)
+        self.member_dose = MemberDoses(d) if cfg.member_conditions else None
 
     def _table(self, kind: str, n: int) -> nn.Embedding | FeaturisedTable:
         """A plain embedding, or a featurised one where the config gives feature blocks."""
@@ -168,11 +189,8 @@ class LPMNetwork(nn.Module):
         self, members: torch.Tensor, conditions: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Mean or sum of member embeddings (padding is -1); with ``conditions`` (perturbations ×
-        members × 4 dose features) each member is shifted by the map of its own dose first."""
-        shift = None
-        if conditions is not None and self.member_condition is not None:
-            shift = self.member_condition(conditions)
-        return combine_members(self.member, members, self.cfg.combine, shift)
+        members × 4 dose features) each member is put at its own dose first."""
+        return combine_members(self.member, members, self.cfg.combine, self.member_dose, conditions)
 
     def _perturbations(
         self, index: torch.Tensor, table: torch.Tensor, conditions: torch.Tensor | None = None
