@@ -71,7 +71,50 @@ def ingests() -> dict[str, list[str]]:
             "negative",
             *g,
         ],
+        **sigrecon_ingests(),
     }
+
+
+def sigrecon_ingests() -> dict[str, list[str]]:
+    """The sigrecon ranked lists as binary "gene in the top 100" readouts (docs/guide.md).
+    sci-Plex has only 69 lists, so its panel takes genes in the top 100 of 3 lists, not 10; its
+    genes are Ensembl ids, mapped to symbols by --gene-info (two ids of one gene: best rank)."""
+    folder = DATA / "sigrecon_ranked_signatures"
+    ranked = ["--layout", "ranked", "--top-k", "100", "--gene-info", str(GENE_INFO), "--overwrite"]
+    drugs = ["--perturbation-type", "compound", "--duplicate-genes", "best-rank"]
+    return {
+        "sigrecon_perturbseq": [
+            "ingest", str(folder / "perturbseq_ranked_up_lists.csv.gz"), *ranked,
+            "--panel-min-lists", "10", "--dataset", "sigrecon_perturbseq",
+            "--perturbation-type", "CRISPRi",
+        ],
+        "sigrecon_sciplex": [
+            "ingest", str(folder / "sciplex_ranked_up_lists.csv.gz"), *ranked,
+            "--panel-min-lists", "3", "--dataset", "sigrecon_sciplex", *drugs,
+        ],
+        "sigrecon_tahoe": [
+            "ingest", str(folder / "tahoe_ranked_up_lists_top1000.csv.gz"), *ranked,
+            "--panel-min-lists", "10", "--dataset", "sigrecon_tahoe", *drugs,
+        ],
+    }  # fmt: skip
+
+
+def sigrecon_benchmarks() -> dict[str, list[str]]:
+    """unseen_pair on each sigrecon store: a list held out in one line, its perturbation's lists
+    in the other lines seen (the cross-context transfer these sets exist for)."""
+    titles = {
+        "sigrecon_perturbseq": "Replogle K562/RPE1 knock-downs",
+        "sigrecon_sciplex": "sci-Plex 3 drugs in A549/K562/MCF7",
+        "sigrecon_tahoe": "Tahoe-100M drugs in 10 lines",
+    }
+    return {
+        f"{name}_unseen_pair": [
+            "benchmark", "--store", str(STORES / name), "--split", "unseen_pair",
+            "--models", BASELINES, "--seeds", "3",
+            "--title", f"Baselines: sigrecon {what}, gene in the top 100 (binary), unseen pairs",
+        ]
+        for name, what in titles.items()
+    }  # fmt: skip
 
 
 def benchmarks(go: Path) -> dict[str, list[str]]:
@@ -146,6 +189,7 @@ def benchmarks(go: Path) -> dict[str, list[str]]:
             "--title",
             "Baselines: simulated world, held-out combinations by singles seen",
         ],
+        **sigrecon_benchmarks(),
     }
 
 

@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "lpm.data.profiles",
+    "lpm.evaluation.compare",
     "lpm.evaluation.metrics",
     "lpm.evaluation.panel",
     "lpm.evaluation.ranking",

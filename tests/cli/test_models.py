@@ -53,3 +53,29 @@ def test_predict_writes_peper_fallback_flag(toy_rows: pl.DataFrame, tmp_path: Pa
     pred = pl.read_parquet(tmp_path / "p.parquet")
     flagged = pred.group_by("context").agg(pl.col("fallback").all())
     assert dict(flagged.iter_rows()) == {"toy/A": True, "toy/B": False, "toy/C": False}
+
+
+def test_benchmark_goes_on_when_a_model_is_not_applicable(
+    toy_rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    """gene_graph on a compound screen: exit 0, the model named with its reason on stderr and
+    in the report, the other models scored; --no-checkpoints writes no checkpoint."""
+    compounds = toy_rows.with_columns(
+        pl.col("perturbation").str.replace_all("CRISPRi:G", "compound:D")
+    )
+    write_store(compounds, tmp_path / "s")
+    proc = lpm(
+        "benchmark", "--store", str(tmp_path / "s"), "--split", "unseen_pair",
+        "--models", "no_change,context_mean,gene_graph", "--seeds", "2",
+        "--param", "gene_graph.graph=none", "--no-checkpoints", "--out", str(tmp_path / "b"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    said = " ".join(proc.stderr.split())  # a log line, wrapped to the terminal
+    assert "not applicable: gene_graph (fit, seeds 0, 1):" in said
+    assert "no genetic perturbation rows to train on" in said
+    assert "**Not applicable:** gene_graph" in (tmp_path / "b" / "results.md").read_text()
+    assert set(pl.read_csv(tmp_path / "b" / "results.csv")["model"]) == {
+        "no_change",
+        "context_mean",
+    }
+    assert not (tmp_path / "b" / "checkpoints").exists()

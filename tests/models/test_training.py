@@ -162,3 +162,64 @@ def test_validation_carve_holds_out_whole_profiles_by_seed() -> None:
     again, _ = carve_validation(rows, fraction=0.2, seed=0)
     assert again.equals(train)
     assert carve_validation(rows, fraction=0.0, seed=0)[1] is None
+
+
+def _no_temp_files(monkeypatch: pytest.MonkeyPatch, tmp: Path) -> list[str]:
+    """Record files and folders made in the temporary folder (now ``tmp``)."""
+    import tempfile
+
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    made: list[str] = []
+    for name in ("mkstemp", "mkdtemp"):
+        real = getattr(tempfile, name)
+
+        def spy(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            out = _real(*args, **kwargs)
+            made.append(str(out))
+            return out
+
+        monkeypatch.setattr(tempfile, name, spy)
+    return made
+
+
+def test_the_kept_weights_are_written_once_beside_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``best_checkpoint_dir``: one weights-only file of the best epoch, written when the fit
+    ends, and nothing staged in the temporary folder."""
+    made = _no_temp_files(monkeypatch, tmp_path / "tmp")
+    folder = tmp_path / "kept"
+    saves: list[int] = []
+    options = TrainerOptions(best_checkpoint_dir=folder)
+    trainer = build_trainer(options, max_epochs=3, validates=True, keep_best=True)
+    real_save = trainer.save_checkpoint
+    monkeypatch.setattr(
+        trainer, "save_checkpoint", lambda *a, **k: (saves.append(1), real_save(*a, **k))
+    )
+    module = _Scripted([3.0, 1.0, 2.0])
+    run_fit(trainer, module, train_dataloaders=loader(_batches), val_dataloaders=loader(_batches))
+    assert [p.name for p in folder.iterdir()] == ["best.ckpt"] and len(saves) == 1
+    kept = torch.load(folder / "best.ckpt", weights_only=False)
+    assert "optimizer_states" not in kept
+    assert float(kept["state_dict"]["w"]) == float(module.w.detach())  # the best epoch's
+    assert made == []
+
+
+def test_resumable_checkpoints_are_not_staged_in_the_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lightning stages each checkpoint in TMPDIR and moves it; here it is written beside."""
+    made = _no_temp_files(monkeypatch, tmp_path / "tmp")
+    trainer = build_trainer(
+        TrainerOptions(), max_epochs=3, validates=True, checkpoint_dir=tmp_path / "ck"
+    )
+    module = _Scripted([3.0, 1.0, 2.0])
+    run_fit(trainer, module, train_dataloaders=loader(_batches), val_dataloaders=loader(_batches))
+    names = sorted(p.name for p in (tmp_path / "ck").iterdir())
+    assert "last.ckpt" in names and len(names) == 2 and made == []
+
+
+def test_resumable_and_kept_checkpoints_are_exclusive() -> None:
+    with pytest.raises(LpmInputError, match="give checkpoint_dir or best_checkpoint_dir, not both"):
+        TrainerOptions(checkpoint_dir=Path("a"), best_checkpoint_dir=Path("b"))

@@ -33,3 +33,13 @@ def test_n_a_without_scores() -> None:
     fig = plot_benchmark_panel(_results().head(0))
     assert_labelled(fig)
     assert "n/a: no scores" in texts(fig)
+
+
+def test_a_model_not_applicable_is_marked_n_a() -> None:
+    na = pl.DataFrame({"seed": [0], "model": ["gene_graph"], "stage": ["fit"], "reason": ["r"]})
+    fig = plot_benchmark_panel(_results(), not_applicable=na)
+    assert_labelled(fig)
+    assert "n/a" in texts(fig)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["gene_graph (n/a)", "linear", "no_change"]
+    assert len(fig.axes[0].patches) == 2  # no bar for it

@@ -57,10 +57,20 @@ def ingest(
         int | None, opt("LINCS level (3 or 4) when it cannot be inferred.")
     ] = None,
     layout: Annotated[
-        str | None, opt("table (long or wide, default) or pairwise (gene × gene doubles).")
+        str | None,
+        opt("table (long or wide, default), pairwise (gene × gene doubles), ranked (gene lists)."),
     ] = None,
     readout_name: Annotated[
         str | None, opt("Readout name of a pairwise matrix (default fitness).")
+    ] = None,
+    top_k: Annotated[
+        int | None, opt("Ranked lists: a gene is labelled 1 when its rank is at most this (100).")
+    ] = None,
+    panel_min_lists: Annotated[
+        int | None, opt("Ranked lists: readouts are genes in the top k of at least N lists (10).")
+    ] = None,
+    duplicate_genes: Annotated[
+        str | None, opt("Ranked lists: a gene twice in one list is an error or best-rank.")
     ] = None,
     overwrite: Overwrite = False,
 ) -> None:
@@ -74,7 +84,8 @@ def ingest(
         readout_type=readout_type, context_column=context_column,
         perturbation_column=perturbation_column, readout_column=readout_column,
         value_column=value_column, control_label=control_label, gene_info=gene_info,
-        lincs_level=lincs_level, layout=layout, readout_name=readout_name,
+        lincs_level=lincs_level, layout=layout, readout_name=readout_name, top_k=top_k,
+        panel_min_lists=panel_min_lists, duplicate_genes=duplicate_genes,
     )  # fmt: skip
     progress = lambda s: status(f"reading {s}")  # noqa: E731
     store = run(sources, out, options=options, overwrite=overwrite, progress=progress)

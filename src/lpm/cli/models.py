@@ -146,16 +146,24 @@ def benchmark(
     context_features: ContextFeatures = None,
     readout_features: ReadoutFeatures = None,
     anchor_controls: AnchorControls = None,
+    checkpoints: Annotated[
+        bool,
+        typer.Option(
+            "--checkpoints/--no-checkpoints",
+            help="Keep each neural fit's best weights as one file in OUT/checkpoints (default); "
+            "--no-checkpoints writes none.",
+        ),
+    ] = True,
     overwrite: Overwrite = False,
 ) -> None:
-    """Run models by name on a seeded split and write a report with each model's ratio to the best baseline.
+    """Run models by name on a seeded split and write a report with each model's verdict against the best baseline.
 
     ``NAME@LABEL`` runs a variant of model NAME with NAME's parameters plus its own
     (``--param lpm_fast@anchored.anchor_controls=8``)."""
     from lpm._utils.params import parse_model_params, parse_params
     from lpm.evaluation.benchmark import check_seed_count
     from lpm.models.registry import expand_model_names
-    from lpm.runs.benchmark import benchmark_to_dir
+    from lpm.runs.benchmark import benchmark_to_dir, not_applicable_notes
 
     check_seed_count(seeds)
     model_list = expand_model_names([m.strip() for m in models.split(",") if m.strip()])
@@ -165,9 +173,11 @@ def benchmark(
             model_params=parse_model_params(param or []),
             split_params=parse_params(split_param or [], option="--split-param"),
             out=out, title=title, n_boot=n_boot, command=sys.argv, progress=step,
-            extra_stores=extra_store or [], overwrite=overwrite,
+            extra_stores=extra_store or [], overwrite=overwrite, checkpoints=checkpoints,
             features=features(perturbation_features, context_features, readout_features, anchor_controls),
         )  # fmt: skip
+    for note in not_applicable_notes(path.parent):
+        status(note)
     out_console.print(f"wrote {path}")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.io.ranked import ranked_lines
 from lpm.data.store import PerturbationStore, value_summary
 
 
@@ -165,4 +166,7 @@ def format_info(info: StoreInfo) -> str:
         if genes
         else ["", "gene symbols: not harmonised (ingest with --gene-info)"]
     )
+    ranked = ranked_lines(info.notes)
+    if ranked:
+        lines += ["", "ranked lists (binary 'gene in the top k' readouts):", *ranked]
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Scoring: the evaluation panel and benchmarks (a declared split, models, metrics and seeds)."""
 
 from lpm.evaluation.benchmark import BenchmarkSpec, run_benchmark, summarise
+from lpm.evaluation.compare import compare_to_best_baseline
 from lpm.evaluation.panel import HIGHER_IS_BETTER, METRICS, PanelResult, evaluate, ratio_to_baseline
 from lpm.evaluation.ranking import (
     degree_preserving_random,
@@ -15,6 +16,7 @@ __all__ = [
     "METRICS",
     "BenchmarkSpec",
     "PanelResult",
+    "compare_to_best_baseline",
     "degree_preserving_random",
     "edge_scores_auprc",
     "evaluate",

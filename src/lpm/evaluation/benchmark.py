@@ -2,6 +2,12 @@
 
 Every model is scored on the same held-out rows: within each test group, the rows that all
 applicable models can predict (a model that can predict none of a group is listed as n/a).
+
+A model that cannot be fitted on the data, or cannot predict it, says so with an
+:class:`~lpm.errors.LpmInputError` from ``fit``, ``supported`` or ``predict`` (``gene_graph``
+on compound-only data, a model out of memory): it is *not applicable* in that seed, with that
+one-line reason, and the benchmark goes on with the other models. Any other exception is a bug
+and stops the benchmark; so does a benchmark where no model could be fitted at all.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -17,9 +24,14 @@ import polars as pl
 
 from lpm.data import schema as S
 from lpm.data.splits import get_split_kind, make_split
-from lpm.errors import LpmInputError
+from lpm.errors import LpmInputError, first_line
+from lpm.evaluation.compare import (
+    COMPARISON_SCHEMA,
+    VERDICT_METRICS,
+    compare_to_best_baseline,
+)
 from lpm.evaluation.panel import check_n_boot, evaluate
-from lpm.models.registry import make_model
+from lpm.models.registry import BASELINES, make_model
 
 GROUP = "group"
 #: The most seeds one benchmark runs (each seed fits every model once).
@@ -67,15 +79,32 @@ def check_seed_count(n: int) -> int:
     return n
 
 
+#: Columns of :attr:`BenchmarkResult.not_applicable`.
+NOT_APPLICABLE_SCHEMA: Final = {
+    "seed": pl.Int64,
+    "model": pl.String,
+    "stage": pl.String,
+    "reason": pl.String,
+}
+
+
 @dataclass
 class BenchmarkResult:
-    """Tidy tables: one row per (seed, group, model, metric) and the coverage of each model."""
+    """Tidy tables: one row per (seed, group, model, metric), the coverage of each model, the
+    paired comparisons with the best baseline (:mod:`lpm.evaluation.compare`) and the models
+    that were not applicable (``seed, model, stage, reason``)."""
 
     spec: BenchmarkSpec
     scores: pl.DataFrame
     coverage: pl.DataFrame
     timings: pl.DataFrame
     per_context: pl.DataFrame
+    comparisons: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=COMPARISON_SCHEMA)
+    )
+    not_applicable: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=NOT_APPLICABLE_SCHEMA)
+    )
 
 
 #: ``lpm_fast@anchored``: a variant of a registered model, with its base's parameters and its
@@ -107,7 +136,8 @@ def _scoring_sets(
     """Which models are scored on which rows: one main table on the rows every well-covering
     model predicts, and for each partial model a table on its own rows beside the main models.
 
-    ``share`` is each model's share of the group's rows it can predict (mean over seeds).
+    ``share`` is each model's share of the group's rows it can predict (mean over the seeds
+    whose test part holds the group).
     """
     main = [m for m, f in share.items() if f >= min_coverage]
     common = in_group.copy()
@@ -154,33 +184,82 @@ class _SeedRun:
     supported: dict[str, np.ndarray]
     preds: dict[str, np.ndarray]
 
+    def has(self, group: str) -> bool:
+        return bool((self.test[GROUP].to_numpy() == group).any())
+
     def coverage(self, group: str, model: str) -> float:
         in_group = self.test[GROUP].to_numpy() == group
-        return float(self.supported[model][in_group].mean()) if in_group.any() else 0.0
+        return float(self.supported[model][in_group].mean())
+
+
+def _trainer_options(model: Any, name: str, seed: int, checkpoint_dir: Path | None) -> Any:
+    """Trainer options of a Lightning-trained model: its kept checkpoint in
+    ``checkpoint_dir/seed<seed>/<name>``; None for other models or without a folder."""
+    if checkpoint_dir is None or not model.uses_trainer:
+        return None
+    from lpm.models.training import TrainerOptions
+
+    return TrainerOptions(best_checkpoint_dir=checkpoint_dir / f"seed{seed}" / name)
+
+
+class _NotApplicable(Exception):
+    """A model's fit or prediction refused these data (its :class:`LpmInputError`)."""
+
+    def __init__(self, stage: str, exc: LpmInputError) -> None:
+        super().__init__(first_line(exc))
+        self.stage, self.reason = stage, first_line(exc)
+
+
+def _fit_one(
+    model: Any, train: pl.DataFrame, val: pl.DataFrame, test: pl.DataFrame, trainer: Any
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Fit, then predict the supported test rows: (mask, predictions, fit s, predict s)."""
+    t0 = time.perf_counter()
+    try:
+        model.fit(train, val, **({"trainer": trainer} if trainer is not None else {}))
+    except LpmInputError as exc:
+        raise _NotApplicable("fit", exc) from exc
+    t_fit = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    try:
+        mask = model.supported(test)
+        pred = np.full(test.height, np.nan, dtype=np.float32)
+        if mask.any():
+            pred[mask] = model.predict(test.filter(pl.Series(mask)))
+    except LpmInputError as exc:
+        raise _NotApplicable("predict", exc) from exc
+    return mask, pred, t_fit, time.perf_counter() - t0
+
+
+def _joint_train(split: Any, extra_train: pl.DataFrame | None) -> pl.DataFrame:
+    """The split's training rows, with other data sets' rows (never the held-out keys)."""
+    if extra_train is None:
+        return split.train
+    keys = [
+        c
+        for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, *S.MEMBER_COLUMNS)
+        if c in extra_train.columns and c in split.test.columns
+    ]
+    held = pl.concat([split.test.select(keys), split.val.select(keys)])
+    return pl.concat(
+        [split.train, extra_train.join(held, on=keys, how="anti", nulls_equal=True)],
+        how="diagonal_relaxed",
+    )
 
 
 def _fit_and_predict(
     rows: pl.DataFrame,
     spec: BenchmarkSpec,
     seed: int,
-    timings: list[dict[str, Any]],
+    log: dict[str, list[dict[str, Any]]],
     progress: Callable[[str], None] | None,
     extra_train: pl.DataFrame | None,
+    checkpoint_dir: Path | None,
 ) -> _SeedRun:
+    """One seed: split, then fit and predict every model. A model whose fit or prediction
+    raises :class:`LpmInputError` predicts nothing in this seed and is logged not applicable."""
     split = make_split(rows, kind=spec.split, seed=seed, **dict(spec.split_params))
-    train = split.train
-    if extra_train is not None:
-        # joint training: other data sets join the training rows, never the held-out keys
-        keys = [
-            c
-            for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, *S.MEMBER_COLUMNS)
-            if c in extra_train.columns and c in split.test.columns
-        ]
-        held = pl.concat([split.test.select(keys), split.val.select(keys)])
-        train = pl.concat(
-            [train, extra_train.join(held, on=keys, how="anti", nulls_equal=True)],
-            how="diagonal_relaxed",
-        )
+    train = _joint_train(split, extra_train)
     group_keys = [c for c in split.test_groups.columns if c != GROUP]
     test = split.test.join(
         split.test_groups, on=group_keys, how="left", nulls_equal=True, maintain_order="left"
@@ -190,17 +269,19 @@ def _fit_and_predict(
         if progress:
             progress(f"seed {seed}: fitting {name}")
         model = _instantiate(name, spec, seed)
-        t0 = time.perf_counter()
-        model.fit(train, split.val)
-        t_fit = time.perf_counter() - t0
-        mask = model.supported(test)
-        pred = np.full(test.height, np.nan, dtype=np.float32)
-        t0 = time.perf_counter()
-        if mask.any():
-            pred[mask] = model.predict(test.filter(pl.Series(mask)))
-        t_pred = time.perf_counter() - t0
+        trainer = _trainer_options(model, name, seed, checkpoint_dir)
+        t_fit: float | None
+        t_pred: float | None
+        try:
+            mask, pred, t_fit, t_pred = _fit_one(model, train, split.val, test, trainer)
+        except _NotApplicable as na:
+            log["not_applicable"].append(
+                {"seed": seed, "model": name, "stage": na.stage, "reason": na.reason}
+            )
+            mask, pred = np.zeros(test.height, bool), np.full(test.height, np.nan, np.float32)
+            t_fit = t_pred = None
         run.supported[name], run.preds[name] = mask, pred
-        timings.append(
+        log["timings"].append(
             {
                 "seed": seed,
                 "model": name,
@@ -212,67 +293,108 @@ def _fit_and_predict(
     return run
 
 
+def _check_some_applicable(spec: BenchmarkSpec, not_applicable: pl.DataFrame) -> None:
+    """A benchmark where no model could be fitted in any seed has nothing to report: an error
+    with every model's reason."""
+    failed = not_applicable.group_by("model").agg(pl.col("seed").n_unique(), pl.col("reason"))
+    every = {m for m, n, _ in failed.iter_rows() if n == len(spec.seeds)}
+    if every >= set(spec.models):
+        reasons = "; ".join(f"{m}: {r[0]}" for m, _, r in failed.sort("model").iter_rows())
+        raise LpmInputError(None, f"no model could be fitted on these data ({reasons})")
+
+
+def _score_group(
+    group: str,
+    runs: Sequence[_SeedRun],
+    spec: BenchmarkSpec,
+    out: dict[str, list[Any]],
+) -> None:
+    """Score every model on ``group`` in each seed whose test part holds it."""
+    present = [run for run in runs if run.has(group)]
+    # coverage over the seeds that hold the group: a seed without it is no evidence of 0 %
+    share = {m: float(np.mean([run.coverage(group, m) for run in present])) for m in spec.models}
+    for run in present:
+        in_group = run.test[GROUP].to_numpy() == group
+        for table, models, scored_rows in _scoring_sets(
+            group, in_group, run.supported, share, spec.min_coverage
+        ):
+            out["coverage"] += _coverage_rows(
+                run.seed, table, run.test, in_group, scored_rows, run.supported, spec.models, models
+            )
+            truth = run.test.filter(pl.Series(scored_rows))
+            if truth.height == 0:
+                continue
+            for m in models:
+                res = evaluate(
+                    truth, run.preds[m][scored_rows], train=run.train, n_boot=spec.n_boot,
+                    seed=run.seed,
+                )  # fmt: skip
+                tag = [
+                    pl.lit(run.seed).alias("seed"),
+                    pl.lit(table).alias(GROUP),
+                    pl.lit(m).alias("model"),
+                ]
+                out["scores"].append(res.summary.with_columns(tag))
+                out["per_context"].append(res.per_context.with_columns(tag))
+                keep = [c for c in VERDICT_METRICS if c in res.per_condition.columns]
+                out["per_condition"].append(
+                    res.per_condition.select(keep).with_row_index("condition").with_columns(tag)
+                )
+
+
+def _stack(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
 def run_benchmark(
     rows: pl.DataFrame,
     spec: BenchmarkSpec,
     *,
     progress: Callable[[str], None] | None = None,
     extra_train: pl.DataFrame | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> BenchmarkResult:
     """Split, fit each model on train (val for early stopping), score on the common test rows.
 
     ``extra_train`` rows (other data sets) join every training set: joint training, scored on
-    the same held-out rows as training alone.
+    the same held-out rows as training alone. ``checkpoint_dir``: where each Lightning-trained
+    fit writes the one checkpoint it keeps (``seed<s>/<model>/best.ckpt``); None: none is
+    written.
 
-    Which models share a table is decided once over all seeds (mean coverage), so every seed
-    fills the same tables.
+    Which models share a table is decided once over the seeds that hold each group (mean
+    coverage), so every seed fills the same tables. Models that raise
+    :class:`~lpm.errors.LpmInputError` are listed in ``not_applicable`` (see the module).
     """
-    timings: list[dict[str, Any]] = []
+    log: dict[str, list[dict[str, Any]]] = {"timings": [], "not_applicable": []}
     runs = [
-        _fit_and_predict(rows, spec, seed, timings, progress, extra_train) for seed in spec.seeds
+        _fit_and_predict(rows, spec, seed, log, progress, extra_train, checkpoint_dir)
+        for seed in spec.seeds
     ]
+    not_applicable = pl.DataFrame(log["not_applicable"], schema=NOT_APPLICABLE_SCHEMA)
+    _check_some_applicable(spec, not_applicable)
     all_groups = sorted({g for run in runs for g in run.test[GROUP].unique().to_list()})
-    scores, coverage, per_ctx = [], [], []
+    out: dict[str, list[Any]] = {
+        k: [] for k in ("scores", "coverage", "per_context", "per_condition")
+    }
     for group in all_groups:
-        share = {m: float(np.mean([run.coverage(group, m) for run in runs])) for m in spec.models}
-        for run in runs:
-            in_group = run.test[GROUP].to_numpy() == group
-            if not in_group.any():
-                continue
-            for table, models, scored_rows in _scoring_sets(
-                group, in_group, run.supported, share, spec.min_coverage
-            ):
-                coverage += _coverage_rows(
-                    run.seed,
-                    table,
-                    run.test,
-                    in_group,
-                    scored_rows,
-                    run.supported,
-                    spec.models,
-                    models,
-                )
-                truth = run.test.filter(pl.Series(scored_rows))
-                if truth.height == 0:
-                    continue
-                for m in models:
-                    res = evaluate(
-                        truth,
-                        run.preds[m][scored_rows],
-                        train=run.train,
-                        n_boot=spec.n_boot,
-                        seed=run.seed,
-                    )
-                    tag = [
-                        pl.lit(run.seed).alias("seed"),
-                        pl.lit(table).alias(GROUP),
-                        pl.lit(m).alias("model"),
-                    ]
-                    scores.append(res.summary.with_columns(tag))
-                    per_ctx.append(res.per_context.with_columns(tag))
-    score_df = pl.concat(scores, how="diagonal_relaxed") if scores else pl.DataFrame()
-    ctx_df = pl.concat(per_ctx, how="diagonal_relaxed") if per_ctx else pl.DataFrame()
-    return BenchmarkResult(spec, score_df, pl.DataFrame(coverage), pl.DataFrame(timings), ctx_df)
+        _score_group(group, runs, spec, out)
+    result = BenchmarkResult(
+        spec,
+        _stack(out["scores"]),
+        pl.DataFrame(out["coverage"]),
+        pl.DataFrame(log["timings"]),
+        _stack(out["per_context"]),
+        not_applicable=not_applicable,
+    )
+    if result.scores.height:
+        result.comparisons = compare_to_best_baseline(
+            _stack(out["per_condition"]),
+            summarise(result),
+            baselines=[b for b in BASELINES if b in spec.models],
+            n_boot=spec.n_boot,
+            seed=spec.seeds[0],
+        )
+    return result
 
 
 def summarise(result: BenchmarkResult) -> pl.DataFrame:

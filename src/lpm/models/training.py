@@ -11,9 +11,9 @@ each model has a LightningModule (network, loss, optimiser) and data loaders or 
 
 from __future__ import annotations
 
-import copy
 import ctypes
 import logging
+import os
 import platform
 import signal
 import sys
@@ -28,6 +28,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lpm.errors import LpmInputError
 
@@ -57,7 +58,13 @@ class TrainerOptions:
         One of :data:`ACCELERATORS`.
     checkpoint_dir
         Where a model that resumes writes its checkpoints; an interrupted run started again
-        with the same folder resumes there. None: a temporary folder, removed after the fit.
+        with the same folder resumes there. None: no checkpoint files (the best epoch's weights
+        are kept in memory).
+    best_checkpoint_dir
+        Where a fit writes the weights it keeps (the best epoch's by validation loss, else the
+        last epoch's) as one weights-only checkpoint, ``best.ckpt``, when it ends: one write per
+        fit, nothing to resume from (a benchmark's record of its fits). Not with
+        ``checkpoint_dir``.
     progress
         Lightning's progress bar and start-up messages.
     report
@@ -70,6 +77,7 @@ class TrainerOptions:
     strategy: str = "auto"
     accelerator: str = "cpu"
     checkpoint_dir: Path | None = None
+    best_checkpoint_dir: Path | None = None
     progress: bool = False
     report: Callable[[str], None] | None = field(default=None, compare=False)
     callbacks: tuple[Any, ...] = field(default=(), compare=False)
@@ -88,8 +96,16 @@ class TrainerOptions:
             raise LpmInputError(
                 None, f"strategy must be one of {', '.join(known)}, got {self.strategy!r}"
             )
-        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, Path):
-            object.__setattr__(self, "checkpoint_dir", Path(self.checkpoint_dir))
+        for name in ("checkpoint_dir", "best_checkpoint_dir"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+        if self.checkpoint_dir is not None and self.best_checkpoint_dir is not None:
+            raise LpmInputError(
+                self.best_checkpoint_dir,
+                "a resumable run (checkpoint_dir) keeps its own checkpoints: "
+                "give checkpoint_dir or best_checkpoint_dir, not both",
+            )
 
     def say(self, message: str) -> None:
         """Pass a message to ``report`` (first process only: one line per run, not per rank)."""
@@ -126,12 +142,16 @@ def build_trainer(
     the validation loss after ``patience`` epochs without improvement (when ``validates`` and a
     patience is given), the best epoch's weights kept in memory (when ``validates`` and
     ``keep_best``: :class:`BestState`, see :func:`best_state`) and checkpoints in
-    ``checkpoint_dir`` (the best by validation loss and the last) when one is given. Runs are
+    ``checkpoint_dir`` (the best by validation loss and the last, to resume from) when one is
+    given. With ``options.best_checkpoint_dir`` (and no ``checkpoint_dir``), the weights the fit
+    keeps are written there once, as ``best.ckpt``, when it ends (:class:`SaveKept`). Runs are
     deterministic and quiet unless ``options.progress``."""
     if not options.progress:  # Lightning's start-up chatter (accelerator, tips)
         logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     best = [BestState()] if validates and keep_best else []
     every: list[Any] = [*best, *callbacks, *options.callbacks]
+    if options.best_checkpoint_dir is not None and checkpoint_dir is None:
+        every.insert(len(best), SaveKept(options.best_checkpoint_dir))  # after BestState's restore
     if checkpoint_dir is not None:
         every.append(
             ModelCheckpoint(
@@ -149,6 +169,7 @@ def build_trainer(
         accelerator=options.accelerator,
         devices=options.devices,
         strategy=options.strategy,
+        plugins=_checkpoint_io(options),
         callbacks=every,
         logger=False,
         enable_checkpointing=checkpoint_dir is not None,
@@ -158,6 +179,34 @@ def build_trainer(
         deterministic=True,
         default_root_dir=str(checkpoint_dir) if checkpoint_dir is not None else None,
     )
+
+
+def _checkpoint_io(options: TrainerOptions) -> list[Any] | None:
+    """:class:`BesideCheckpointIO` where Lightning's plain checkpoint writer would be used
+    (not for TPUs or strategies that write their own, sharded checkpoints)."""
+    plain = options.strategy == "auto" or options.strategy.startswith(("ddp", "single_device"))
+    return [BesideCheckpointIO()] if plain and options.accelerator != "tpu" else None
+
+
+class BesideCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, made atomic beside the target: Lightning's own stages
+    every checkpoint in the temporary folder (fsspec's transaction) and moves it into place,
+    so each epoch's checkpoint passed through ``TMPDIR`` (a copy where that is another disk).
+    Here it is written to a hidden file in its own folder and renamed."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError("BesideCheckpointIO.save_checkpoint takes no storage_options")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 _MALLOC_TUNED = False
@@ -259,11 +308,38 @@ class BestState(L.Callback):
         if score is not None and float(score) < self.best_score:
             self.best_score = float(score)
             self.best_epoch = int(trainer.current_epoch)
-            self._state = copy.deepcopy(pl_module.state_dict())
+            # a copy on the CPU: a GPU's memory holds the network once, not twice
+            self._state = {
+                k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
+            }
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         if self._state is not None:
             pl_module.load_state_dict(self._state)
+
+
+#: The file :class:`SaveKept` writes: the weights a fit keeps.
+KEPT_CHECKPOINT = "best.ckpt"
+
+
+class SaveKept(L.Callback):
+    """Writes the module's weights, as the fit leaves them (the best epoch's where
+    :class:`BestState` restored them), to ``folder/best.ckpt`` once, when the fit ends:
+    one weights-only file per fit instead of a checkpoint per epoch."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    @property
+    def path(self) -> Path:
+        return self.folder / KEPT_CHECKPOINT
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        if trainer.interrupted:
+            return
+        if trainer.is_global_zero:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(self.path, weights_only=True)  # every rank calls; rank 0 writes
 
 
 def best_state(trainer: Any) -> BestState | None:

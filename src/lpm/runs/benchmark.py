@@ -23,7 +23,10 @@ from lpm.evaluation.benchmark import (
 from lpm.models.registry import get_model_class
 from lpm.pl.benchmark import plot_benchmark_panel
 from lpm.pl.save import save_png
-from lpm.reports.benchmark import FIGURE, benchmark_markdown
+from lpm.reports.benchmark import COMPARISONS, FIGURE, NOT_APPLICABLE, benchmark_markdown
+
+#: The folder of a benchmark's kept checkpoints (one per Lightning-trained fit).
+CHECKPOINTS = "checkpoints"
 
 
 def with_features(
@@ -64,11 +67,17 @@ def benchmark_to_dir(
     extra_stores: Sequence[str | Path] = (),
     overwrite: bool = False,
     features: Mapping[str, Any] | None = None,
+    checkpoints: bool = True,
 ) -> Path:
     """Run a benchmark and write its tables, Markdown report and figure into ``out``.
 
     ``out`` is checked before any work: an existing one is refused unless ``overwrite`` (then
-    the new folder replaces it whole), and a file is never turned into a folder.
+    the new folder replaces it whole), and a file is never turned into a folder. The run is
+    built in a folder beside ``out`` and swapped in at the end, so a failed run leaves nothing.
+    ``checkpoints``: each Lightning-trained fit keeps the weights it ends with (its best epoch's)
+    as one file, ``out/checkpoints/seed<s>/<model>/best.ckpt``; False: none is written.
+    Nothing is written to the temporary folder. Models that are not applicable to the data
+    are listed in ``not_applicable.csv`` and the report.
     """
     spec = BenchmarkSpec(
         split=split,
@@ -82,9 +91,12 @@ def benchmark_to_dir(
     out = check_output(out, kind="folder", overwrite=overwrite)
     rows = read_stores(stores)
     extra = read_stores(extra_stores) if extra_stores else None
-    result = run_benchmark(rows, spec, progress=progress, extra_train=extra)
-    summary = summarise(result)
     with atomic_dir(out, overwrite=overwrite) as tmp:
+        result = run_benchmark(
+            rows, spec, progress=progress, extra_train=extra,
+            checkpoint_dir=tmp / CHECKPOINTS if checkpoints else None,
+        )  # fmt: skip
+        summary = summarise(result)
         write_tables(result, tmp, command=command, summary=summary)
         markdown = benchmark_markdown(
             tmp,
@@ -92,7 +104,7 @@ def benchmark_to_dir(
             stores=[str(s) for s in stores],
         )
         (tmp / "results.md").write_text(markdown)
-        panel = plot_benchmark_panel(summary)
+        panel = plot_benchmark_panel(summary, not_applicable=result.not_applicable)
         save_png(panel, tmp / FIGURE, dpi=110)
     return out / "results.md"
 
@@ -106,13 +118,39 @@ def write_tables(
 ) -> Path:
     """The raw tables and the resolved spec into ``folder`` (a fresh one, e.g. a run's temporary
     folder); the report (Markdown, figure) is made from them by :mod:`lpm.reports`. ``summary``
-    is :func:`lpm.evaluation.benchmark.summarise` of ``result`` (``results.csv``)."""
+    is :func:`lpm.evaluation.benchmark.summarise` of ``result`` (``results.csv``); the paired
+    comparisons with the best baseline go to ``comparisons.csv`` and the models that were not
+    applicable to the data (seed, model, stage, reason) to ``not_applicable.csv``."""
     result.scores.write_csv(folder / "scores_per_seed.csv")
     summary.write_csv(folder / "results.csv")
     result.coverage.write_csv(folder / "coverage.csv")
     result.timings.write_csv(folder / "timings.csv")
+    result.comparisons.write_csv(folder / COMPARISONS)
+    result.not_applicable.write_csv(folder / NOT_APPLICABLE)
     if result.per_context.height:
         result.per_context.write_csv(folder / "per_context.csv")
-    run = {"spec": json.loads(result.spec.to_json()), "command": list(command) if command else None}
+    kept = folder / CHECKPOINTS
+    run = {
+        "spec": json.loads(result.spec.to_json()),
+        "command": list(command) if command else None,
+        "checkpoints": CHECKPOINTS if kept.is_dir() else None,
+    }
     (folder / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     return folder
+
+
+def not_applicable_notes(folder: Path) -> list[str]:
+    """One line per model of the benchmark in ``folder`` that was not applicable to the data."""
+    path = folder / NOT_APPLICABLE
+    if not path.is_file():
+        return []
+    table = pl.read_csv(path)
+    if table.height == 0:
+        return []
+    per = table.group_by("model", maintain_order=True).agg(
+        pl.col("seed"), pl.col("stage").first(), pl.col("reason").first()
+    )
+    return [
+        f"not applicable: {model} ({stage}, seeds {', '.join(map(str, seeds))}): {reason}"
+        for model, seeds, stage, reason in per.iter_rows()
+    ]

@@ -54,6 +54,7 @@ def _benchmarks(out: Path, store: Path, *, seed: int, say: Callable[[str], None]
             n_boot=300,
             command=["lpm", "demo", "--out", str(out), "--seed", str(seed)],
             progress=say,
+            checkpoints=False,  # a demo keeps its reports, not its networks' weights
         )
 
 

@@ -30,6 +30,10 @@ class IngestOptions:
     lincs_level: int | None = None
     layout: str | None = None
     readout_name: str | None = None
+    # ranked gene lists (--layout ranked, lpm.data.io.ranked)
+    top_k: int | None = None
+    panel_min_lists: int | None = None
+    duplicate_genes: str | None = None
 
 
 @dataclass

@@ -62,6 +62,7 @@ def _readers() -> dict[str, Reader]:
     from lpm.data.io.lincs import read_gct, read_gctx
     from lpm.data.io.npz import read_effect_matrix_npz
     from lpm.data.io.pairwise import read_pairwise_matrix
+    from lpm.data.io.ranked import read_ranked_lists
     from lpm.data.io.tables import read_table
 
     return {
@@ -71,7 +72,23 @@ def _readers() -> dict[str, Reader]:
         "npz": read_effect_matrix_npz,
         "table": read_table,
         "pairwise": read_pairwise_matrix,
+        "ranked": read_ranked_lists,
     }
+
+
+def _ranked_only(path: Path, options: IngestOptions) -> None:
+    """Options of ranked lists are an error elsewhere, not silently ignored."""
+    given = [
+        flag
+        for flag, value in (
+            ("--top-k", options.top_k),
+            ("--panel-min-lists", options.panel_min_lists),
+            ("--duplicate-genes", options.duplicate_genes),
+        )
+        if value is not None
+    ]
+    if given and options.layout != "ranked":
+        raise LpmInputError(path, f"{', '.join(given)} apply only to --layout ranked")
 
 
 def read_source(path: Path, options: IngestOptions) -> IngestResult:
@@ -82,14 +99,15 @@ def read_source(path: Path, options: IngestOptions) -> IngestResult:
         return IngestResult(
             store.read(), store.controls(), {"path": str(path), "format": "store"}, store.meta.notes
         )
-    if options.layout == "pairwise":
+    if options.layout in ("pairwise", "ranked"):
         if fmt != "table":
-            raise LpmInputError(path, "--layout pairwise needs a CSV/TSV/Parquet table")
-        fmt = "pairwise"
+            raise LpmInputError(path, f"--layout {options.layout} needs a CSV/TSV/Parquet table")
+        fmt = options.layout
     elif options.layout not in (None, "table"):
         raise LpmInputError(
-            path, f"unknown --layout {options.layout!r} (expected table or pairwise)"
+            path, f"unknown --layout {options.layout!r} (expected table, pairwise or ranked)"
         )
+    _ranked_only(path, options)
     result = _readers()[fmt](Path(path), options)
     result.source = {"path": str(path), "format": fmt, "digest": file_digest(path), **result.source}
     if options.gene_info is not None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -230,8 +229,9 @@ class LPMModel(PerturbationModel):
         with _checkpoint_folder(options, self._fingerprint(train, val, options)) as folder:
             for k in range(self.ensemble):
                 state, record = self._fit_member(
-                    k, train, val, vocab=vocab, cfg=cfg, blocks=blocks, options=options,
-                    folder=folder / f"member{k}",
+                    k, train, val, vocab=vocab, cfg=cfg, blocks=blocks,
+                    options=_member_options(options, k, self.ensemble),
+                    folder=folder / f"member{k}" if folder is not None else None,
                 )  # fmt: skip
                 states.append(state)
                 history.append(record)
@@ -274,10 +274,12 @@ class LPMModel(PerturbationModel):
         cfg: NetworkConfig,
         blocks: dict[str, list[Block]],
         options: TrainerOptions,
-        folder: Path,
+        folder: Path | None,
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Ensemble member ``k`` (seed ``seed + k``): its best weights and its history record.
-        Resumes from ``folder/last.ckpt`` when an interrupted run left one."""
+        With a checkpoint ``folder`` (a resumable run), resumes from ``folder/last.ckpt`` when an
+        interrupted run left one; without, the best epoch's weights are kept in memory and no
+        checkpoint is written (but the one ``options.best_checkpoint_dir`` asks for)."""
         from lpm.models.lpm.extend import fill_features
         from lpm.models.lpm.network import LPMModule
 
@@ -308,10 +310,10 @@ class LPMModel(PerturbationModel):
         max_epochs, patience = self.epochs()
         trainer = build_trainer(
             options, max_epochs=max_epochs, validates=val_set is not None, patience=patience,
-            checkpoint_dir=folder,
+            checkpoint_dir=folder, keep_best=folder is None,
         )  # fmt: skip
-        last = folder / "last.ckpt"
-        ckpt = str(last) if last.is_file() else None
+        last = folder / "last.ckpt" if folder is not None else None
+        ckpt = str(last) if last is not None and last.is_file() else None
         first = resume_epoch(ckpt)
         if ckpt is not None:
             options.say(f"resuming from {last}: {first} of {max_epochs} epochs done (member {k})")
@@ -323,7 +325,7 @@ class LPMModel(PerturbationModel):
         elapsed = time.perf_counter() - t0
         best = (  # only the first process keeps a model (and may delete the checkpoints)
             getattr(trainer.checkpoint_callback, "best_model_path", "")
-            if val_set is not None and trainer.is_global_zero
+            if folder is not None and val_set is not None and trainer.is_global_zero
             else ""
         )
         if best:
@@ -490,13 +492,22 @@ class LPMFastModel(LPMModel):
     PATIENCE: ClassVar[int] = 8
 
 
+def _member_options(options: TrainerOptions, k: int, ensemble: int) -> TrainerOptions:
+    """The options of ensemble member ``k``: its kept checkpoint in a folder of its own."""
+    if options.best_checkpoint_dir is None or ensemble == 1:
+        return options
+    return replace(options, best_checkpoint_dir=options.best_checkpoint_dir / f"member{k}")
+
+
 @contextlib.contextmanager
-def _checkpoint_folder(options: TrainerOptions, fingerprint: dict[str, Any]) -> Iterator[Path]:
+def _checkpoint_folder(
+    options: TrainerOptions, fingerprint: dict[str, Any]
+) -> Iterator[Path | None]:
     """The run's checkpoint folder: the options' (claimed for this run; removed again if the run
-    fails having created it and written nothing to resume), else a temporary one."""
+    fails having created it and written nothing to resume), else none: a run that cannot
+    resume writes no checkpoint per epoch (the best weights stay in memory)."""
     if options.checkpoint_dir is None:
-        with tempfile.TemporaryDirectory(prefix="lpm-ckpt-") as scratch:
-            yield Path(scratch)
+        yield None
         return
     folder = options.checkpoint_dir
     created = claim_checkpoints(folder, fingerprint)
