@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from lpm.data import members
 from lpm.data import schema as S
 from lpm.data.profiles import profiles
 from lpm.data.schema import CONDITION_COLUMNS
@@ -29,7 +30,7 @@ def to_anndata(measurements: pl.DataFrame) -> ad.AnnData:
         pl.col(c).cast(pl.String) for c in (S.CONTEXT, S.PERTURBATION) if c in cond
     )
     joined = typed.join(obs_df, on=cond, how="left", nulls_equal=True)
-    obs = obs_df.drop("_row").to_pandas()
+    obs = members.as_text(obs_df.drop("_row")).to_pandas()  # ``1.5+6``: h5ad holds no lists
     for extra in (S.DATASET, S.N_CELLS):
         if extra in measurements.columns:
             per = joined.group_by("_row").agg(pl.col(extra).first()).sort("_row")
@@ -75,7 +76,10 @@ def from_anndata(
         for c in adata.obs.columns
         if c in (*CONDITION_COLUMNS, S.DATASET, S.N_CELLS)
     }
+    for c in members.member_columns(cols):  # written as text (``1.5+6``), empty where none
+        cols[c] = np.array([x if isinstance(x, str) and x else None for x in cols[c]], object)
     out = pl.DataFrame({**{c: list(v) if v.dtype == object else v for c, v in cols.items()}})
+    out = members.from_text(out, source)
     out = out.with_columns(
         pl.Series(S.READOUT, np.asarray(adata.var_names)[var_i]),
         pl.Series(S.VALUE, x[obs_i, var_i]),

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from lpm.data import members
 from lpm.data import schema as S
 from lpm.data.io.symbol_tables import read_text_table
 from lpm.data.symbols import COMBINATION_SEPARATOR, GENETIC_TYPES, TYPE_SEPARATOR
@@ -204,7 +205,8 @@ def _map_readouts(values: list[str], aliases: GeneAliases) -> tuple[dict[str, st
 
 def _map_perturbations(
     values: list[str], aliases: GeneAliases, source: str | None
-) -> tuple[dict[str, str], dict[str, Any]]:
+) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
+    """Old → new perturbation symbols, the summary, and old → new member symbols."""
     targets: set[str] = set()
     for v in values:
         if v == S.CONTROL:
@@ -217,6 +219,7 @@ def _map_perturbations(
     res = aliases.harmonise(genes)
     table = dict(zip(genes, res.mapped, strict=True))
     mapping = {}
+    member_map: dict[str, str] = {}
     for v in values:
         if v == S.CONTROL:
             mapping[v] = v
@@ -226,13 +229,14 @@ def _map_perturbations(
         for member in old:
             kind, sep, target = member.partition(TYPE_SEPARATOR)
             new.append(f"{kind}{sep}{table[target]}" if kind in GENETIC_TYPES else member)
+            member_map[member] = new[-1]
         if len(set(new)) < len(old):
             raise LpmInputError(
                 source,
                 f"gene harmonisation merges the members of perturbation {v!r} into one gene ({'+'.join(new)})",
             )
         mapping[v] = COMBINATION_SEPARATOR.join(sorted(new))
-    return mapping, _summary(genes, res)
+    return mapping, _summary(genes, res), member_map
 
 
 def _summary(genes: list[str], res: HarmonisedSymbols) -> dict[str, Any]:
@@ -265,7 +269,11 @@ def _check_collisions(
     cond = [pl.col(col).cast(pl.String).is_in(names) for col, names in suspects.items() if names]
     if not cond:
         return
-    key = [c for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, S.REPLICATE) if c in df.columns]
+    key = [
+        c
+        for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, *S.MEMBER_COLUMNS, S.REPLICATE)
+        if c in df.columns
+    ]
     before = (
         df.filter(pl.any_horizontal(cond))
         .select(key)
@@ -334,9 +342,11 @@ def harmonise_frame(
         mappings[S.READOUT], notes["readouts"] = _map_readouts(values, aliases)
     if S.PERTURBATION in df.columns:
         values = df[S.PERTURBATION].cast(pl.String).unique().drop_nulls().sort().to_list()
-        mappings[S.PERTURBATION], notes["perturbation_targets"] = _map_perturbations(
+        mappings[S.PERTURBATION], notes["perturbation_targets"], renamed = _map_perturbations(
             values, aliases, src
         )
+        # doses per member follow their members into the renamed symbol's order
+        df = members.reorder(df, S.PERTURBATION, lambda m: renamed.get(m, m), src)
     _check_collisions(df, mappings, src)
     renames = {col: {k: v for k, v in m.items() if k != v} for col, m in mappings.items()}
     out = df.with_columns(pl.col(col).cast(pl.String).replace(m) for col, m in renames.items() if m)

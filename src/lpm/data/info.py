@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ class StoreInfo:
     notes: dict[str, Any]
     #: Compounds in the store's compound table, and how many of them have a SMILES from the file.
     compound_structures: tuple[int, int] | None = None
+    #: Rows giving a dose (time) per member of a combination, by column (absent: none).
+    member_rows: dict[str, int] = field(default_factory=dict)
 
 
 def _ptype() -> pl.Expr:
@@ -76,6 +78,12 @@ def store_info(store: PerturbationStore) -> StoreInfo:
     counts = lf.select(
         pl.col(S.PERTURBATION).n_unique().alias("p"), pl.col(S.READOUT).n_unique().alias("r")
     ).collect()
+    members = [c for c in S.MEMBER_COLUMNS if c in store.columns]
+    member_rows = (
+        lf.select(pl.col(c).is_not_null().sum() for c in members).collect().row(0, named=True)
+        if members
+        else {}
+    )
     return StoreInfo(
         path=str(store.path),
         rows=store.n_rows,
@@ -89,6 +97,7 @@ def store_info(store: PerturbationStore) -> StoreInfo:
         has_controls=store.meta.has_controls,
         notes=store.meta.notes,
         compound_structures=structures,
+        member_rows={k: int(v) for k, v in member_rows.items()},
     )
 
 
@@ -176,6 +185,18 @@ def format_info(info: StoreInfo) -> str:
             f"hash       {info.content_hash}",
             f"contexts   {info.contexts.height}; perturbations {info.n_perturbations:,}; readouts {info.n_readouts:,}; "
             f"control profiles: {'yes' if info.has_controls else 'no'}",
+            *(
+                [
+                    "per member "
+                    + "; ".join(
+                        f"{c.removeprefix('member_')} on {n:,} row(s)"
+                        for c, n in info.member_rows.items()
+                    )
+                    + " (combinations with a dose/time per member)"
+                ]
+                if info.member_rows
+                else []
+            ),
             "",
             "contexts:",
             str(info.contexts),

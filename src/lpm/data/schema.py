@@ -19,10 +19,18 @@ N_CELLS: Final = "n_cells"
 REPLICATE: Final = "replicate"
 DATASET: Final = "dataset"
 READOUT_TYPE: Final = "readout_type"
+#: One dose (time) per member of a combination, in the order of the members in its symbol;
+#: set only where the source gave them per member (``1.5+6``), and then ``dose`` (``time``) is
+#: empty. A store without such rows has no such columns.
+MEMBER_DOSE: Final = "member_dose"
+MEMBER_TIME: Final = "member_time"
+MEMBER_COLUMNS: Final = (MEMBER_DOSE, MEMBER_TIME)
 
 KEY_COLUMNS: Final = (CONTEXT, PERTURBATION, READOUT)
 REQUIRED_COLUMNS: Final = (*KEY_COLUMNS, VALUE)
-OPTIONAL_COLUMNS: Final = (DOSE, TIME, N_CELLS, REPLICATE, DATASET, READOUT_TYPE)
+OPTIONAL_COLUMNS: Final = (
+    DOSE, TIME, N_CELLS, REPLICATE, DATASET, READOUT_TYPE, MEMBER_DOSE, MEMBER_TIME
+)  # fmt: skip
 
 #: The perturbation symbol of a context's unperturbed state.
 CONTROL: Final = "control"
@@ -43,11 +51,13 @@ ARROW_SCHEMA: Final = pa.schema(
         pa.field(REPLICATE, pa.int32()),
         pa.field(DATASET, pa.dictionary(pa.int32(), pa.string())),
         pa.field(READOUT_TYPE, pa.dictionary(pa.int32(), pa.string())),
+        pa.field(MEMBER_DOSE, pa.list_(pa.float32())),
+        pa.field(MEMBER_TIME, pa.list_(pa.float32())),
     ]
 )
 
 #: Columns that, with context and perturbation, identify one measured profile (a condition).
-CONDITION_COLUMNS: Final = (CONTEXT, PERTURBATION, DOSE, TIME, REPLICATE)
+CONDITION_COLUMNS: Final = (CONTEXT, PERTURBATION, DOSE, TIME, MEMBER_DOSE, MEMBER_TIME, REPLICATE)
 
 #: Context ids follow one rule: ``<dataset>/<cell line>``, the cell line spelled in upper case,
 #: so the same line measured by two datasets (two technologies) stays two contexts.

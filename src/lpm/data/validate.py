@@ -14,12 +14,13 @@ from typing import Final
 import numpy as np
 import polars as pl
 
+from lpm.data import members
 from lpm.data import schema as S
 from lpm.data.symbols import parse
 from lpm.errors import LpmInputError, first_line
 
 #: Rows are unique on these columns (the optional ones only where present).
-UNIQUE_KEY: Final = (*S.KEY_COLUMNS, S.DOSE, S.TIME, S.REPLICATE)
+UNIQUE_KEY: Final = (*S.KEY_COLUMNS, S.DOSE, S.TIME, S.MEMBER_DOSE, S.MEMBER_TIME, S.REPLICATE)
 
 #: The store's columns and their types, in store order.
 STORE_TYPES: Final[dict[str, pl.DataType]] = {
@@ -33,6 +34,8 @@ STORE_TYPES: Final[dict[str, pl.DataType]] = {
     S.REPLICATE: pl.Int32(),
     S.DATASET: pl.String(),
     S.READOUT_TYPE: pl.String(),
+    S.MEMBER_DOSE: pl.List(pl.Float32()),
+    S.MEMBER_TIME: pl.List(pl.Float32()),
 }
 
 Source = str | Path | None
@@ -131,9 +134,10 @@ def validate_measurements(df: pl.DataFrame, source: Source = None) -> pl.DataFra
     """Return ``df`` in store schema and key order, or raise naming the first problem found.
 
     Checks: required columns, nulls in keys, NaN/inf values, malformed perturbation symbols,
-    unknown readout types and duplicate measurement keys.
+    unknown readout types, per-member doses/times (:func:`lpm.data.members.check`) and
+    duplicate measurement keys. Member columns without a value are dropped.
     """
-    df = conform(df, source)
+    df = members.drop_empty(conform(df, source))
     if df.height == 0:
         raise LpmInputError(source, "no measurements (0 rows)")
     for col in (*S.KEY_COLUMNS, S.VALUE):
@@ -147,6 +151,7 @@ def validate_measurements(df: pl.DataFrame, source: Source = None) -> pl.DataFra
         except LpmInputError as exc:
             raise LpmInputError(source, f"column 'perturbation': {exc.problem}") from None
     _check_readout_types(df, source)
+    members.check(df, source)
     df = sorted_rows(df)
     require_unique_keys(df, source, presorted=True)
     return df

@@ -140,7 +140,9 @@ class Oracle:
         """The rows to predict for these perturbations, without their values (what is asked,
         not what was measured)."""
         first = next(iter(self._rows.values()))
-        cols = [c for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME) if c in first.columns]
+        cols = [
+            c for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, *S.MEMBER_COLUMNS) if c in first.columns
+        ]
         return pl.concat([self._rows[p].select(cols) for p in perturbations])
 
 

@@ -237,7 +237,7 @@ def _joint_train(split: Any, extra_train: pl.DataFrame | None) -> pl.DataFrame:
         return split.train
     keys = [
         c
-        for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME)
+        for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, *S.MEMBER_COLUMNS)
         if c in extra_train.columns and c in split.test.columns
     ]
     held = pl.concat([split.test.select(keys), split.val.select(keys)])

@@ -7,7 +7,9 @@ Each input of a row is one expert:
   combination of known members can be predicted;
 - ``context`` and ``readout``: one embedding each;
 - ``dose`` and ``time`` (only where the training rows have them): ``[log1p(x), has_x]``; a row
-  without one (a knock-down beside compounds) masks that expert out of its attention.
+  without one (a knock-down beside compounds) masks that expert out of its attention. Where
+  doses are given per member of a combination, each member's embedding is put at its own dose
+  (``MemberDoses``, as in the LPM) before the members are combined.
 
 Every expert maps its input by a small MLP to a hidden vector ``h_i``. The gate scores each
 expert from its own hidden vector, ``g_i(h_i)``, and a softmax over the experts gives attention
@@ -47,9 +49,10 @@ from torch import nn
 from lpm._utils.threads import one_torch_thread
 from lpm.data import schema as S
 from lpm.data.holdout import carve_validation
+from lpm.data.members import has_member_values
 from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
-from lpm.models.lpm.network import combine_members
+from lpm.models.lpm.network import MemberDoses, combine_members
 from lpm.models.lpm.rows import code_rows
 from lpm.models.lpm.vocab import Vocab
 from lpm.models.params import (
@@ -75,6 +78,8 @@ from lpm.models.training import (
 #: Expert names, in the order of the attention columns (numeric ones only where present).
 SYMBOL_EXPERTS = ("perturbation", "context", "readout")
 NUMERIC_EXPERTS = (S.DOSE, S.TIME)
+#: Batch entries shared by all rows (per perturbation, not per row).
+_TABLES = ("perturbation_members", "perturbation_conditions")
 #: A small table is cut into at least this many batches per epoch (batches of 16 rows at least),
 #: so the optimiser still takes steps between early-stopping checks.
 MIN_BATCHES_PER_EPOCH = 32
@@ -89,6 +94,8 @@ class AMEConfig:
     embedding_dim: int
     hidden: int
     combine: str
+    #: Each member embedded with its own dose (data with doses per member), as in the LPM.
+    member_conditions: bool = False
 
     @property
     def experts(self) -> tuple[str, ...]:
@@ -186,9 +193,13 @@ class AMENetwork(nn.Module):
                 for name in cfg.experts
             }
         )
+        # made last (other weights draw as before) and zero (no dose effect until learned)
+        self.member_dose = MemberDoses(d) if cfg.member_conditions else None
 
-    def _perturbation(self, members: torch.Tensor) -> torch.Tensor:
-        return combine_members(self.member, members, self.cfg.combine)
+    def _perturbation(
+        self, members: torch.Tensor, conditions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return combine_members(self.member, members, self.cfg.combine, self.member_dose, conditions)
 
     def hidden_states(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Each expert's hidden vector per row (symbol experts run once per distinct symbol)."""
@@ -196,8 +207,10 @@ class AMENetwork(nn.Module):
         ctx, c_row = torch.unique(batch["context"], return_inverse=True)
         read, r_row = torch.unique(batch["readout"], return_inverse=True)
         table = batch["perturbation_members"]
+        conds = batch.get("perturbation_conditions")
+        p = self._perturbation(table[pert], conds[pert] if conds is not None else None)
         out = [
-            self.experts["perturbation"](self._perturbation(table[pert]))[p_row],
+            self.experts["perturbation"](p)[p_row],
             self.experts["context"](self.context(ctx))[c_row],
             self.experts["readout"](self.readout(read))[r_row],
         ]
@@ -278,8 +291,10 @@ def _numeric(rows: pl.DataFrame, name: str) -> np.ndarray:
     return out
 
 
-def _tensors(rows: pl.DataFrame, vocab: Vocab, numeric: tuple[str, ...]) -> dict[str, Any]:
-    coded = code_rows(rows, vocab)
+def _tensors(
+    rows: pl.DataFrame, vocab: Vocab, numeric: tuple[str, ...], *, member_conditions: bool = False
+) -> dict[str, Any]:
+    coded = code_rows(rows, vocab, member_conditions=member_conditions)
     t: dict[str, Any] = {
         "perturbation": torch.from_numpy(coded.perturbation.astype(np.int64)),
         "context": torch.from_numpy(coded.context.astype(np.int64)),
@@ -289,6 +304,8 @@ def _tensors(rows: pl.DataFrame, vocab: Vocab, numeric: tuple[str, ...]) -> dict
     for name in numeric:
         t[name] = torch.from_numpy(_numeric(rows, name))
     t["perturbation_members"] = torch.from_numpy(coded.perturbation_members.astype(np.int64))
+    if coded.perturbation_conditions is not None:
+        t["perturbation_conditions"] = torch.from_numpy(coded.perturbation_conditions)
     return t
 
 
@@ -297,8 +314,8 @@ def _batches(t: dict[str, Any], size: int, order: np.ndarray) -> list[dict[str, 
     out = []
     for start in range(0, len(order), size):
         part = idx[start : start + size]
-        batch = {k: v.index_select(0, part) for k, v in t.items() if k != "perturbation_members"}
-        batch["perturbation_members"] = t["perturbation_members"]
+        batch = {k: v.index_select(0, part) for k, v in t.items() if k not in _TABLES}
+        batch.update({k: v for k, v in t.items() if k in _TABLES})
         out.append(batch)
     return out
 
@@ -332,6 +349,7 @@ class AttentiveMixtureModel(PerturbationModel):
     name: ClassVar[str] = "lpm_ame"
     uses_trainer = True
     family = "ame"
+    member_conditions = True
     param_rules: ClassVar[Mapping[str, Rule]] = {
         "embedding_dim": WIDTH,
         "hidden": WIDTH,
@@ -387,6 +405,7 @@ class AttentiveMixtureModel(PerturbationModel):
             train, val = carve_validation(train, fraction=self.val_fraction, seed=self.seed)
         vocab = Vocab.build(RowSource(frame=train))
         numeric = tuple(n for n in NUMERIC_EXPERTS if _present(train, n))
+        members = has_member_values(train) or (val is not None and has_member_values(val))
         cfg = AMEConfig(
             n_members=len(vocab.members),
             n_contexts=len(vocab.contexts),
@@ -395,6 +414,7 @@ class AttentiveMixtureModel(PerturbationModel):
             embedding_dim=self.embedding_dim,
             hidden=self.hidden,
             combine=self.combine,
+            member_conditions=members,
         )
         if val is not None:
             val = val.filter(pl.col(S.VALUE).is_finite() & vocab.seen())
@@ -407,10 +427,17 @@ class AttentiveMixtureModel(PerturbationModel):
             granger_weight=self.granger_weight,
         )
         batch_size = min(self.batch_size, max(16, train.height // MIN_BATCHES_PER_EPOCH))
-        rows = _Rows(_tensors(train, vocab, numeric), batch_size=batch_size, seed=self.seed)
+        rows = _Rows(
+            _tensors(train, vocab, numeric, member_conditions=members),
+            batch_size=batch_size,
+            seed=self.seed,
+        )
         data: dict[str, Any] = {"train_dataloaders": loader(rows)}
         if val is not None and has_val:
-            val_rows = _Rows(_tensors(val, vocab, numeric), batch_size=8192, seed=0, shuffle=False)
+            val_rows = _Rows(
+                _tensors(val, vocab, numeric, member_conditions=members),
+                batch_size=8192, seed=0, shuffle=False,
+            )  # fmt: skip
             data["val_dataloaders"] = loader(val_rows)
         trainer_ = build_trainer(
             options, max_epochs=self.max_epochs, validates=has_val, patience=self.patience,
@@ -458,7 +485,12 @@ class AttentiveMixtureModel(PerturbationModel):
     def _contributions(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """``contributions`` of rows already checked."""
         cfg = AMEConfig.from_dict(self.network_config_)
-        t = _tensors(rows.with_columns(pl.lit(0.0).alias(S.VALUE)), self.vocab_, cfg.numeric)
+        t = _tensors(
+            rows.with_columns(pl.lit(0.0).alias(S.VALUE)),
+            self.vocab_,
+            cfg.numeric,
+            member_conditions=cfg.member_conditions,
+        )
         net = self._network()
         n = len(cfg.experts)
         y = np.zeros((rows.height, n), np.float32)

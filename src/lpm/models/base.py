@@ -20,6 +20,10 @@ What a model can do beyond fit and predict is declared on its class, never probe
 ``data_parallel``
     Trains on several devices (``devices``, ``strategy``, GPUs); other models that use the
     trainer train in one CPU process.
+``member_conditions``
+    Takes doses and times given per member of a combination (``member_dose``,
+    ``member_time``) as part of a row's condition; a model that does not refuses rows that
+    carry them (in ``fit`` and ``predict``), rather than mix A@1+B@2 with A@1+B@4.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import polars as pl
 from lpm import __version__
 from lpm._utils.atomic import atomic_dir
 from lpm.data import schema as S
+from lpm.data.members import has_member_values
 from lpm.errors import LpmError, LpmInputError, UnknownSymbolError, first_line
 from lpm.models.params import Rule, check_params, param_types
 
@@ -59,6 +64,7 @@ CAPABILITIES = (
     "resumes",
     "data_parallel",
     "embeds_perturbations",
+    "member_conditions",
 )
 
 
@@ -96,6 +102,7 @@ class PerturbationModel(metaclass=_ModelType):
     uses_trainer: ClassVar[bool] = False
     resumes: ClassVar[bool] = False
     data_parallel: ClassVar[bool] = False
+    member_conditions: ClassVar[bool] = False
     #: A learned vector per perturbation, ``perturbation_embedding`` (the design loop's coreset
     #: and kernel strategies use it in place of predicted profiles).
     embeds_perturbations: ClassVar[bool] = False
@@ -159,6 +166,9 @@ class PerturbationModel(metaclass=_ModelType):
         ``uses_trainer``."""
         options = self.check_trainer(trainer) if trainer is not None else None
         self.check_params()
+        for rows in (train, val):
+            if rows is not None:
+                self._check_members(rows)
         with self._memory_errors():
             self._fit(train, val, options)
         return self
@@ -183,6 +193,10 @@ class PerturbationModel(metaclass=_ModelType):
             )
         options = self.check_trainer(trainer) if trainer is not None else None
         self.check_params()
+        if not self.member_conditions and any(
+            s is not None and s.has_member_values() for s in (train, val)
+        ):
+            raise self._member_refusal(list(S.MEMBER_COLUMNS), "some")
         with self._memory_errors():
             self._fit_source(train, val, options)
         return self
@@ -246,6 +260,7 @@ class PerturbationModel(metaclass=_ModelType):
         """Which rows the model can predict; the others name symbols it never saw."""
         self._check_fitted()
         _check_rows(rows)
+        self._check_members(rows)
         return np.asarray(self._supported(rows), dtype=bool)
 
     def predict(self, rows: pl.DataFrame) -> np.ndarray:
@@ -285,6 +300,7 @@ class PerturbationModel(metaclass=_ModelType):
             raise LpmInputError(None, f"model {self.label!r} has no fallback to flag")
         self._check_fitted()
         _check_rows(rows)
+        self._check_members(rows)
         return np.asarray(self._fallback(rows), dtype=bool)
 
     def _fallback(self, rows: pl.DataFrame) -> np.ndarray:
@@ -295,6 +311,7 @@ class PerturbationModel(metaclass=_ModelType):
         fitted model, the key columns, and every row supported (unknown symbols named)."""
         self._check_fitted()
         _check_rows(rows)
+        self._check_members(rows)
         ok = np.asarray(self._supported(rows), dtype=bool)
         if not ok.all():
             raise unknown_symbols_error(self, rows.filter(pl.Series(~ok)))
@@ -322,6 +339,23 @@ class PerturbationModel(metaclass=_ModelType):
     def _known(self) -> dict[str, set[str]]:
         """Symbols seen in training, by column; used to name what is unknown."""
         return {}
+
+    def _check_members(self, rows: pl.DataFrame) -> None:
+        """Refuse rows with per-member doses/times, unless the model declares
+        ``member_conditions`` (ignoring them would mix A@1+B@2 with A@1+B@4)."""
+        if self.member_conditions or not has_member_values(rows):
+            return
+        cols = [c for c in S.MEMBER_COLUMNS if c in rows.columns]
+        n = rows.select(pl.any_horizontal(pl.col(c).is_not_null() for c in cols).sum()).item()
+        raise self._member_refusal(cols, f"{n}")
+
+    def _member_refusal(self, columns: Sequence[str], n: str) -> LpmInputError:
+        return LpmInputError(
+            None,
+            f"model {self.label!r} does not take doses/times given per member of a combination "
+            f"({', '.join(columns)} on {n} row(s)); use a model that does ('can: member "
+            "conditions' in lpm models), or leave those rows out",
+        )
 
     # ---- persistence ------------------------------------------------------------------------
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, pl.DataFrame], dict[str, Any]]:

@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.members import ROW, ROW_COLUMN, explode_members
 from lpm.data.symbols import COMBINATION_SEPARATOR
 from lpm.models.base import PerturbationModel
 
@@ -17,9 +18,21 @@ if TYPE_CHECKING:
 _MEAN = "_mean"
 
 
-def _profile_keys(df: pl.DataFrame) -> list[str]:
-    """Dose and time, where present, are part of what a perturbation is."""
-    return [c for c in (S.DOSE, S.TIME) if c in df.columns]
+def _profile_keys(df: pl.DataFrame, *, members: bool = True) -> list[str]:
+    """Dose and time, where present, are part of what a perturbation is, and so are the doses
+    and times of a combination's members (``members``)."""
+    cols = [*ROW_COLUMN, S.DOSE, S.TIME] if members else [S.DOSE, S.TIME]
+    present = set(df.columns) | {ROW_COLUMN[c] for c in ROW_COLUMN if c in df.columns}
+    return [c for c in (S.DOSE, S.TIME, *S.MEMBER_COLUMNS) if c in cols and c in present]
+
+
+def _with_keys(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """``df`` with the dose/time key columns it lacks, empty (a member's dose is then unmatched)."""
+    missing = [k for k in keys if k not in df.columns and k in (*ROW_COLUMN, *ROW_COLUMN.values())]
+    return df.with_columns(
+        pl.lit(None, dtype=pl.List(pl.Float32) if k in ROW_COLUMN else pl.Float32).alias(k)
+        for k in missing
+    )
 
 
 def _perturbed(train: pl.DataFrame) -> pl.DataFrame:
@@ -28,6 +41,12 @@ def _perturbed(train: pl.DataFrame) -> pl.DataFrame:
 
 def _lookup(rows: pl.DataFrame, table: pl.DataFrame, keys: list[str]) -> np.ndarray:
     """Value of ``table`` at each row's key, NaN where absent (row order kept)."""
+    # a member key the rows lack is empty (no per-member doses), never a key left out
+    rows = rows.with_columns(
+        pl.lit(None, dtype=pl.List(pl.Float32)).alias(k)
+        for k in keys
+        if k in S.MEMBER_COLUMNS and k not in rows.columns
+    )
     use = [k for k in keys if k in rows.columns]
     joined = rows.select(use).join(
         table.select([*use, _MEAN]), on=use, how="left", nulls_equal=True, maintain_order="left"
@@ -70,6 +89,8 @@ class _TableModel(PerturbationModel):
 class NoChange(PerturbationModel):
     """Predicts no effect (delta 0, label 0) everywhere: the floor any model must clear."""
 
+    member_conditions = True  # no perturbation is told apart: nothing to mix up
+
     def __init__(self) -> None:
         pass
 
@@ -96,6 +117,8 @@ class NoChange(PerturbationModel):
 class ContextMean(_TableModel):
     """The average perturbed delta of the context, per readout: the shared response to any perturbation."""
 
+    member_conditions = True  # no perturbation is told apart: nothing to mix up
+
     def __init__(self) -> None:
         pass
 
@@ -116,7 +139,11 @@ class PerturbationMean(_TableModel):
 
     A compound at a dose it was never measured at (a held-out dose) gets the mean over the
     doses it was measured at (with ``pool_doses``): the natural baseline for dose prediction.
+    Per-member doses are part of the key (a combination at member doses never measured is not
+    pooled).
     """
+
+    member_conditions = True
 
     def __init__(self, *, pool_doses: bool = True) -> None:
         self.pool_doses = pool_doses
@@ -124,8 +151,8 @@ class PerturbationMean(_TableModel):
     def _fit(
         self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
     ) -> None:
-        perturbed = _perturbed(train)
         self.keys_ = [S.PERTURBATION, *_profile_keys(train), S.READOUT]
+        perturbed = _with_keys(_perturbed(train), self.keys_)
         self.table_ = (
             perturbed.group_by(self.keys_)
             .agg(pl.col(S.VALUE).mean().alias(_MEAN))
@@ -169,9 +196,12 @@ class PerturbationMean(_TableModel):
 class Additive(_TableModel):
     """Salt: a combination's delta is the sum of its singles' deltas measured in the same context.
 
-    A single is predicted by its own measured delta; a combination with any single unmeasured
-    in that context is not predicted (it is reported as unsupported, not guessed).
+    Each member is looked up at its own dose and time (given per member, else the row's). A
+    single is predicted by its own measured delta; a combination with any single unmeasured in
+    that context (at that dose) is not predicted (it is reported as unsupported, not guessed).
     """
+
+    member_conditions = True
 
     def __init__(self) -> None:
         pass
@@ -182,29 +212,29 @@ class Additive(_TableModel):
         singles = _perturbed(train).filter(
             ~pl.col(S.PERTURBATION).str.contains(COMBINATION_SEPARATOR, literal=True)
         )
-        self.keys_ = [S.CONTEXT, S.PERTURBATION, *_profile_keys(train), S.READOUT]
+        self.keys_ = [S.CONTEXT, S.PERTURBATION, *_profile_keys(train, members=False), S.READOUT]
         self.table_ = (
-            singles.group_by(self.keys_)
+            _with_keys(singles, self.keys_)
+            .group_by(self.keys_)
             .agg(pl.col(S.VALUE).mean().alias(_MEAN))
             .sort(self.keys_, nulls_last=True)
         )
 
     def _values(self, rows: pl.DataFrame) -> np.ndarray:
-        members = rows.select(pl.col(S.PERTURBATION).str.split(COMBINATION_SEPARATOR)).to_series()
-        n_members = members.list.len().to_numpy()
-        exploded = (
-            rows.with_columns(members.alias(S.PERTURBATION))
-            .with_row_index("_row")
-            .explode(S.PERTURBATION)
-        )
+        n_members = rows[S.PERTURBATION].str.split(COMBINATION_SEPARATOR).list.len().to_numpy()
+        exploded = explode_members(rows)
         values = _lookup(exploded, self.table_, self.keys_)
         total = np.zeros(rows.height)
         found = np.zeros(rows.height, dtype=np.int64)
-        idx = exploded["_row"].to_numpy()
+        idx = exploded[ROW].to_numpy()
         ok = ~np.isnan(values)
         np.add.at(total, idx[ok], values[ok])
         np.add.at(found, idx[ok], 1)
-        return np.where(found == n_members, total, np.nan)
+        out = np.where(found == n_members, total, np.nan)
+        for member, col in ROW_COLUMN.items():  # doses per member, singles without any: unmatched
+            if member in rows.columns and col not in self.keys_:
+                out[rows[member].is_not_null().to_numpy()] = np.nan
+        return out
 
 
 class Salt(Additive):

@@ -15,6 +15,7 @@ import polars as pl
 
 from lpm.data import schema as S
 from lpm.data.io.symbol_tables import read_embedding_table
+from lpm.data.members import has_member_values
 from lpm.data.symbols import COMBINATION_SEPARATOR, TYPE_SEPARATOR
 from lpm.errors import LpmInputError
 from lpm.models.base import PerturbationModel
@@ -28,11 +29,18 @@ EMBEDDING_MODES = ("training", "readout")
 
 
 def _profile_id(df: pl.DataFrame) -> pl.Expr:
+    """``perturbation@dose@time``, and ``@member_dose:1.5+6`` where doses are given per member
+    (rows without them keep the id they had before per-member doses existed)."""
     parts: list[pl.Expr] = [pl.col(S.PERTURBATION)]
     for c in (S.DOSE, S.TIME):
         if c in df.columns:
             parts.append(pl.col(c).cast(pl.String).fill_null("-"))
-    return pl.concat_str(parts, separator="@").alias(_PROFILE)
+    out = pl.concat_str(parts, separator="@")
+    for c in S.MEMBER_COLUMNS:
+        if c in df.columns and isinstance(df.schema[c], pl.List):
+            text = pl.col(c).list.eval(pl.element().cast(pl.String)).list.join("+")
+            out = out + pl.when(pl.col(c).is_not_null()).then(f"@{c}:" + text).otherwise(pl.lit(""))
+    return out.alias(_PROFILE)
 
 
 class LinearModel(PerturbationModel):
@@ -40,6 +48,8 @@ class LinearModel(PerturbationModel):
 
     param_rules: ClassVar[Mapping[str, Rule]] = {"n_components": COUNT, "ridge": NON_NEGATIVE}
     memory_params = ("n_components",)
+    #: Per-member doses are part of a profile's id (embedded from the training profiles).
+    member_conditions = True
 
     def __init__(
         self,
@@ -61,6 +71,7 @@ class LinearModel(PerturbationModel):
         data = train.filter(pl.col(S.PERTURBATION) != S.CONTROL)
         if data.height == 0:
             raise LpmInputError(None, "linear: no perturbed training rows")
+        self._check_embedded_doses(data)
         self.readouts_ = sorted(data[S.READOUT].unique().to_list())
         self.profile_columns_ = [c for c in (S.DOSE, S.TIME) if c in data.columns]
         r_index = {r: i for i, r in enumerate(self.readouts_)}
@@ -145,10 +156,20 @@ class LinearModel(PerturbationModel):
                 out[i] += self.embedding_[j]
         return out, ok
 
+    def _check_embedded_doses(self, rows: pl.DataFrame) -> None:
+        """Supplied embeddings are per symbol: they cannot tell member doses apart."""
+        if self.perturbation_embeddings != "training" and has_member_values(rows):
+            raise LpmInputError(
+                None,
+                f"linear: perturbation_embeddings={self.perturbation_embeddings!r} embeds symbols, "
+                "not doses given per member; use perturbation_embeddings='training'",
+            )
+
     # ---- prediction ---------------------------------------------------------------------------
     def _profile_vectors(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unique profiles in rows -> (row→profile index, vectors, ok mask per profile)."""
         # rows from a store without dose/time still name the profiles a joint fit saw with them
+        self._check_embedded_doses(rows)
         absent = [c for c in self.profile_columns_ if c not in rows.columns]
         rows = rows.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in absent)
         ids = rows.select(_profile_id(rows), pl.col(S.PERTURBATION))

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.members import member_columns
 from lpm.errors import LpmInputError
 from lpm.models.base import LookupModel
 from lpm.models.baselines import _MEAN, _lookup
@@ -65,11 +66,15 @@ class NearestDose(LookupModel):
     at the geometric midpoint of two measured ones) the lower dose wins. A row without a dose
     (null or NaN: genetic perturbations, the control) gets the mean of every training row of its
     context, perturbation and readout. A (context, perturbation) never measured is not predicted.
+    Doses given per member of a combination are matched exactly (they are part of the key).
     """
+
+    member_conditions = True
 
     keys_: list[str]
     dosed_: pl.DataFrame
     pooled_: pl.DataFrame
+    pooled_keys_: list[str]
 
     def __init__(self) -> None:
         pass
@@ -78,12 +83,15 @@ class NearestDose(LookupModel):
         self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
     ) -> None:
         train = _strings(train)
+        member_keys = member_columns(train.columns)
         self.keys_ = [
             S.CONTEXT,
             S.PERTURBATION,
             *([S.TIME] if S.TIME in train.columns else []),
+            *member_keys,
             S.READOUT,
         ]
+        self.pooled_keys_ = [*_POOLED_KEYS[:2], *member_keys, S.READOUT]
         dosed = _dosed(train, "training rows")
         if S.TIME in train.columns:
             dosed = dosed.with_columns(pl.col(S.TIME).cast(pl.Float64))
@@ -93,18 +101,27 @@ class NearestDose(LookupModel):
             .sort([*self.keys_, S.DOSE], nulls_last=True)
         )
         self.pooled_ = (
-            train.group_by(_POOLED_KEYS)
+            train.group_by(self.pooled_keys_)
             .agg(pl.col(S.VALUE).cast(pl.Float64).mean().alias(_MEAN))
-            .sort(_POOLED_KEYS)
+            .sort(self.pooled_keys_, nulls_last=True)
         )
 
     def _values(self, rows: pl.DataFrame) -> np.ndarray:
         rows = _strings(rows).with_row_index(_ROW)
         values = np.full(rows.height, np.nan)
+        # member doses the model never keyed on cannot be matched: such rows stay unpredicted
+        unkeyed = [c for c in member_columns(rows.columns) if c not in self.keys_]
+        if unkeyed:
+            rows = rows.filter(pl.all_horizontal(pl.col(c).is_null() for c in unkeyed))
+        rows = rows.with_columns(
+            pl.lit(None, pl.List(pl.Float32)).alias(c)
+            for c in self.keys_
+            if c in S.MEMBER_COLUMNS and c not in rows.columns
+        )
         has_dose = _dose(rows).is_not_null()
         undosed = rows.filter(~has_dose)
         if undosed.height:
-            values[undosed[_ROW].to_numpy()] = _lookup(undosed, self.pooled_, _POOLED_KEYS)
+            values[undosed[_ROW].to_numpy()] = _lookup(undosed, self.pooled_, self.pooled_keys_)
         if not has_dose.any():
             return values
         query = _dosed(rows, "rows to predict")
@@ -133,11 +150,15 @@ class NearestDose(LookupModel):
         return {k: set(self.pooled_[k].unique().to_list()) for k in _POOLED_KEYS}
 
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, pl.DataFrame], dict[str, Any]]:
-        return {}, {"dosed": self.dosed_, "pooled": self.pooled_}, {"keys": self.keys_}
+        extra = {"keys": self.keys_}
+        if self.pooled_keys_ != _POOLED_KEYS:  # models without per-member doses save as before
+            extra["pooled_keys"] = self.pooled_keys_
+        return {}, {"dosed": self.dosed_, "pooled": self.pooled_}, extra
 
     def _set_state(
         self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]
     ) -> None:
         self.keys_ = list(extra["keys"])
+        self.pooled_keys_ = list(extra.get("pooled_keys", _POOLED_KEYS))
         self.dosed_ = tables["dosed"]
         self.pooled_ = tables["pooled"]

@@ -12,6 +12,11 @@ the training singles' values, so the network works on a unit scale. It is traine
 training doubles whose members were all measured in the same context, with early stopping on
 held-out doubles (the ``val`` rows' doubles, else a seeded ``val_fraction`` of them).
 
+**Doses per member.** Where the training rows give a combination's doses (times) per member,
+a condition is (context, perturbation, dose, time, member doses, member times) and each member
+is the single measured at its own dose and time; otherwise doses are pooled per (context,
+perturbation), as before.
+
 **Fallback, flagged.** When a member was not measured in the context, Peper has no measured
 profile to correct: it returns Salt's sum over the members, taking the missing ones from
 ``single_model`` (any registered model fitted on the same rows, e.g. ``gene_graph``), and
@@ -39,9 +44,9 @@ from torch import nn
 
 from lpm._utils.threads import one_torch_thread
 from lpm.data import schema as S
-from lpm.data.profiles import profile_matrix
-from lpm.data.symbols import is_combination, members
+from lpm.data.symbols import is_combination
 from lpm.errors import LpmInputError
+from lpm.models._conditions import POOLED, ConditionKeys, Key
 from lpm.models.base import PerturbationModel
 from lpm.models.params import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, SEED, WIDTH, Rule
 from lpm.models.torch_state import load_network_arrays, network_arrays
@@ -101,6 +106,8 @@ class PeperNet(nn.Module):
         return self.mlp(x).squeeze(-1)
 
 
+#: A training double: its context, its members' single keys, its measured profile.
+Double = tuple[str, list[Key], np.ndarray]
 #: A batch of doubles: members' profiles (unit scale), context, residual target, mask.
 Doubles = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -156,6 +163,7 @@ class PeperModel(PerturbationModel):
 
     flags_fallback = True
     uses_trainer = True
+    member_conditions = True
     param_rules: ClassVar[Mapping[str, Rule]] = {
         "width": WIDTH,
         "hidden": WIDTH,
@@ -205,17 +213,18 @@ class PeperModel(PerturbationModel):
         if data.height == 0:
             raise LpmInputError(None, "peper: no perturbed training rows")
         self.readouts_ = sorted(data[S.READOUT].cast(pl.String).unique().to_list())
-        keys, y = profile_matrix(data, self.readouts_)
-        self.contexts_ = sorted({c for c, _ in keys})
-        singles = [i for i, (_, p) in enumerate(keys) if not is_combination(p)]
-        self.single_keys_ = [keys[i] for i in singles]
+        self.conditions_ = ConditionKeys.of(train)
+        keys, y = self.conditions_.profiles(data, self.readouts_)
+        self.contexts_ = sorted({k[0] for k in keys})
+        singles = [i for i, k in enumerate(keys) if not is_combination(k[1])]
+        self.single_keys_ = [self.conditions_.single(keys[i]) for i in singles]
         self.singles_ = y[singles].astype(np.float32)
         self._index()
         finite = self.singles_[np.isfinite(self.singles_)]
         self.scale_ = float(finite.std()) if finite.size > 1 and finite.std() > 0 else 1.0
         doubles = self._examples(keys, y)
         val_doubles = (
-            self._examples(*profile_matrix(val, self.readouts_))
+            self._examples(*self.conditions_.profiles(val, self.readouts_))
             if val is not None and val.height
             else []
         )
@@ -241,26 +250,21 @@ class PeperModel(PerturbationModel):
         self._single = {k: i for i, k in enumerate(self.single_keys_)}
         self._ctx = {c: i for i, c in enumerate(self.contexts_)}
 
-    def _examples(
-        self, keys: list[tuple[str, str]], y: np.ndarray
-    ) -> list[tuple[str, str, np.ndarray]]:
-        """Doubles whose members were all measured in the same context: (context, symbol, profile)."""
+    def _examples(self, keys: list[Key], y: np.ndarray) -> list[Double]:
+        """Doubles whose members were all measured in the same context (at their doses):
+        (context, the members' single keys, profile)."""
         out = []
-        for (c, p), row in zip(keys, y, strict=True):
-            if (
-                is_combination(p)
-                and c in self._ctx
-                and all((c, m) in self._single for m in members(p))
-            ):
-                out.append((c, p, row))
+        for k, mem, row in zip(keys, self.conditions_.member_keys(keys), y, strict=True):
+            if is_combination(k[1]) and k[0] in self._ctx and all(m in self._single for m in mem):
+                out.append((k[0], mem, row))
         return out
 
-    def _tensors(self, examples: list[tuple[str, str, np.ndarray]]) -> Doubles:
-        width = max(len(members(p)) for _, p, _ in examples)
+    def _tensors(self, examples: list[Double]) -> Doubles:
+        width = max(len(mem) for _, mem, _ in examples)
         prof = np.zeros((len(examples), width, len(self.readouts_)), dtype=np.float32)
-        for i, (c, p, _) in enumerate(examples):
-            for j, m in enumerate(members(p)):
-                prof[i, j] = np.nan_to_num(self.singles_[self._single[(c, m)]])
+        for i, (_, mem, _) in enumerate(examples):
+            for j, m in enumerate(mem):
+                prof[i, j] = np.nan_to_num(self.singles_[self._single[m]])
         y = np.stack([e[2] for e in examples])
         ctx = torch.as_tensor([self._ctx[c] for c, _, _ in examples])
         salt = prof.sum(1)
@@ -275,8 +279,8 @@ class PeperModel(PerturbationModel):
 
     def _train(
         self,
-        doubles: list[tuple[str, str, np.ndarray]],
-        val_doubles: list[tuple[str, str, np.ndarray]],
+        doubles: list[Double],
+        val_doubles: list[Double],
         options: TrainerOptions,
     ) -> None:
         rng = np.random.default_rng(self.seed)
@@ -306,29 +310,22 @@ class PeperModel(PerturbationModel):
     # ---- prediction ---------------------------------------------------------------------------
     def _member_profiles(
         self, rows: pl.DataFrame
-    ) -> tuple[list[tuple[str, str]], dict[tuple[str, str], np.ndarray], set[tuple[str, str]]]:
-        """Each (context, member) profile needed by ``rows``: measured, else from ``single_model``."""
-        conds = rows.select(
-            pl.col(S.CONTEXT).cast(pl.String), pl.col(S.PERTURBATION).cast(pl.String)
-        ).unique(maintain_order=True)
-        keys = [tuple(k) for k in conds.iter_rows()]
-        needed = {(c, m) for c, p in keys for m in members(p)}
-        profiles: dict[tuple[str, str], np.ndarray] = {}
-        predicted: set[tuple[str, str]] = set()
+    ) -> tuple[list[Key], list[list[Key]], dict[Key, np.ndarray], set[Key]]:
+        """The conditions of ``rows``, their members' single keys, and each member's profile:
+        measured, else from ``single_model``."""
+        keys = list(dict.fromkeys(self.conditions_.row_keys(rows)))
+        member_keys = self.conditions_.member_keys(keys)
+        needed = {m for mem in member_keys for m in mem}
+        profiles: dict[Key, np.ndarray] = {}
+        predicted: set[Key] = set()
         missing = []
-        for key in sorted(needed):
+        for key in sorted(needed, key=lambda k: tuple(map(str, k))):
             if key in self._single:
                 profiles[key] = self.singles_[self._single[key]]
             else:
                 missing.append(key)
         if missing and self.sub_model_ is not None:
-            query = pl.DataFrame(
-                {
-                    S.CONTEXT: [c for c, _ in missing for _ in self.readouts_],
-                    S.PERTURBATION: [m for _, m in missing for _ in self.readouts_],
-                    S.READOUT: self.readouts_ * len(missing),
-                }
-            )
+            query = self.conditions_.query(missing, self.readouts_)
             ok = self.sub_model_.supported(query)
             values = np.full(query.height, np.nan, dtype=np.float32)
             if ok.any():
@@ -338,38 +335,34 @@ class PeperModel(PerturbationModel):
                 if np.isfinite(block).any():
                     profiles[key] = block
                     predicted.add(key)
-        return keys, profiles, predicted
+        return keys, member_keys, profiles, predicted
 
-    def _condition_values(
-        self, rows: pl.DataFrame
-    ) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
-        """Full readout vectors per (context, perturbation) of rows, NaN where unpredictable, and the fallback flag."""
-        keys, profiles, predicted = self._member_profiles(rows)
+    def _condition_values(self, rows: pl.DataFrame) -> tuple[list[Key], np.ndarray, np.ndarray]:
+        """Full readout vectors per condition of rows, NaN where unpredictable, and the fallback flag."""
+        keys, member_keys, profiles, predicted = self._member_profiles(rows)
         out = np.full((len(keys), len(self.readouts_)), np.nan, dtype=np.float32)
         fallback = np.zeros(len(keys), dtype=bool)
         to_correct = []
-        for i, (c, p) in enumerate(keys):
-            mem = members(p)
-            if not mem or any((c, m) not in profiles for m in mem):
+        for i, (key, mem) in enumerate(zip(keys, member_keys, strict=True)):
+            if not mem or any(m not in profiles for m in mem):
                 continue
-            out[i] = np.sum([profiles[(c, m)] for m in mem], axis=0)
-            if not is_combination(p):
+            out[i] = np.sum([profiles[m] for m in mem], axis=0)
+            if not is_combination(key[1]):
                 continue
             if (
                 self.n_train_doubles_
-                and c in self._ctx
-                and not any((c, m) in predicted for m in mem)
+                and key[0] in self._ctx
+                and not any(m in predicted for m in mem)
             ):
                 to_correct.append(i)
             else:
                 fallback[i] = True
         if to_correct:
-            width = max(len(members(keys[i][1])) for i in to_correct)
+            width = max(len(member_keys[i]) for i in to_correct)
             prof = np.zeros((len(to_correct), width, len(self.readouts_)), dtype=np.float32)
             for j, i in enumerate(to_correct):
-                c, p = keys[i]
-                for k, m in enumerate(members(p)):
-                    prof[j, k] = np.nan_to_num(profiles[(c, m)])
+                for k, m in enumerate(member_keys[i]):
+                    prof[j, k] = np.nan_to_num(profiles[m])
             ctx = torch.as_tensor([self._ctx[keys[i][0]] for i in to_correct])
             self.net_.eval()
             with torch.no_grad(), one_torch_thread():
@@ -381,17 +374,7 @@ class PeperModel(PerturbationModel):
         keys, values, fallback = self._condition_values(rows)
         k_index = {k: i for i, k in enumerate(keys)}
         r_index = {r: i for i, r in enumerate(self.readouts_)}
-        cond = np.array(
-            [
-                k_index[(c, p)]
-                for c, p in zip(
-                    rows[S.CONTEXT].cast(pl.String),
-                    rows[S.PERTURBATION].cast(pl.String),
-                    strict=True,
-                )
-            ],
-            dtype=np.int64,
-        )
+        cond = np.array([k_index[k] for k in self.conditions_.row_keys(rows)], dtype=np.int64)
         read = np.array(
             [r_index.get(r, -1) for r in rows[S.READOUT].cast(pl.String)], dtype=np.int64
         )
@@ -412,22 +395,14 @@ class PeperModel(PerturbationModel):
         return {
             S.CONTEXT: set(self.contexts_),
             S.READOUT: set(self.readouts_),
-            S.PERTURBATION: {p for _, p in self.single_keys_},
+            S.PERTURBATION: {k[1] for k in self.single_keys_},
         }
 
     # ---- persistence --------------------------------------------------------------------------
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, pl.DataFrame], dict[str, Any]]:
         arrays = network_arrays(self.net_)
         arrays["singles"] = self.singles_
-        tables = {
-            "single_keys": pl.DataFrame(
-                {
-                    S.CONTEXT: [c for c, _ in self.single_keys_],
-                    S.PERTURBATION: [p for _, p in self.single_keys_],
-                },
-                schema={S.CONTEXT: pl.String, S.PERTURBATION: pl.String},
-            )
-        }
+        tables = {"single_keys": self.conditions_.table(self.single_keys_)}
         extra: dict[str, Any] = {
             "readouts": self.readouts_,
             "contexts": self.contexts_,
@@ -435,6 +410,8 @@ class PeperModel(PerturbationModel):
             "n_train_doubles": self.n_train_doubles_,
             "history": self.history_,
         }
+        if self.conditions_.by != POOLED:  # models of pooled doses save as before
+            extra["conditions"] = list(self.conditions_.by)
         if self.sub_model_ is not None:
             sub_arrays, sub_tables, sub_extra = self.sub_model_._get_state()
             arrays.update({f"single.{k}": v for k, v in sub_arrays.items()})
@@ -452,10 +429,8 @@ class PeperModel(PerturbationModel):
         self.n_train_doubles_ = int(extra["n_train_doubles"])
         self.history_ = list(extra["history"])
         self.singles_ = arrays["singles"]
-        keys = tables["single_keys"]
-        self.single_keys_ = list(
-            zip(keys[S.CONTEXT].to_list(), keys[S.PERTURBATION].to_list(), strict=True)
-        )
+        self.conditions_ = ConditionKeys(tuple(extra.get("conditions", POOLED)))
+        self.single_keys_ = [tuple(k) for k in tables["single_keys"].iter_rows()]
         self._index()
         self.net_ = load_network_arrays(
             PeperNet(len(self.readouts_), len(self.contexts_), self.width, self.hidden), arrays

@@ -18,12 +18,17 @@ import polars as pl
 import pyarrow as pa
 
 from lpm.data import schema as S
+from lpm.data.members import has_member_values
 from lpm.data.store import PerturbationStore
 
 CHUNK_ROWS = 262_144
 _STRING_COLUMNS = (S.CONTEXT, S.PERTURBATION, S.READOUT, S.READOUT_TYPE)
+#: What names a row's profile for the row holdout's hash.
+_PROFILE_KEYS = (S.CONTEXT, S.PERTURBATION, S.DOSE, S.TIME, *S.MEMBER_COLUMNS)
 #: The columns a fit reads of each chunk.
-NEEDED_COLUMNS = (*S.KEY_COLUMNS, S.VALUE, S.DOSE, S.TIME, S.READOUT_TYPE)
+NEEDED_COLUMNS = (
+    *S.KEY_COLUMNS, S.VALUE, S.DOSE, S.TIME, S.READOUT_TYPE, S.MEMBER_DOSE, S.MEMBER_TIME
+)  # fmt: skip
 
 
 def _key_hashes(values: pl.Series, seed: int) -> np.ndarray:
@@ -48,8 +53,8 @@ class RowHoldout:
     """A seeded share of a store's values (rows), chosen by a stable hash of each row's key.
 
     Streaming a store leaves no table to sample from; hashing (context, perturbation, dose,
-    time, readout) decides every row alike in whichever row group it lies, identically in
-    every process and every epoch. Rows, not whole profiles: a perturbation measured in one
+    time, per-member doses/times, readout) decides every row alike in whichever row group it
+    lies, identically in every process and every epoch. Rows, not whole profiles: a perturbation measured in one
     context only would otherwise leave training whole, and the model could not score it.
     """
 
@@ -58,13 +63,17 @@ class RowHoldout:
     held: bool  # True: the held-out rows; False: all the others
 
     def mask(self, table: pa.Table) -> np.ndarray:
-        keys = [c for c in (S.CONTEXT, S.PERTURBATION, S.DOSE, S.TIME) if c in table.column_names]
+        keys = [c for c in _PROFILE_KEYS if c in table.column_names]
         df = pl.from_arrow(table.select([*keys, S.READOUT]))
         assert isinstance(df, pl.DataFrame)
+        text = [
+            pl.col(c).list.eval(pl.element().cast(pl.String)).list.join("+")
+            if c in S.MEMBER_COLUMNS
+            else pl.col(c).cast(pl.String)
+            for c in keys
+        ]
         profile = df.select(
-            pl.concat_str(
-                [pl.col(c).cast(pl.String).fill_null("") for c in keys], separator="\x1f"
-            ).alias("key")
+            pl.concat_str([t.fill_null("") for t in text], separator="\x1f").alias("key")
         )["key"]
         x = (_key_hashes(profile, self.seed) << np.uint64(32)) | _key_hashes(
             df[S.READOUT], self.seed
@@ -136,11 +145,15 @@ class RowSource:
         cols = [c for c in columns if c in store.columns]
         if self.holdout is None:
             return store._file.read_row_group(group, columns=cols)
-        keys = [
-            c for c in (S.CONTEXT, S.PERTURBATION, S.DOSE, S.TIME, S.READOUT) if c in store.columns
-        ]
+        keys = [c for c in (*_PROFILE_KEYS, S.READOUT) if c in store.columns]
         table = store._file.read_row_group(group, columns=list(dict.fromkeys([*cols, *keys])))
         return table.filter(pa.array(self.holdout.mask(table))).select(cols)
+
+    def has_member_values(self) -> bool:
+        """Whether any row gives a dose or time per member (a store has those columns only then)."""
+        if self.frame is not None:
+            return has_member_values(self.frame)
+        return any(c in s.columns for s in self.stores for c in S.MEMBER_COLUMNS)
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         for i in range(self.n_chunks):

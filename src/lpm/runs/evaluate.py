@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from lpm._utils.atomic import atomic_dir, check_output
+from lpm.data import members
 from lpm.data import schema as S
 from lpm.data.schema import PREDICTION, PREDICTION_SD
 from lpm.data.store import open_store
@@ -44,7 +45,7 @@ def evaluate_file(
     rows = open_store(store).read()
     keys = [
         c
-        for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, S.REPLICATE)
+        for c in (*S.KEY_COLUMNS, S.DOSE, S.TIME, *S.MEMBER_COLUMNS, S.REPLICATE)
         if c in rows.columns and c in pred.columns
     ]
     train = rows.join(pred.select(keys), on=keys, how="anti", nulls_equal=True)
@@ -56,7 +57,7 @@ def evaluate_file(
     )
     if out is not None:
         with atomic_dir(out, overwrite=overwrite) as tmp:
-            res.per_condition.write_csv(tmp / "per_condition.csv")
+            members.as_text(res.per_condition).write_csv(tmp / "per_condition.csv")
             res.summary.write_csv(tmp / "summary.csv")
             res.per_context.write_csv(tmp / "per_context.csv")
     return res.summary

@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from lpm._utils.atomic import atomic_file, check_output
+from lpm.data import members
 from lpm.data import schema as S
 from lpm.data.convert import to_anndata
 from lpm.data.schema import FALLBACK, PREDICTION, PREDICTION_SD
@@ -22,8 +23,8 @@ OUTPUT_SUFFIXES = (".parquet", ".h5ad")
 
 
 def read_rows(path: str | Path) -> pl.DataFrame:
-    """Rows to predict from Parquet/CSV/TSV: context, perturbation, readout (+ dose, time);
-    the symbol columns are read as text."""
+    """Rows to predict from Parquet/CSV/TSV: context, perturbation, readout (+ dose, time, a
+    combination's per member as ``1.5+6``); the symbol columns are read as text."""
     path = Path(path)
     if not path.is_file():
         raise LpmInputError(path, "no such file")
@@ -43,7 +44,8 @@ def read_rows(path: str | Path) -> pl.DataFrame:
         raise LpmInputError(
             path, f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns)}"
         )
-    return df.with_columns(pl.col(c).cast(pl.String) for c in SYMBOL_COLUMNS)
+    df = df.with_columns(pl.col(c).cast(pl.String) for c in SYMBOL_COLUMNS)
+    return members.read_cells(df, path)  # a dose cell ``1.5+6``: one dose per member
 
 
 def rows_from_store(

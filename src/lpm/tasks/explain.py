@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -87,7 +87,11 @@ def _checked(model: PerturbationModel, rows: pl.DataFrame) -> None:
 
 
 def _key_frame(rows: pl.DataFrame) -> pl.DataFrame:
-    keys = [c for c in (S.CONTEXT, S.PERTURBATION, S.READOUT, S.DOSE, S.TIME) if c in rows.columns]
+    keys = [
+        c
+        for c in (S.CONTEXT, S.PERTURBATION, S.READOUT, S.DOSE, S.TIME, *S.MEMBER_COLUMNS)
+        if c in rows.columns
+    ]
     return rows.select(*keys, pl.col(S.VALUE).cast(pl.Float64))
 
 
@@ -99,14 +103,19 @@ def _lpm_variants(model: Any, rows: pl.DataFrame) -> dict[str, np.ndarray]:
 
     from lpm.models.lpm.rows import code_rows
 
-    coded = code_rows(rows, model.vocab_)
+    coded = code_rows(rows, model.vocab_, member_conditions=model.models_member_doses)
     dosed = coded.dose[:, 1] > 0
     names = ["full", "perturbation", "context", "readout"] + (["dose"] if dosed.any() else [])
     out = {k: np.zeros(rows.height) for k in names}
     neutral_dose = coded.dose.copy()
     if dosed.any():
         neutral_dose[dosed, 0] = coded.dose[dosed, 0].mean()
-    table = torch.from_numpy(coded.perturbation_members.astype(np.int64))
+    table = _Table(
+        torch.from_numpy(coded.perturbation_members.astype(np.int64)),
+        None
+        if coded.perturbation_conditions is None
+        else torch.from_numpy(coded.perturbation_conditions),
+    )
     train_table = torch.from_numpy(model.vocab_.member_matrix.astype(np.int64))
     nets = model._networks()
     with torch.no_grad():
@@ -126,6 +135,22 @@ def _lpm_variants(model: Any, rows: pl.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
+class _Table(NamedTuple):
+    """A coded chunk's perturbation table: member ids and (models of member doses) doses."""
+
+    members: Any
+    conditions: Any
+
+    def embed(self, net: Any, index: np.ndarray) -> Any:
+        """The embeddings of the perturbations at ``index``."""
+        import torch
+
+        i = torch.from_numpy(index.astype(np.int64))
+        return net.perturbation(
+            self.members[i], None if self.conditions is None else self.conditions[i]
+        )
+
+
 def _fast_variants(
     net: Any, coded: Any, table: Any, neutral_dose: np.ndarray, bars: tuple[Any, Any, Any]
 ) -> dict[str, np.ndarray]:
@@ -136,7 +161,7 @@ def _fast_variants(
     cond = coded.condition.astype(np.int64)
     first = np.zeros(int(cond.max()) + 1, np.int64)
     first[cond[::-1]] = np.arange(len(cond))[::-1]
-    p = net.perturbation(table[torch.from_numpy(coded.perturbation[first].astype(np.int64))])
+    p = table.embed(net, coded.perturbation[first])
     c = net.context(torch.from_numpy(coded.context[first].astype(np.int64)))
     d = torch.from_numpy(coded.dose[first])
     d0 = torch.from_numpy(neutral_dose[first])
@@ -171,7 +196,7 @@ def _exact_variants(
     }
     for lo in range(0, len(coded), 65_536):
         sl = slice(lo, lo + 65_536)
-        p = net.perturbation(table[torch.from_numpy(coded.perturbation[sl].astype(np.int64))])
+        p = table.embed(net, coded.perturbation[sl])
         c = net.context(torch.from_numpy(coded.context[sl].astype(np.int64)))
         r = net.readout(torch.from_numpy(coded.readout[sl].astype(np.int64)))
         d, d0 = torch.from_numpy(coded.dose[sl]), torch.from_numpy(neutral_dose[sl])

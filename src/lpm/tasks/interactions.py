@@ -180,7 +180,7 @@ def _profiles(rows: pl.DataFrame, context: str | None, source: str) -> pl.DataFr
         pl.col(S.PERTURBATION).cast(pl.String),
         pl.col(S.READOUT).cast(pl.String),
         pl.col(S.VALUE).cast(pl.Float64),
-        *[pl.col(c) for c in (S.DOSE, S.TIME) if c in rows.columns],
+        *[pl.col(c) for c in (S.DOSE, S.TIME, *S.MEMBER_COLUMNS) if c in rows.columns],
     )
     if context is not None:
         known = set(df[S.CONTEXT].unique().to_list())
@@ -190,7 +190,7 @@ def _profiles(rows: pl.DataFrame, context: str | None, source: str) -> pl.DataFr
             )
         df = df.filter(pl.col(S.CONTEXT) == context)
     require_finite_values(df, source)
-    for col in (S.DOSE, S.TIME):
+    for col in (S.DOSE, S.TIME, *S.MEMBER_COLUMNS):
         if col not in df.columns:
             continue
         many = (

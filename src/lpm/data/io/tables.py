@@ -1,7 +1,9 @@
 """Tables of precomputed effects or labels: long or wide CSV/TSV/Parquet.
 
 * Long tables have one row per measurement (perturbation, readout, value columns, names
-  auto-detected or given as options), e.g. PerturbQA ``k562-de.csv.gz``.
+  auto-detected or given as options), e.g. PerturbQA ``k562-de.csv.gz``. A combination's dose
+  or time may be given per member, ``1.5+6`` (members in the order written; see
+  :mod:`lpm.data.members`).
 * Wide tables have one row per perturbation and one numeric column per readout, e.g. the
   Replogle 2022 ``..._delta_log1p.csv.gz`` (columns ``SYMBOL|ENSG...``; the readout is the symbol).
 
@@ -22,6 +24,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from lpm.data import members
 from lpm.data import schema as S
 from lpm.data.io._naming import cell_line_of, dataset_of, file_stem, typed_symbols
 from lpm.data.io.base import IngestOptions, IngestResult
@@ -273,6 +276,11 @@ def read_table(path: Path, options: IngestOptions) -> IngestResult:
 
 _CONTEXT = "_context"
 _DATASET = "_dataset"
+#: The columns of what a table reader returns, in store order.
+_STORE_ORDER: Final = (
+    S.CONTEXT, S.PERTURBATION, S.READOUT, S.VALUE, S.DOSE, S.TIME, S.N_CELLS, S.REPLICATE,
+    S.DATASET, S.READOUT_TYPE, S.MEMBER_DOSE, S.MEMBER_TIME,
+)  # fmt: skip
 
 
 def _long(
@@ -303,6 +311,11 @@ def _long(
                 out[_DATASET] = _strings(df[c], path, c)
             elif c == S.READOUT_TYPE:
                 out[c] = _strings(df[c], path, c)
+            elif c in (S.DOSE, S.TIME) and (
+                split := members.split_cells(df[c], out[S.PERTURBATION], path, c)
+            ):
+                out[c] = _numeric(split[0], path, c, nullable=True)  # ``1.5+6``: per member
+                out[S.MEMBER_DOSE if c == S.DOSE else S.MEMBER_TIME] = split[1]
             else:
                 out[c] = _numeric(df[c], path, c, nullable=True)
             used.add(c)
@@ -411,6 +424,12 @@ def _finish(
         if options.perturbation_type
         else "TYPE:TARGET symbols in the source"
     )
+    long = members.reorder(
+        long,
+        S.PERTURBATION,
+        lambda m: typed_symbols([m], options.perturbation_type, control, path, pert_col)[m],
+        path,
+    )  # per-member doses follow the members into the canonical symbol's order
     long = long.with_columns(pl.col(S.PERTURBATION).replace_strict(symbols, return_dtype=pl.String))
     if _DIRECTION_FILE.search(file_stem(path)):
         long = long.with_columns(pl.col(S.READOUT) + DIRECTION_SUFFIX)
@@ -431,20 +450,5 @@ def _finish(
     if S.N_CELLS in long.columns:
         long = long.with_columns(pl.col(S.N_CELLS).cast(pl.Int32))
     require_unique_keys(long, path, origin=f"(a {pert_col!r} x readout pair repeats)")
-    order = [
-        c
-        for c in (
-            S.CONTEXT,
-            S.PERTURBATION,
-            S.READOUT,
-            S.VALUE,
-            S.DOSE,
-            S.TIME,
-            S.N_CELLS,
-            S.REPLICATE,
-            S.DATASET,
-            S.READOUT_TYPE,
-        )
-        if c in long.columns
-    ]
+    order = [c for c in _STORE_ORDER if c in long.columns]
     return IngestResult(long.select(order), None, {"reader": "read_table"}, notes)

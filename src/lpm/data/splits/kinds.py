@@ -24,7 +24,9 @@ depends on the kind:
     members measured in training in the same context. ``holdout_singles_fraction`` also moves that
     fraction of the members of the test combinations (single symbols, every context) to test, so
     ``seen1``/``seen0`` cases exist; those singles are labelled ``single``. Validation takes a
-    ``val_fraction`` of the remaining combinations.
+    ``val_fraction`` of the remaining combinations. Where doses are given per member
+    (``1.5+6``), each held-out condition (a combination at its member doses) is labelled, and
+    a member counts as seen where its single was measured at its own dose and time.
 ``unseen_dose``
     (context, perturbation, dose) profiles at doses never seen in training for that perturbation
     in that context, chosen only among perturbations measured at three or more distinct doses
@@ -48,6 +50,7 @@ import numpy as np
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.members import ROW, explode_members, has_member_values
 from lpm.data.schema import condition_columns
 from lpm.data.splits.base import (
     GROUP,
@@ -226,6 +229,8 @@ def _unseen_dose(
 
 def _seen_labels(test: pl.DataFrame, train: pl.DataFrame) -> pl.DataFrame:
     """Label each held-out (context, combination) ``seen<k>``: k members measured in training there."""
+    if has_member_values(test) or has_member_values(train):
+        return _seen_at_doses(test, train)
     seen = set(train.select(PAIR).unique().iter_rows())
     pairs = test.select(PAIR).unique().sort(PAIR)
     labels = [
@@ -233,6 +238,27 @@ def _seen_labels(test: pl.DataFrame, train: pl.DataFrame) -> pl.DataFrame:
         for ctx, pert in pairs.iter_rows()
     ]
     return pairs.with_columns(pl.Series(GROUP, labels, dtype=pl.String))
+
+
+def _seen_at_doses(test: pl.DataFrame, train: pl.DataFrame) -> pl.DataFrame:
+    """``seen<k>`` per held-out condition where doses are given per member: k members measured
+    in training in the same context at their own doses and times."""
+    keys = [c for c in condition_columns(test.columns) if c != S.REPLICATE]
+    units = test.select(keys).unique().sort(keys, nulls_last=True)
+    members_of = explode_members(units)
+    single = [c for c in (*PAIR, S.DOSE, S.TIME) if c in members_of.columns]
+    measured = train.with_columns(
+        pl.lit(None, pl.Float32).alias(c) for c in single if c not in train.columns
+    ).select(pl.col(c).cast(members_of.schema[c]) for c in single)
+    hits = members_of.join(measured.unique(), on=single, how="semi", nulls_equal=True)
+    counts = hits.group_by(ROW).len()
+    n_seen = np.zeros(units.height, np.int64)
+    n_seen[counts[ROW].to_numpy()] = counts["len"].to_numpy()
+    labels = [
+        f"seen{k}" if is_combination(p) else "single"
+        for k, p in zip(n_seen, units[S.PERTURBATION].to_list(), strict=True)
+    ]
+    return units.with_columns(pl.Series(GROUP, labels, dtype=pl.String))
 
 
 # --------------------------------------------------------------------------- the kinds

@@ -47,19 +47,24 @@ def _long(codes: np.ndarray, idx: np.ndarray | None = None) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
+def _tables(c: Coded) -> dict[str, torch.Tensor]:
+    """The chunk's shared perturbation tables (member ids, and member doses where modelled)."""
+    return {k: torch.from_numpy(v) for k, v in c.tables().items()}
+
+
 def _slices(
-    rows: dict[str, torch.Tensor], members: torch.Tensor, batch_values: int
+    rows: dict[str, torch.Tensor], tables: dict[str, torch.Tensor], batch_values: int
 ) -> Iterator[dict[str, torch.Tensor]]:
     n = len(rows["value"])
     for start in range(0, n, batch_values):
         batch = {k: v[start : start + batch_values] for k, v in rows.items()}
-        batch["perturbation_members"] = members
+        batch.update(tables)
         yield batch
 
 
 def row_batches(c: Coded, batch_values: int) -> Iterator[dict[str, torch.Tensor]]:
     """Exact mode: consecutive batches of rows."""
-    yield from _slices(_row_tensors(c), torch.from_numpy(c.perturbation_members), batch_values)
+    yield from _slices(_row_tensors(c), _tables(c), batch_values)
 
 
 @dataclass
@@ -108,12 +113,12 @@ def _profile_slices(
         "profile_perturbation": _long(c.perturbation, first),
         "profile_dose": torch.from_numpy(c.dose[first]),
     }
-    members = torch.from_numpy(c.perturbation_members)
+    tables = _tables(c)
     for b in range(-(-len(order) // per_batch)):
         lo, hi = int(bounds[b]), int(bounds[b + 1])
         batch = {k: v[lo:hi] for k, v in t.items()}
         batch.update({k: v[b * per_batch : (b + 1) * per_batch] for k, v in p.items()})
-        batch["perturbation_members"] = members
+        batch.update(tables)
         yield batch
 
 
@@ -169,8 +174,10 @@ class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):
         seed: int,
         shuffle: bool = True,
         batch_profiles: int | None = None,
+        member_conditions: bool = False,
     ) -> None:
         self.source = source
+        self.member_conditions = member_conditions
         self.vocab = vocab
         self.fast = fast
         self.batch_values = batch_values
@@ -186,7 +193,12 @@ class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):
         hit = self._cache.get(i)
         if hit is not None:
             return hit
-        coded = code_table(self.source.arrow_chunk(i), self.vocab, conditions=self.fast)
+        coded = code_table(
+            self.source.arrow_chunk(i),
+            self.vocab,
+            conditions=self.fast,
+            member_conditions=self.member_conditions,
+        )
         ok = np.isfinite(coded.value)
         if not ok.all():
             coded = coded.take(np.flatnonzero(ok))
@@ -220,8 +232,7 @@ class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):
         perm = rng.permutation(len(coded)) if rng is not None else np.arange(len(coded))
         share = len(perm) // world_size
         mine = perm[rank * share : (rank + 1) * share]
-        members = torch.from_numpy(coded.perturbation_members)
-        return list(_slices(_row_tensors(coded, mine), members, self.batch_values))
+        return list(_slices(_row_tensors(coded, mine), _tables(coded), self.batch_values))
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         epoch, rank, world_size = self.epoch, self.rank, self.world_size
@@ -242,7 +253,13 @@ class StreamingRows(IterableDataset[dict[str, torch.Tensor]]):
 
 
 def known_rows(
-    val: RowSource, vocab: Vocab, *, fast: bool, batch_values: int, seed: int
+    val: RowSource,
+    vocab: Vocab,
+    *,
+    fast: bool,
+    batch_values: int,
+    seed: int,
+    member_conditions: bool = False,
 ) -> StreamingRows | None:
     """Validation rows the model can score (symbols seen in training), in a fixed order."""
     frames = []
@@ -260,4 +277,5 @@ def known_rows(
         batch_values=batch_values,
         seed=seed,
         shuffle=False,
+        member_conditions=member_conditions,
     )

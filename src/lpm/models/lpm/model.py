@@ -98,6 +98,8 @@ class LPMModel(PerturbationModel):
     family = "lpm"
     resumes = True
     data_parallel = True
+    #: Each member of a combination is embedded with its own dose (see ``network``).
+    member_conditions = True
     param_rules: ClassVar[Mapping[str, Rule]] = {
         "preset": Choice(*PRESETS),
         "embedding_dim": WIDTH,
@@ -221,7 +223,8 @@ class LPMModel(PerturbationModel):
             vocab = vocab.with_control()  # stores without control rows: anchored all the same
         sources = self.feature_sources()
         blocks = training_blocks(sources, vocab)
-        cfg = self._network_config(vocab, blocks)
+        members = any(s is not None and s.has_member_values() for s in (train, val))
+        cfg = self._network_config(vocab, blocks, member_conditions=members)
         states, history = [], []
         with _checkpoint_folder(options, self._fingerprint(train, val, options)) as folder:
             for k in range(self.ensemble):
@@ -238,7 +241,9 @@ class LPMModel(PerturbationModel):
         self.states_ = states
         self.history_ = history
 
-    def _network_config(self, vocab: Vocab, blocks: dict[str, list[Block]]) -> NetworkConfig:
+    def _network_config(
+        self, vocab: Vocab, blocks: dict[str, list[Block]], *, member_conditions: bool = False
+    ) -> NetworkConfig:
         from lpm.models.lpm.network import CONDITION_FEATURES, NetworkConfig
 
         hp = self.resolved()
@@ -256,6 +261,7 @@ class LPMModel(PerturbationModel):
             feature_hidden=self.feature_hidden,
             feature_dropout=self.feature_dropout,
             n_member_types=len(PERTURBATION_TYPES) if blocks.get("member") else 0,
+            member_conditions=member_conditions,
         )
 
     def _fit_member(
@@ -280,11 +286,12 @@ class LPMModel(PerturbationModel):
         hp = self.resolved()
         seed = self.seed + k
         L.seed_everything(seed, workers=True, verbose=False)
-        val_set = (
-            known_rows(val, vocab, fast=self.FAST, batch_values=hp["batch_size"], seed=seed)
-            if val
-            else None
-        )
+        val_set = None
+        if val:
+            val_set = known_rows(
+                val, vocab, fast=self.FAST, batch_values=hp["batch_size"], seed=seed,
+                member_conditions=cfg.member_conditions,
+            )  # fmt: skip
         module = LPMModule(
             cfg.to_dict(),
             lr=hp["lr"],
@@ -298,6 +305,7 @@ class LPMModel(PerturbationModel):
         train_set = StreamingRows(
             train, vocab, fast=self.FAST, batch_values=hp["batch_size"],
             batch_profiles=hp["batch_profiles"], seed=seed,
+            member_conditions=cfg.member_conditions,
         )  # fmt: skip
         max_epochs, patience = self.epochs()
         trainer = build_trainer(
@@ -380,6 +388,11 @@ class LPMModel(PerturbationModel):
             nets.append(net)
         return nets
 
+    @property
+    def models_member_doses(self) -> bool:
+        """Whether the fitted networks embed each member with its own dose."""
+        return bool(self.network_config_.get("member_conditions", False))
+
     def baked_state(self, member: int = 0) -> dict[str, np.ndarray]:
         """Ensemble member ``member``'s weights with plain tables (``member.weight`` ...), the
         layout of a model without features; what embeddings are read from."""
@@ -397,7 +410,7 @@ class LPMModel(PerturbationModel):
         import torch
 
         extension = self._unseen(rows)
-        coded = code_rows(rows, extension.vocab)
+        coded = code_rows(rows, extension.vocab, member_conditions=self.models_member_doses)
         out = np.zeros((len(self.states_), rows.height), dtype=np.float32)
         with torch.no_grad():
             for k, net in enumerate(self._networks(extension if extension.n_new else None)):

@@ -44,6 +44,9 @@ class NetworkConfig:
     feature_hidden: int = 128
     feature_dropout: float = 0.5
     n_member_types: int = 0
+    #: Each member embedded with its own dose (:class:`MemberDoses`) before the members are
+    #: combined (data with doses per member).
+    member_conditions: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -67,10 +70,39 @@ def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float) -> nn.S
     return nn.Sequential(*layers)
 
 
-def combine_members(table: nn.Module, members: torch.Tensor, combine: str) -> torch.Tensor:
+class MemberDoses(nn.Module):
+    """A member's vector at its own dose: ``e ⊙ (1 + Γ f) + B f``, with ``f`` the member's dose
+    features (log10 dose µM, has dose, log10 time h, has time) and ``Γ``, ``B`` linear maps
+    without bias, zero at the start (no dose effect until one is learned).
+
+    The shift ``B f`` alone would not do: summed (or averaged) over the members it is the same
+    for A@1.5+B@6 and A@6+B@1.5; the scale ties each dose to its own member.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.map = nn.Linear(CONDITION_FEATURES, 2 * dim, bias=False)
+        nn.init.zeros_(self.map.weight)
+
+    def forward(self, vectors: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.map(conditions).chunk(2, dim=-1)
+        return vectors * (1.0 + scale) + shift
+
+
+def combine_members(
+    table: nn.Module,
+    members: torch.Tensor,
+    combine: str,
+    doses: MemberDoses | None = None,
+    conditions: torch.Tensor | None = None,
+) -> torch.Tensor:
     """A perturbation's vector from its members' rows of ``table``: their mean (``combine``
-    ``"mean"``) or sum; ``members`` is perturbations × max members, padded with -1."""
+    ``"mean"``) or sum; ``members`` is perturbations × max members, padded with -1. With
+    ``doses`` and ``conditions`` (perturbations × members × 4 dose features) each member's
+    vector is first put at its own dose."""
     vectors = table(members.clamp(min=0))
+    if doses is not None and conditions is not None:
+        vectors = doses(vectors, conditions)
     mask = (members >= 0).unsqueeze(-1).to(vectors.dtype)
     emb = (vectors * mask).sum(1)
     if combine == "mean":
@@ -99,6 +131,9 @@ class _GatherSum(torch.autograd.Function):
             out.index_add_(0, rows[:, j], grad)
         return out, None
 
+
+#: Batch entries shared by all rows (per perturbation, not per row).
+_TABLES = ("perturbation_members", "perturbation_conditions")
 
 #: Fast mode scores only the measured readouts when a batch measured fewer than one in this
 #: many of its profiles' possible (profile, readout) pairs; the same function either way.
@@ -132,6 +167,8 @@ class LPMNetwork(nn.Module):
             nn.init.normal_(
                 emb.learned.weight if isinstance(emb, FeaturisedTable) else emb.weight, std=0.1
             )
+        # made last (other weights draw as before) and zero (no dose effect until learned)
+        self.member_dose = MemberDoses(d) if cfg.member_conditions else None
 
     def _table(self, kind: str, n: int) -> nn.Embedding | FeaturisedTable:
         """A plain embedding, or a featurised one where the config gives feature blocks."""
@@ -148,16 +185,20 @@ class LPMNetwork(nn.Module):
             n_types=cfg.n_member_types if kind == "member" else 0,
         )
 
-    def perturbation(self, members: torch.Tensor) -> torch.Tensor:
-        """Mean or sum of member embeddings (padding is -1)."""
-        return combine_members(self.member, members, self.cfg.combine)
+    def perturbation(
+        self, members: torch.Tensor, conditions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mean or sum of member embeddings (padding is -1); with ``conditions`` (perturbations ×
+        members × 4 dose features) each member is put at its own dose first."""
+        return combine_members(self.member, members, self.cfg.combine, self.member_dose, conditions)
 
     def _perturbations(
-        self, index: torch.Tensor, table: torch.Tensor
+        self, index: torch.Tensor, table: torch.Tensor, conditions: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Embeddings of the distinct perturbations among ``index``, and each row's position."""
         uniq, inv = torch.unique(index, return_inverse=True)
-        return self.perturbation(table[uniq]), inv
+        cond = conditions[uniq] if conditions is not None else None
+        return self.perturbation(table[uniq], cond), inv
 
     def forward_rows(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One output per row (exact mode), or per row via its profile (fast mode)."""
@@ -168,6 +209,7 @@ class LPMNetwork(nn.Module):
                 table,
                 batch["profile_context"],
                 batch["profile_dose"],
+                conditions=batch.get("perturbation_conditions"),
             )
             readout, row_profile = batch["readout"], batch["row_profile"]
             if readout.shape[0] * SPARSE_PANEL < h.shape[0] * self.cfg.n_readouts:
@@ -189,7 +231,9 @@ class LPMNetwork(nn.Module):
         first = self.body[0]
         assert isinstance(first, nn.Linear)
         w = first.weight
-        pert, p_row = self._perturbations(batch["perturbation"], table)
+        pert, p_row = self._perturbations(
+            batch["perturbation"], table, batch.get("perturbation_conditions")
+        )
         ctx, c_row = torch.unique(batch["context"], return_inverse=True)
         read, r_row = torch.unique(batch["readout"], return_inverse=True)
         parts = torch.cat(
@@ -233,11 +277,14 @@ class LPMNetwork(nn.Module):
         table: torch.Tensor,
         context: torch.Tensor,
         dose: torch.Tensor,
+        *,
+        conditions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Fast mode: the hidden vector of each profile (profiles × embedding)."""
         dose = dose[:, : self.cfg.condition_features]
-        x = torch.cat([self.perturbation(table[perturbation]), self.context(context), dose], dim=-1)
-        return self.body(x)
+        cond = conditions[perturbation] if conditions is not None else None
+        p = self.perturbation(table[perturbation], cond)
+        return self.body(torch.cat([p, self.context(context), dose], dim=-1))
 
     def profile_scores(
         self,
@@ -245,11 +292,13 @@ class LPMNetwork(nn.Module):
         table: torch.Tensor,
         context: torch.Tensor,
         dose: torch.Tensor,
+        *,
+        conditions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Fast mode: all readouts of each profile in one matrix product (profiles × readouts)."""
         return torch.addmm(
             self.readout_bias,
-            self.profile_hidden(perturbation, table, context, dose),
+            self.profile_hidden(perturbation, table, context, dose, conditions=conditions),
             self.readout.weight.T,
         )
 
@@ -351,7 +400,9 @@ class LPMModule(L.LightningModule):
             ctx = ctx_all[torch.randint(len(ctx_all), (k,), device=ctx_all.device)]
             pert = torch.full_like(ctx, self.control_index)
             dose = batch["profile_dose"].new_zeros((k, batch["profile_dose"].shape[1]))
-            scores = self.net.profile_scores(pert, table, ctx, dose)
+            scores = self.net.profile_scores(
+                pert, table, ctx, dose, conditions=batch.get("perturbation_conditions")
+            )
             read, inv = torch.unique(batch["readout"], return_inverse=True)
             binary = torch.zeros(len(read), dtype=torch.bool, device=read.device)
             binary[inv[batch["binary"]]] = True
@@ -360,10 +411,11 @@ class LPMModule(L.LightningModule):
         n_rows = int(batch["value"].shape[0])
         per_profile = max(1, n_rows // max(1, int(torch.unique(batch["perturbation"]).numel())))
         pick = torch.randint(n_rows, (k * per_profile,), device=batch["value"].device)
-        rows = {key: v[pick] for key, v in batch.items() if key != "perturbation_members"}
+        shared = {k: v for k, v in batch.items() if k in _TABLES}
+        rows = {key: v[pick] for key, v in batch.items() if key not in _TABLES}
         rows["perturbation"] = torch.full_like(rows["perturbation"], self.control_index)
         rows["dose"] = torch.zeros_like(rows["dose"])
-        rows["perturbation_members"] = table
+        rows.update(shared)
         pred = self.net.forward_rows(rows)
         return mixed_loss(pred, torch.zeros_like(pred), rows["binary"]), int(pred.numel())
 

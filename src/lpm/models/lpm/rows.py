@@ -3,7 +3,10 @@ features, each row's condition (profile) within its chunk.
 
 Coding is vectorised: a symbol column's small dictionary is mapped to vocabulary indices with
 one lookup array, so no per-row string work is done. A combination never seen as a whole is
-coded from its members (the network takes their mean or sum).
+coded from its members (the network takes their mean or sum). A model of doses given per
+member (``member_conditions``) also gives each member its own dose and time features (its own
+where given, else the row's): each distinct (perturbation, member features) is one more entry
+of the perturbation table, with those features beside its member ids.
 """
 
 from __future__ import annotations
@@ -101,6 +104,8 @@ class Coded:
     dose: np.ndarray  # rows × 4: log10 dose (µM), has dose, log10 time (h), has time
     condition: np.ndarray  # condition id within the chunk
     perturbation_members: np.ndarray  # perturbation index → member ids (not per row)
+    #: perturbation index → member × the 4 dose features (models of member doses only)
+    perturbation_conditions: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.value)
@@ -112,18 +117,33 @@ class Coded:
 
     def take(self, idx: np.ndarray) -> Coded:
         rows = {f.name: getattr(self, f.name)[idx] for f in fields(self) if f.name in _ROW_FIELDS}
-        return Coded(**rows, perturbation_members=self.perturbation_members)
+        return Coded(
+            **rows,
+            perturbation_members=self.perturbation_members,
+            perturbation_conditions=self.perturbation_conditions,
+        )
+
+    def tables(self) -> dict[str, np.ndarray]:
+        """The shared perturbation tables a batch carries beside its rows."""
+        out = {"perturbation_members": self.perturbation_members}
+        if self.perturbation_conditions is not None:
+            out["perturbation_conditions"] = self.perturbation_conditions
+        return out
 
 
 _ROW_FIELDS = ("context", "perturbation", "readout", "value", "binary", "dose", "condition")
 
 
-def code_table(table: pa.Table, vocab: Vocab, *, conditions: bool = True) -> Coded:
+def code_table(
+    table: pa.Table, vocab: Vocab, *, conditions: bool = True, member_conditions: bool = False
+) -> Coded:
     """Integer codes for Arrow rows (symbols dictionary-encoded or plain strings).
 
     Unknown contexts, readouts or perturbations (unless every member is known) raise; a
     combination never seen as a whole is coded from its members (mean/sum in the network).
-    Without ``conditions`` every row gets condition 0 (exact mode does not group rows).
+    Without ``conditions`` every row gets condition 0 (exact mode does not group rows). With
+    ``member_conditions`` each member gets its own dose features; without, rows that give
+    doses per member are refused.
     """
     n = table.num_rows
     ctx = _lookup(table.column(S.CONTEXT), vocab.context_index, S.CONTEXT)
@@ -142,9 +162,12 @@ def code_table(table: pa.Table, vocab: Vocab, *, conditions: bool = True) -> Cod
     dose_features = np.zeros((n, 4), np.float32)
     for j, x in enumerate((dose, _float_column(table, S.TIME))):
         if x is not None:
-            has = np.isfinite(x) & (x > 0)
-            dose_features[:, 2 * j] = np.log10(np.where(has, x, 1.0))
-            dose_features[:, 2 * j + 1] = has
+            dose_features[:, 2 * j : 2 * j + 2] = _features(x)
+    cond_table = None
+    if member_conditions:
+        pert, members, cond_table = _member_variants(table, pert, members, dose_features)
+    else:
+        _refuse_member_values(table)
     cond = np.zeros(n, np.int32)
     if conditions:
         # condition = (context, perturbation, dose, time): one integer key, then dense ranks
@@ -165,13 +188,78 @@ def code_table(table: pa.Table, vocab: Vocab, *, conditions: bool = True) -> Cod
         dose=dose_features,
         condition=cond,
         perturbation_members=members,
+        perturbation_conditions=cond_table,
     )
 
 
-def code_rows(rows: pl.DataFrame, vocab: Vocab) -> Coded:
+def code_rows(rows: pl.DataFrame, vocab: Vocab, *, member_conditions: bool = False) -> Coded:
     """Integer codes for rows whose symbols are all known (check with ``Vocab.unknown`` first).
 
     A combination never seen as a whole is coded from its members (mean/sum in the network).
     """
     cols = [c for c in NEEDED_COLUMNS if c in rows.columns]
-    return code_table(rows.select(cols).to_arrow(), vocab)
+    return code_table(rows.select(cols).to_arrow(), vocab, member_conditions=member_conditions)
+
+
+def _features(x: np.ndarray) -> np.ndarray:
+    """``[log10 x, has x]`` per value (no value, or one ≤ 0: ``[0, 0]``)."""
+    has = np.isfinite(x) & (x > 0)
+    return np.stack([np.log10(np.where(has, x, 1.0)), has], axis=-1).astype(np.float32)
+
+
+def _member_values(table: pa.Table, name: str, width: int) -> np.ndarray | None:
+    """Rows × ``width`` of a per-member column (NaN where not given), None without it."""
+    if name not in table.column_names:
+        return None
+    lists = pl.Series(table.column(name).combine_chunks()).cast(pl.List(pl.Float64))
+    out = np.full((len(lists), width), np.nan)
+    for j in range(width):
+        out[:, j] = lists.list.get(j, null_on_oob=True).fill_null(np.nan).to_numpy()
+    return out
+
+
+def _member_variants(
+    table: pa.Table, pert: np.ndarray, members: np.ndarray, row_features: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's perturbation re-coded as (perturbation, its members' dose features).
+
+    A member's dose (time) is its own where the row gives one per member, else the row's
+    (:func:`lpm.data.members.explode_members`). Rows whose members have no dose or time keep
+    their perturbation (zero features); the others point to a new table entry per distinct
+    (perturbation, features), holding the same member ids and those features.
+    """
+    n, width = len(pert), members.shape[1]
+    feats = np.zeros((n, width, 4), np.float32)
+    present = members[pert] >= 0
+    for k, name in enumerate(S.MEMBER_COLUMNS):
+        own = _member_values(table, name, width)
+        row = np.repeat(row_features[:, None, 2 * k : 2 * k + 2], width, axis=1)
+        if own is not None:
+            given = ~np.isnan(own[:, :1])  # a row gives all its members' values or none
+            row = np.where(given[:, :, None], _features(own), row)
+        feats[:, :, 2 * k : 2 * k + 2] = np.where(present[:, :, None], row, 0.0)
+    dosed = np.flatnonzero(feats.reshape(n, -1).any(axis=1))
+    cond_table = np.zeros((len(members), width, 4), np.float32)
+    if len(dosed) == 0:
+        return pert, members, cond_table
+    key = np.concatenate(
+        [pert[dosed, None].astype(np.float64), feats[dosed].reshape(len(dosed), -1)], 1
+    )
+    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+    base = uniq[:, 0].astype(np.int64)
+    new_pert = pert.copy()
+    new_pert[dosed] = len(members) + inverse.reshape(-1)
+    members = np.concatenate([members, members[base]])
+    cond_table = np.concatenate([cond_table, uniq[:, 1:].reshape(-1, width, 4).astype(np.float32)])
+    return new_pert, members, cond_table
+
+
+def _refuse_member_values(table: pa.Table) -> None:
+    """A model of pooled member doses cannot read doses given per member (one line)."""
+    for name in S.MEMBER_COLUMNS:
+        if name in table.column_names and table.column(name).null_count < table.num_rows:
+            raise LpmInputError(
+                None,
+                f"rows give doses/times per member ({name!r}), but the model was trained "
+                "without them: train it on rows that have them",
+            )
