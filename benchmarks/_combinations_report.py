@@ -10,7 +10,8 @@ from typing import Any
 
 import polars as pl
 
-from _common import mean_sd, metric_table, write_text
+from _common import mean_sd, metric_table, paired_text, read_comparisons, write_text
+from lpm.evaluation.compare import BEATS
 
 METRICS = ("pearson_delta", "pearson_delta_vs_mean", "mse", "direction_acc_top20", "discrimination")
 GROUPS = ("seen2", "seen1", "seen0", "single")
@@ -63,26 +64,34 @@ def _lane_tables(folder: Path) -> tuple[list[str], pl.DataFrame | None]:
     return [*lines, *_timings(folder), "```", *_command(folder), "```", ""], res
 
 
-def _value(res: pl.DataFrame, group: str, model: str, metric: str) -> float | None:
-    r = res.filter(
-        (pl.col("group") == group) & (pl.col("model") == model) & (pl.col("metric") == metric)
-    )
-    return float(r["mean"][0]) if r.height and r["mean"][0] is not None else None
+#: How a target line names each key metric.
+_NAMES = {"pearson_delta_vs_mean": "corrected Pearson", "discrimination": "discrimination"}
 
 
-def _beats(res: pl.DataFrame | None, group: str, model: str, other: str) -> str:
-    """Verdict on pearson_delta (higher) and mse (lower), from the numbers in the table."""
-    if res is None:
+def _beats(folder: Path, group: str, model: str, named: str) -> str:
+    """A target's verdict from the paired comparisons ``lpm benchmark`` wrote: **met** only
+    where ``model`` beats the best baseline (95% interval of the paired difference above 0) on
+    both key metrics, **partly met** on one; the best baseline is named where it is not the
+    target's ``named`` one."""
+    if not (folder / "results.csv").is_file():
         return "not run"
+    comparisons = read_comparisons(folder)
+    if comparisons is None:
+        return (
+            f"**no verdict**: `{folder.name}/` has no comparisons.csv (an older lpm wrote it); "
+            "rerun the lane"
+        )
+    rows = comparisons.filter((pl.col("group") == group) & (pl.col("model") == model))
     parts, wins = [], 0
-    for metric, higher in (("pearson_delta", True), ("mse", False)):
-        a, b = _value(res, group, model, metric), _value(res, group, other, metric)
-        if a is None or b is None:
-            parts.append(f"{metric}: n/a")
+    for metric, name in _NAMES.items():
+        r = rows.filter(pl.col("metric") == metric)
+        if r.height == 0:
+            parts.append(f"{name}: no verdict (no baseline or no paired condition)")
             continue
-        win = a > b if higher else a < b
-        wins += win
-        parts.append(f"{metric} {a:.3f} vs {b:.3f}")
+        c = r.row(0, named=True)
+        wins += c["verdict"] == BEATS
+        other = c["baseline"] if c["baseline"] == named else f"{c['baseline']} (best baseline)"
+        parts.append(f"{name}: {c['verdict']} {other}, {paired_text(c)}")
     verdict = "**met**" if wins == 2 else ("**partly met**" if wins == 1 else "**not met**")
     return f"{verdict} ({'; '.join(parts)})"
 
@@ -145,7 +154,8 @@ def _interactions(folder: Path, title: str) -> list[str]:
 
 
 def write_report(runs: dict[str, Any], out: Path, target: Path) -> None:
-    sim_lines, sim = _lane_tables(out / "sim")
+    sim = out / "sim"
+    sim_lines, _ = _lane_tables(sim)
     norman_lines, _ = _lane_tables(out / "norman")
     gears = runs.get("norman", {}).get("gears", {"status": "not run"})
     lines = [
@@ -163,6 +173,12 @@ def write_report(runs: dict[str, Any], out: Path, target: Path) -> None:
         "graph network; `precomputed@gears` = GEARS's predictions made in its own environment.",
         "",
         "## Targets",
+        "",
+        "Each target is judged on both key metrics against the best baseline of its table (the "
+        "baseline with the best mean; named where it is not the target's): the paired "
+        "difference over the same held-out conditions and seeds with its 95% bootstrap "
+        "interval (`comparisons.csv`). **met**: beats on both (interval above 0); **partly "
+        "met**: on one; ties (interval spans 0) and losses do not count.",
         "",
         f"- Simulator, both singles seen: Peper beats Salt: {_beats(sim, 'seen2', 'peper', 'salt')}",
         f"- Simulator, one single seen: graph network beats context_mean: {_beats(sim, 'seen1', 'gene_graph', 'context_mean')}",

@@ -202,6 +202,47 @@ def metric_table(
     return [*lines, ""]
 
 
+# ---- verdicts -------------------------------------------------------------------------------
+#: The paired verdicts ``lpm benchmark`` writes into its folder (see lpm.evaluation.compare).
+COMPARISONS = "comparisons.csv"
+
+
+def read_comparisons(folder: Path) -> pl.DataFrame | None:
+    """The paired comparisons with the best baseline in an ``lpm benchmark`` folder, or None
+    where an older lpm wrote the folder without them (its verdicts need a rerun)."""
+    import polars as pl
+
+    path = folder / COMPARISONS
+    return pl.read_csv(path) if path.is_file() else None
+
+
+def key_metrics(metrics: Sequence[str]) -> list[str]:
+    """The metrics a verdict names among ``metrics``: corrected Pearson and discrimination for
+    continuous readouts, AUROC and AUPRC for binary ones (both pairs for mixed tables)."""
+    from lpm.evaluation.compare import BINARY_KEY_METRICS, KEY_METRICS
+
+    return [
+        m for keys in (KEY_METRICS, BINARY_KEY_METRICS) if set(keys) & set(metrics) for m in keys
+    ]
+
+
+def signed(x: float, digits: int = 3) -> str:
+    """``+0.012`` / ``−0.034`` (a true minus sign, so a column of signs reads at a glance)."""
+    return f"{x:+.{digits}f}".replace("-", "−")
+
+
+def paired_text(c: dict[str, object]) -> str:
+    """A comparisons.csv row as words: the difference with its 95% interval and the pairs,
+    e.g. ``+0.031 [+0.010, +0.052] over 120 conditions in 3 seeds``."""
+    diff, lo, hi = (float(str(c[k])) for k in ("difference", "ci_low", "ci_high"))
+    interval = f"[{signed(lo)}, {signed(hi)}]" if math.isfinite(lo) else "(no interval)"
+    seeds = int(str(c["seeds"]))
+    return (
+        f"{signed(diff)} {interval} over {c['n_pairs']} conditions in {seeds} "
+        f"seed{'s' if seeds != 1 else ''}"
+    )
+
+
 # ---- writing results ------------------------------------------------------------------------
 def write_text(path: Path, text: str) -> Path:
     """Write a result file whole or not at all (a rerun replaces it)."""

@@ -16,6 +16,7 @@ import polars as pl
 
 from _common import RESULTS, mean_sd, number, write_text
 from lpm.design.loop import area_under_curve, summarise
+from lpm.evaluation.compare import BEATS, LOSES, TIES, UNTESTED, Paired, paired_verdict
 from lpm.pl.design import learning_curves_figure
 from lpm.pl.save import save_png
 
@@ -82,15 +83,20 @@ def paired_gain(rounds: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def auc_table(
-    summary: pl.DataFrame,
-) -> tuple[list[str], dict[str, dict[str, tuple[float, int, int]]]]:
+#: Bootstrap resamples of a verdict's interval (as ``lpm benchmark``'s default).
+N_BOOT = 1000
+#: One verdict: the paired test, the seeds where the strategy is better, and the seeds.
+Verdict = tuple[Paired, int, int]
+
+
+def auc_table(summary: pl.DataFrame) -> tuple[list[str], dict[str, dict[str, Verdict]]]:
     """Markdown rows: AUC per strategy and metric, and the paired gain over random per seed
-    (positive = better, whatever the metric's direction; in brackets the seeds where it is)."""
+    (positive = better, whatever the metric's direction; in brackets the seeds where it is),
+    with its verdict: the seeded bootstrap over seeds of :func:`paired_verdict`."""
     random = summary.filter(pl.col("strategy") == "random").sort("seed")
     head = " | ".join(f"AUC {label} | gain vs random" for _, label, _ in AUC_COLUMNS)
     lines = [f"| strategy | {head} |", "|---" * (1 + 2 * len(AUC_COLUMNS)) + "|"]
-    verdict: dict[str, dict[str, tuple[float, int, int]]] = {}
+    verdict: dict[str, dict[str, Verdict]] = {}
     for (strategy,), part in summary.group_by("strategy", maintain_order=True):
         part = part.sort("seed")
         cells = []
@@ -102,14 +108,22 @@ def auc_table(
             if strategy == "random":
                 cells.append("—")
                 continue
+            better = int((gain > 0).sum())
             verdict.setdefault(str(strategy), {})[col] = (
-                float(gain.mean()),
-                int((gain > 0).sum()),
+                paired_verdict(gain, n_boot=N_BOOT, seed=0),
+                better,
                 len(gain),
             )
-            cells.append(f"{gain.mean():+.{digits + 1}f} ({int((gain > 0).sum())}/{len(gain)})")
+            cells.append(f"{gain.mean():+.{digits + 1}f} ({better}/{len(gain)})")
         lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
     return lines, verdict
+
+
+def _gain_text(strategy: str, v: Verdict) -> str:
+    """``kernel +0.012 [+0.004, +0.020], 4/5 seeds better``."""
+    p, better, n = v
+    interval = f"[{p.ci_low:+.4g}, {p.ci_high:+.4g}]" if np.isfinite(p.ci_low) else "(no interval)"
+    return f"{strategy} {p.difference:+.4g} {interval}, {better}/{n} seeds better"
 
 
 def round_table(rounds: pl.DataFrame, metric: str, digits: int = 3) -> list[str]:
@@ -149,23 +163,28 @@ def reference_lines(rounds: pl.DataFrame, reference: pl.DataFrame, model: str) -
     return lines
 
 
-def _verdict_lines(verdict: dict[str, dict[str, tuple[float, int, int]]]) -> list[str]:
-    """Per metric: the informed strategies whose mean paired gain is positive and that beat
-    random on all seeds but at most one; or a plain statement that none does."""
+def _verdict_lines(verdict: dict[str, dict[str, Verdict]]) -> list[str]:
+    """Per metric: the informed strategies that beat random (95% interval of the paired gain
+    over seeds above 0), those that tie with it and those that lose; or a plain statement
+    that none beats it."""
     out = []
     for col, label, _ in AUC_COLUMNS:
-        winners = [
-            f"{s} ({v[col][0]:+.4g}, {v[col][1]}/{v[col][2]} seeds)"
-            for s, v in verdict.items()
-            if v[col][0] > 0 and v[col][1] >= v[col][2] - 1
-        ]
-        if winners:
-            out.append(f"- AUC of {label}: above random: {', '.join(winners)}.")
-        else:
-            out.append(f"- AUC of {label}: **no informed strategy beats random**.")
+        said: dict[str, list[str]] = {BEATS: [], TIES: [], LOSES: [], UNTESTED: []}
+        for s, v in verdict.items():
+            said[v[col][0].verdict].append(_gain_text(s, v[col]))
+        head = (
+            "beats random: " + "; ".join(said[BEATS])
+            if said[BEATS]
+            else ("**no informed strategy beats random**")
+        )
+        rest = [f"{w}: {'; '.join(said[w])}" for w in (TIES, LOSES, UNTESTED) if said[w]]
+        out.append(f"- AUC of {label}: " + ". ".join([head, *rest]) + ".")
     return [
-        "Verdict (a strategy beats random when its mean paired gain is positive and it is "
-        "better on all seeds but at most one):",
+        "Verdict (per informed strategy, the paired gain in each AUC over random at the same "
+        f"seed, mean over seeds with its 95% bootstrap interval over seeds ({N_BOOT} "
+        "resamples, seeded): a strategy **beats** random only where the interval lies above 0, "
+        "ties where it spans 0, loses where it lies below; for MSE the gain is random's minus "
+        "the strategy's):",
         "",
         *out,
     ]
@@ -248,13 +267,21 @@ def prior_quality_section(lanes: list[str]) -> list[str]:
     fig = prior_quality_figure(sims)
     out += [f"![prior quality](design/{fig.name})", ""]
     for col, label, _ in AUC_COLUMNS:
-        out += [f"Paired gain in the AUC of {label} over random (seeds better):", ""]
+        out += [
+            f"Paired gain in the AUC of {label} over random (seeds better, verdict from the "
+            "95% interval over seeds):",
+            "",
+        ]
         out += [f"| strategy | {head} |", "|---" * (len(sims) + 1) + "|"]
         for s in strategies:
             cells = []
             for lane in sims:
-                gain = verdicts[lane].get(s, {}).get(col)
-                cells.append("n/a" if gain is None else f"{gain[0]:+.4g} ({gain[1]}/{gain[2]})")
+                v = verdicts[lane].get(s, {}).get(col)
+                cells.append(
+                    "n/a"
+                    if v is None
+                    else f"{v[0].difference:+.4g} ({v[1]}/{v[2]}, {v[0].verdict})"
+                )
             out.append(f"| {s} | " + " | ".join(cells) + " |")
         out.append("")
     return out

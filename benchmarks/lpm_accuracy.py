@@ -3,8 +3,10 @@
 Run from the repository root after `python benchmarks/real_data.py` (which builds the stores):
     .venv/bin/python benchmarks/lpm_accuracy.py [--only TASK ...] [--seeds 3]
 Writes one folder per task and training regime under benchmarks/results/lpm/ and a summary
-benchmarks/results/lpm_accuracy.md that states plainly, per task, whether LPM matches the best
-baseline on the systematic-variation-corrected Pearson and on the discrimination score.
+benchmarks/results/lpm_accuracy.md that states plainly, per task, whether LPM beats, ties or
+loses to the best baseline on the systematic-variation-corrected Pearson and on the
+discrimination score (AUROC and AUPRC for binary readouts), from the paired intervals that
+`lpm benchmark` writes (comparisons.csv).
 """
 
 from __future__ import annotations
@@ -15,7 +17,17 @@ from pathlib import Path
 
 import polars as pl
 
-from _common import REAL_STORES, RESULTS, ROOT, STORES, run, write_text
+from _common import (
+    REAL_STORES,
+    RESULTS,
+    ROOT,
+    STORES,
+    key_metrics,
+    paired_text,
+    read_comparisons,
+    run,
+    write_text,
+)
 
 BASELINES = ["no_change", "context_mean", "perturbation_mean", "linear"]
 #: task -> (store, split, LPM models alone, LPM models jointly, model parameters). Exact mode
@@ -34,28 +46,44 @@ TASKS: dict[str, tuple[str, str, list[str], list[str], list[str]]] = {
     ),
     "simulator_unseen_pair": ("sim/store", "unseen_pair", ["lpm_fast"], ["lpm_fast"], []),
 }
-KEY_METRICS = ("pearson_delta_vs_mean", "discrimination", "auroc", "auprc")
+#: Verdict cells of a folder without comparisons.csv (an older lpm wrote it).
+NO_COMPARISONS = "no verdict: no comparisons.csv in this folder (an older lpm wrote it); rerun"
+
+
+def _mean(g: pl.DataFrame, model: str, metric: str) -> str:
+    r = g.filter((pl.col("model") == model) & (pl.col("metric") == metric))
+    return f"{model} {r['mean'][0]:.3f}" if r.height and r["mean"][0] is not None else model
 
 
 def verdict(results: Path) -> list[str]:
-    """Per LPM model and key metric: its mean against the best baseline's, and whether it matches."""
+    """Per LPM model and key metric: the paired difference with the best baseline over the same
+    conditions and seeds, its 95% interval, and the verdict it supports (``comparisons.csv``):
+    beats only where the interval lies above 0."""
     table = pl.read_csv(results / "results.csv")
+    comparisons = read_comparisons(results)
     main = table.filter(~pl.col("group").str.contains("|", literal=True))
     lines = []
     for group in sorted(main["group"].unique().to_list()):
-        g = main.filter(pl.col("group") == group)
-        for metric in KEY_METRICS:
-            m = g.filter((pl.col("metric") == metric) & pl.col("mean").is_not_nan())
-            base = m.filter(pl.col("model").is_in(BASELINES)).sort("mean", descending=True)
-            if base.height == 0:
-                continue
-            best_name, best = base["model"][0], base["mean"][0]
-            for row in m.filter(pl.col("model").str.starts_with("lpm")).iter_rows(named=True):
-                ok = row["mean"] >= best
+        g = main.filter((pl.col("group") == group) & pl.col("mean").is_not_nan())
+        models = sorted(m for m in g["model"].unique().to_list() if m.startswith("lpm"))
+        for metric in key_metrics(g["metric"].unique().to_list()):
+            for model in models:
+                row = f"| {group} | {metric} | {_mean(g, model, metric)} |"
+                if comparisons is None:
+                    lines.append(f"{row} – | – | {NO_COMPARISONS} |")
+                    continue
+                c = comparisons.filter(
+                    (pl.col("group") == group)
+                    & (pl.col("model") == model)
+                    & (pl.col("metric") == metric)
+                )
+                if c.height == 0:
+                    lines.append(f"{row} – | – | no verdict (no baseline or no paired condition) |")
+                    continue
+                r = c.row(0, named=True)
                 lines.append(
-                    f"| {group} | {metric} | {row['model']} {row['mean']:.3f} | {best_name} {best:.3f} | "
-                    + ("matches or beats" if ok else "**does not match**")
-                    + " |"
+                    f"{row} {_mean(g, r['baseline'], metric)} | {paired_text(r)} | "
+                    f"**{r['verdict']}** |"
                 )
     return lines
 
@@ -71,8 +99,8 @@ def section(task: str, regime: str, shown: str, seconds: float, out: Path) -> li
         "",
         f"[full report](lpm/{out.name}/results.md)",
         "",
-        "| group | metric | LPM | best baseline | verdict |",
-        "|---|---|---|---|---|",
+        "| group | metric | LPM | best baseline | LPM − best baseline [95% interval] | verdict |",
+        "|---|---|---|---|---|---|",
         *verdict(out),
         "",
     ]
@@ -126,8 +154,12 @@ def main() -> None:
         "",
         "Produced by `python benchmarks/lpm_accuracy.py` (per task: `--only TASK`), "
         f"{args.seeds} seeds each; the command and wall time of each run are below. The "
-        "verdict compares each LPM model's mean over seeds with the best baseline's (higher is "
-        "better for every metric listed). Joint runs add every other real store to the "
+        "verdict names both key metrics (corrected Pearson and discrimination; AUROC and AUPRC "
+        "for binary readouts) and rests on the paired difference LPM − best baseline (the "
+        "baseline with the best mean) over the same held-out conditions and seeds, with its 95% "
+        "bootstrap interval (`comparisons.csv` of each folder): **beats** only where the "
+        "interval lies above 0, **loses** where it lies below, **ties** where it spans 0 "
+        "(higher is better for every metric listed). Joint runs add every other real store to the "
         "training set (baselines too) and score the same held-out rows.",
         "",
     ]

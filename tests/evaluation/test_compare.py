@@ -15,6 +15,7 @@ from lpm.evaluation.compare import (
     UNTESTED,
     compare_to_best_baseline,
     paired_interval,
+    paired_verdict,
     verdict,
 )
 
@@ -150,3 +151,24 @@ def test_paired_interval_averages_per_seed_means() -> None:
     point, lo, hi = paired_interval(diffs, n_boot=100, rng=np.random.default_rng(0))
     assert point == 2.0 and lo == hi == 2.0  # seeds weigh alike, whatever their sizes
     assert np.isnan(paired_interval([np.array([0.5])], n_boot=100, rng=np.random.default_rng(0))[1])
+
+
+def test_paired_verdict_on_a_scripts_own_pairs() -> None:
+    """One difference per seed (e.g. an area under a learning curve against random's): a
+    positive mean is not enough; the seeded interval must lie above 0."""
+    steady = np.array([0.02, 0.03, 0.01, 0.04, 0.02])
+    mixed = np.array([0.09, -0.03, 0.01, 0.04, -0.05])  # mean +0.012 > 0, 3 of 5 seeds better
+    up = paired_verdict(steady, seed=0)
+    assert up.verdict == BEATS and up.ci_low > 0 and up.difference == pytest.approx(0.024)
+    noisy = paired_verdict(mixed, seed=0)
+    assert noisy.difference > 0 and noisy.verdict == TIES and noisy.ci_low < 0 < noisy.ci_high
+    assert paired_verdict(-steady, seed=0).verdict == LOSES
+    assert paired_verdict(-steady, higher_is_better=False, seed=0).verdict == BEATS  # e.g. MSE
+    assert paired_verdict(mixed, seed=3) == paired_verdict(mixed, seed=3)  # seeded
+    assert paired_verdict(steady, n_boot=0).verdict == UNTESTED
+
+
+def test_paired_verdict_resamples_within_each_seed_and_drops_nan() -> None:
+    per_seed = [np.array([0.1, 0.2, float("nan")]), np.array([0.3, 0.2])]
+    out = paired_verdict(per_seed, n_boot=500, seed=0)
+    assert out.difference == pytest.approx((0.15 + 0.25) / 2) and out.verdict == BEATS

@@ -1,7 +1,7 @@
 """Scoring: the evaluation panel and benchmarks (a declared split, models, metrics and seeds)."""
 
 from lpm.evaluation.benchmark import BenchmarkSpec, run_benchmark, summarise
-from lpm.evaluation.compare import compare_to_best_baseline
+from lpm.evaluation.compare import compare_to_best_baseline, paired_verdict
 from lpm.evaluation.panel import HIGHER_IS_BETTER, METRICS, PanelResult, evaluate, ratio_to_baseline
 from lpm.evaluation.ranking import (
     degree_preserving_random,
@@ -21,6 +21,7 @@ __all__ = [
     "edge_scores_auprc",
     "evaluate",
     "mean_over_queries",
+    "paired_verdict",
     "per_query_scores",
     "ranking_scores",
     "ratio_to_baseline",

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -56,10 +56,14 @@ COMPARISON_SCHEMA: Final = {
 
 def verdict(metric: str, ci_low: float, ci_high: float) -> str:
     """``beats``, ``loses``, ``ties`` or ``untested`` from the interval of model − baseline."""
+    return _verdict(HIGHER_IS_BETTER[metric], ci_low, ci_high)
+
+
+def _verdict(higher_is_better: bool, ci_low: float, ci_high: float) -> str:
     if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
         return UNTESTED
     better, worse = (ci_low > 0, ci_high < 0)
-    if not HIGHER_IS_BETTER[metric]:
+    if not higher_is_better:
         better, worse = worse, better
     return BEATS if better else LOSES if worse else TIES
 
@@ -100,6 +104,44 @@ def paired_interval(
         boots += _boot_means(d, n_boot, rng)
     lo, hi = np.quantile(boots / len(diffs), [0.025, 0.975])
     return point, float(lo), float(hi)
+
+
+class Paired(NamedTuple):
+    """A paired comparison: the mean difference, its 95% interval and the verdict it supports."""
+
+    difference: float
+    ci_low: float
+    ci_high: float
+    verdict: str
+
+
+def paired_verdict(
+    diffs: Sequence[np.ndarray] | np.ndarray,
+    *,
+    higher_is_better: bool = True,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Paired:
+    """The verdict on paired differences (one thing − the other) that a script has itself: the
+    same seeded bootstrap and rule as :func:`compare_to_best_baseline`, for pairs that are not
+    a benchmark's conditions (e.g. one area under a learning curve per seed).
+
+    ``diffs`` is one array per seed (conditions resampled within each seed), or a single array
+    whose entries are the resampled units themselves (e.g. one difference per seed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> paired_verdict(np.array([0.02, 0.03, 0.01, 0.04, 0.02]), seed=1).verdict
+    'beats'
+    >>> paired_verdict(np.array([0.02, -0.03, 0.01, 0.04, -0.02]), seed=1).verdict
+    'ties'
+    """
+    parts = [diffs] if isinstance(diffs, np.ndarray) else list(diffs)
+    parts = [np.asarray(d, dtype=np.float64) for d in parts]
+    parts = [d[np.isfinite(d)] for d in parts]
+    diff, lo, hi = paired_interval(parts, n_boot=n_boot, rng=np.random.default_rng(seed))
+    return Paired(diff, lo, hi, _verdict(higher_is_better, lo, hi))
 
 
 def _best_baselines(summary: pl.DataFrame, baselines: Sequence[str]) -> dict[str, str]:
@@ -199,7 +241,9 @@ __all__ = [
     "TIES",
     "UNTESTED",
     "VERDICT_METRICS",
+    "Paired",
     "compare_to_best_baseline",
     "paired_interval",
+    "paired_verdict",
     "verdict",
 ]
