@@ -8,6 +8,7 @@ committed tables alone. Draws one learning-curve figure per lane. Called by benc
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -253,7 +254,23 @@ def lane_section(lane: str, runs: dict[str, dict[str, Any]]) -> list[str]:
             f"Wall time: {total:.0f} s for {len(cmds)} seeds (2-core CPU, two lanes at once).",
             "",
         ]
+    else:
+        out += recorded_run_block(lane)
     return out
+
+
+def recorded_run_block(lane: str) -> list[str]:
+    """The lane's command and wall time as the committed page recorded them, for a rebuild
+    (``--report-only``) after the run folders (and their runs.json) are gone."""
+    page = RESULTS / "design.md"
+    if not page.is_file():
+        return []
+    found = re.search(
+        r"```\n(lpm design loop [^\n]*design_runs/" + re.escape(lane) + r"/seed0[^\n]*)\n```\n\n"
+        r"(Wall time: [^\n]*)\n",
+        page.read_text(),
+    )
+    return ["```", found.group(1), "```", "", found.group(2), ""] if found else []
 
 
 def prior_quality_section(lanes: list[str]) -> list[str]:
