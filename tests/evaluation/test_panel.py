@@ -9,6 +9,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from lpm.data import schema as S
 from lpm.errors import LpmInputError
+from lpm.evaluation.metrics import ACROSS_METRICS, ALL_METRICS
 from lpm.evaluation.panel import (
     HIGHER_IS_BETTER,
     METRICS,
@@ -428,5 +429,7 @@ def test_ratio_to_baseline_missing_baselines_and_bad_input() -> None:
 
 
 def test_metric_tables_are_consistent() -> None:
-    assert set(HIGHER_IS_BETTER) == set(METRICS)
+    # every metric a benchmark table holds has a direction: the panel's and the across scores
+    assert set(HIGHER_IS_BETTER) == set(METRICS) | set(ACROSS_METRICS)
+    assert list(ALL_METRICS) == [*METRICS, *ACROSS_METRICS]
     assert list(METRICS[: len(PER_CONDITION_METRICS)]) == list(PER_CONDITION_METRICS)

@@ -159,3 +159,35 @@ def test_a_model_not_applicable_is_listed_with_its_reason(tmp_path: Path) -> Non
     assert "**Not applicable:** gene_graph" in text and "went on with the other models" in text
     assert f"| gene_graph | all | fit | {reason} |" in text
     assert "| gene_graph |" not in text.split("## Not applicable")[0]
+
+
+def test_single_readout_tables_are_judged_across_conditions(tmp_path: Path) -> None:
+    models = ["context_mean", "lpm"]
+    across = ("spearman_per_perturbation", "auroc_top10_per_perturbation")
+    rows = [
+        ("g", m, metric, v, v - 0.05, v + 0.05, n)
+        for m, v, n in (("context_mean", 0.4, 1390), ("lpm", 0.56, 1396))
+        for metric in ("discrimination", *across)
+    ]
+    coverage = [(0, "g", m, 5000, 5000) for m in models]
+    comparisons = [
+        ("g", "lpm", "spearman_per_perturbation", "context_mean", 0.16, 0.15, 0.17, 1396, 1, "beats"),
+        ("g", "lpm", "discrimination", "context_mean", 0.0, -0.1, 0.1, 5000, 1, "ties"),
+    ]  # fmt: skip
+    folder = _write(tmp_path, rows, coverage, models=models, seeds=[0], comparisons=comparisons)
+    pl.DataFrame(
+        [("g", m, "spearman_per_perturbation", n, 1396 - n, 0) for m, n in (("context_mean", 1390), ("lpm", 1396))],
+        schema=["group", "model", "metric", "n", "n_excluded", "seed"], orient="row",
+    ).write_csv(folder / "scores_per_seed.csv")  # fmt: skip
+    text = benchmark_markdown(folder, title="t")
+    line = next(x for x in text.splitlines() if x.startswith("- **lpm**"))
+    assert (
+        "per-perturbation Spearman (`spearman_per_perturbation`): **beats** context_mean, "
+        "+0.160 [+0.150, +0.170] over 1396 perturbations in 1 seed" in line
+    )
+    assert "discrimination" not in line  # the key metrics of a single-readout table
+    assert "1396 perturbations held out, up to 1396 scored" in text
+    assert (
+        "| spearman_per_perturbation |"
+        in text.splitlines()[text.splitlines().index("## Test group `g`") + 2]
+    )

@@ -1,5 +1,6 @@
 """Scoring: the evaluation panel and benchmarks (a declared split, models, metrics and seeds)."""
 
+from lpm.evaluation.across import AcrossResult, evaluate_across
 from lpm.evaluation.benchmark import BenchmarkSpec, run_benchmark, summarise
 from lpm.evaluation.compare import compare_to_best_baseline, paired_verdict
 from lpm.evaluation.panel import HIGHER_IS_BETTER, METRICS, PanelResult, evaluate, ratio_to_baseline
@@ -14,12 +15,14 @@ from lpm.evaluation.ranking import (
 __all__ = [
     "HIGHER_IS_BETTER",
     "METRICS",
+    "AcrossResult",
     "BenchmarkSpec",
     "PanelResult",
     "compare_to_best_baseline",
     "degree_preserving_random",
     "edge_scores_auprc",
     "evaluate",
+    "evaluate_across",
     "mean_over_queries",
     "paired_verdict",
     "per_query_scores",

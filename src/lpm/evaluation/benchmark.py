@@ -2,6 +2,9 @@
 
 Every model is scored on the same held-out rows: within each test group, the rows that all
 applicable models can predict (a model that can predict none of a group is listed as n/a).
+A table whose rows hold one (non-binary) readout, as viability screens do, is also scored
+across conditions (:mod:`lpm.evaluation.across`: per perturbation over its contexts, per
+context over its perturbations); tables with several readouts are scored as before.
 
 A model that cannot be fitted on the data, or cannot predict it, says so with an
 :class:`~lpm.errors.LpmInputError` from ``fit``, ``supported`` or ``predict`` (``gene_graph``
@@ -25,11 +28,13 @@ import polars as pl
 from lpm.data import schema as S
 from lpm.data.splits import get_split_kind, make_split
 from lpm.errors import LpmInputError, first_line
+from lpm.evaluation.across import AXES, evaluate_across, single_readout
 from lpm.evaluation.compare import (
     COMPARISON_SCHEMA,
     VERDICT_METRICS,
     compare_to_best_baseline,
 )
+from lpm.evaluation.metrics import ACROSS_METRICS
 from lpm.evaluation.panel import check_n_boot, evaluate
 from lpm.models.registry import BASELINES, make_model
 
@@ -324,6 +329,7 @@ def _score_group(
             truth = run.test.filter(pl.Series(scored_rows))
             if truth.height == 0:
                 continue
+            across = single_readout(truth)
             for m in models:
                 res = evaluate(
                     truth, run.preds[m][scored_rows], train=run.train, n_boot=spec.n_boot,
@@ -340,6 +346,28 @@ def _score_group(
                 out["per_condition"].append(
                     res.per_condition.select(keep).with_row_index("condition").with_columns(tag)
                 )
+                if across:
+                    _score_across(truth, run.preds[m][scored_rows], spec, run.seed, tag, out)
+
+
+def _score_across(
+    truth: pl.DataFrame,
+    pred: np.ndarray,
+    spec: BenchmarkSpec,
+    seed: int,
+    tag: list[pl.Expr],
+    out: dict[str, list[Any]],
+) -> None:
+    """Single-readout tables: the scores across conditions (:mod:`lpm.evaluation.across`) join
+    the summary, and their units (perturbations, contexts) are the verdicts' pairs."""
+    res = evaluate_across(truth, pred, n_boot=spec.n_boot, seed=seed)
+    out["scores"].append(res.summary.with_columns(tag))
+    for name, _ in AXES:
+        units = getattr(res, f"per_{name}")
+        keep = [c for c in ACROSS_METRICS if c in units.columns]
+        out["per_condition"].append(
+            units.select(keep).with_row_index("condition").with_columns(tag)
+        )
 
 
 def _stack(frames: list[pl.DataFrame]) -> pl.DataFrame:

@@ -17,7 +17,9 @@ that resamples conditions within each seed (seeded: the same seed gives the same
 The best baseline of a metric is the baseline with the best mean over seeds in that table (see
 :func:`~lpm.evaluation.metrics.ratio_to_baseline`). Verdicts name the key metrics: corrected
 Pearson (``pearson_delta_vs_mean``) and ``discrimination`` on continuous readouts, per-condition
-``auroc`` and ``auprc`` on binary ones.
+``auroc`` and ``auprc`` on binary ones, and on single-readout tables the scores across
+conditions (:mod:`lpm.evaluation.across`), whose pairs are perturbations (or contexts) within
+a seed rather than conditions.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from typing import Final, NamedTuple
 import numpy as np
 import polars as pl
 
-from lpm.evaluation.metrics import HIGHER_IS_BETTER, ratio_to_baseline
+from lpm.evaluation.metrics import ACROSS_METRICS, HIGHER_IS_BETTER, ratio_to_baseline
 
-#: The metrics a verdict names: continuous readouts, then binary ones.
+#: The metrics a verdict names: continuous readouts, then binary ones, then single-readout
+#: tables (scores across conditions, paired by perturbation or context within a seed).
 KEY_METRICS: Final = ("pearson_delta_vs_mean", "discrimination")
 BINARY_KEY_METRICS: Final = ("auroc", "auprc")
-VERDICT_METRICS: Final = (*KEY_METRICS, *BINARY_KEY_METRICS)
+ACROSS_KEY_METRICS: Final = ACROSS_METRICS
+VERDICT_METRICS: Final = (*KEY_METRICS, *BINARY_KEY_METRICS, *ACROSS_KEY_METRICS)
 BEATS, TIES, LOSES, UNTESTED = "beats", "ties", "loses", "untested"
 #: Bootstrap indices drawn per chunk (memory stays bounded for large tables).
 _CHUNK: Final = 1 << 22
@@ -154,9 +158,11 @@ def _best_baselines(summary: pl.DataFrame, baselines: Sequence[str]) -> dict[str
 
 
 def _diffs(table: pl.DataFrame, model: str, baseline: str, metric: str) -> list[np.ndarray]:
-    """Per seed: the model's minus the baseline's score on conditions both have one for."""
+    """Per seed: the model's minus the baseline's score on conditions both have one for (the
+    rows of ``metric``'s own units: conditions, or perturbations/contexts for across scores)."""
     wide = (
-        table.filter(pl.col("model").is_in([model, baseline]))
+        table.filter(pl.col("model").is_in([model, baseline]) & pl.col(metric).is_not_null())
+        .select("seed", "condition", "model", metric)
         .pivot(on="model", index=["seed", "condition"], values=metric)
         .drop_nulls()
         .filter(pl.col(model).is_not_nan() & pl.col(baseline).is_not_nan())
@@ -233,6 +239,7 @@ def compare_to_best_baseline(
 
 
 __all__ = [
+    "ACROSS_KEY_METRICS",
     "BEATS",
     "BINARY_KEY_METRICS",
     "COMPARISON_SCHEMA",

@@ -30,7 +30,16 @@ PER_CONDITION_METRICS: Final = (
 )
 POOLED_METRICS: Final = ("auroc_pooled", "auprc_pooled")
 METRICS: Final = (*PER_CONDITION_METRICS, *POOLED_METRICS)
-HIGHER_IS_BETTER: Final[dict[str, bool]] = {m: not m.startswith("mse") for m in METRICS}
+#: Scores across conditions, per perturbation and per context (:mod:`lpm.evaluation.across`).
+ACROSS_METRICS: Final = (
+    "spearman_per_perturbation",
+    "auroc_top10_per_perturbation",
+    "spearman_per_context",
+    "auroc_top10_per_context",
+)
+#: Every metric a benchmark table can hold, in display order.
+ALL_METRICS: Final = (*METRICS, *ACROSS_METRICS)
+HIGHER_IS_BETTER: Final[dict[str, bool]] = {m: not m.startswith("mse") for m in ALL_METRICS}
 
 
 #: Bootstrap work is done in chunks of at most this many resampled values.
@@ -320,7 +329,7 @@ def ratio_to_baseline(summary_by_model: pl.DataFrame, *, baselines: Sequence[str
     unknown = sorted(set(summary_by_model["metric"].to_list()) - set(HIGHER_IS_BETTER))
     if unknown:
         raise LpmInputError(
-            None, f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}"
+            None, f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(ALL_METRICS)}"
         )
     base = summary_by_model.filter(
         pl.col("model").is_in(list(baselines))

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from lpm.evaluation.panel import HIGHER_IS_BETTER, METRICS
+from lpm.evaluation.metrics import ALL_METRICS
+from lpm.evaluation.panel import HIGHER_IS_BETTER
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -20,7 +21,7 @@ def defined_metrics(results: pl.DataFrame) -> list[str]:
             "metric"
         ].to_list()
     )
-    return [m for m in METRICS if m in defined]
+    return [m for m in ALL_METRICS if m in defined]
 
 
 def _labels(results: pl.DataFrame, not_applicable: pl.DataFrame | None) -> dict[str, str]:

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from lpm.evaluation.compare import BINARY_KEY_METRICS, KEY_METRICS
+from lpm.evaluation.compare import ACROSS_KEY_METRICS, BINARY_KEY_METRICS, KEY_METRICS
 from lpm.evaluation.panel import ratio_to_baseline
 from lpm.models.registry import BASELINES
 from lpm.pl.benchmark import defined_metrics
@@ -35,7 +35,13 @@ METRIC_NAMES: Final = {
     "discrimination": "discrimination (`discrimination`)",
     "auroc": "AUROC (`auroc`)",
     "auprc": "AUPRC (`auprc`)",
+    "spearman_per_perturbation": "per-perturbation Spearman (`spearman_per_perturbation`)",
+    "auroc_top10_per_perturbation": "per-perturbation top-10 % AUROC (`auroc_top10_per_perturbation`)",
+    "spearman_per_context": "per-context Spearman (`spearman_per_context`)",
+    "auroc_top10_per_context": "per-context top-10 % AUROC (`auroc_top10_per_context`)",
 }
+#: What each verdict's pairs are.
+_UNITS: Final = {"perturbation": "perturbations", "context": "contexts"}
 _AGAINST: Final = {"beats": "", "loses": "to ", "ties": "with ", "untested": "against "}
 NO_RATIO: Final = "×n/a\\*"  # escaped: two in a row would be emphasis
 NO_RATIO_NOTE: Final = (
@@ -123,7 +129,11 @@ def _table(
 
 
 def _verdict_metrics(metrics: Sequence[str]) -> list[str]:
-    """The key metrics of a table: continuous ones, binary ones, or both (mixed readouts)."""
+    """The key metrics of a table: on a single-readout table the scores across conditions;
+    else continuous ones, binary ones, or both (mixed readouts)."""
+    across = [m for m in ACROSS_KEY_METRICS if m in metrics]
+    if across:
+        return across
     out = [m for m in KEY_METRICS if any(x in metrics for x in KEY_METRICS)]
     return out + [m for m in BINARY_KEY_METRICS if any(x in metrics for x in BINARY_KEY_METRICS)]
 
@@ -157,12 +167,42 @@ def _verdict_lines(
             if c["verdict"] == "untested":
                 interval = "(no interval)"
             seeds = f"{c['seeds']} seed" + ("s" if c["seeds"] != 1 else "")
+            unit = _UNITS.get(metric.rpartition("_per_")[2], "conditions")
             parts.append(
                 f"{name}: **{c['verdict']}** {_AGAINST[c['verdict']]}{c['baseline']}, "
-                f"{_signed(c['difference'])} {interval} over {c['n_pairs']} conditions in {seeds}"
+                f"{_signed(c['difference'])} {interval} over {c['n_pairs']} {unit} in {seeds}"
             )
         lines.append(f"- **{model}** — " + "; ".join(parts) + ".")
     return [*lines, ""]
+
+
+def _across_note(folder: Path, group: str, metrics: Sequence[str]) -> list[str]:
+    """On a single-readout table: how many perturbations and contexts were held out and how many
+    scored (the best model's count; each model's is ``n`` in ``results.csv``), from
+    ``scores_per_seed.csv``."""
+    if not any(m in ACROSS_KEY_METRICS for m in metrics):
+        return []
+    per_seed = _read(folder, "scores_per_seed.csv")
+    if per_seed is None:
+        return []
+    parts = []
+    for metric in ("spearman_per_perturbation", "spearman_per_context"):
+        r = per_seed.filter((pl.col("group") == group) & (pl.col("metric") == metric))
+        if r.height == 0:
+            continue
+        by_model = r.group_by("model").agg(
+            pl.col("n").mean(), (pl.col("n") + pl.col("n_excluded")).mean().alias("t")
+        )
+        total, best = round(float(by_model["t"].max())), round(float(by_model["n"].max()))  # type: ignore[arg-type]
+        unit = _UNITS[metric.rpartition("_per_")[2]]
+        parts.append(f"{total} {unit} held out, up to {best} scored")
+    return [
+        "",
+        "Single readout: also scored across conditions — per perturbation over its held-out "
+        "contexts and per context over its held-out perturbations (Spearman, and AUROC for the "
+        f"most sensitive 10 %; units with fewer than 3 items, or where a side is constant, are "
+        f"not scored): {'; '.join(parts)} (means over seeds).",
+    ]
 
 
 def _not_applicable(na: pl.DataFrame | None, n_seeds: int) -> tuple[list[str], list[str]]:
@@ -229,7 +269,7 @@ def benchmark_markdown(folder: Path, *, title: str, stores: Sequence[str] = ()) 
         cov = coverage.filter(pl.col("group") == group)
         table, withheld = _table(g, cov, metrics, baselines=baselines, n_seeds=n_seeds)
         footnote |= withheld
-        lines += [f"## Test group `{group}`", "", *table]
+        lines += [f"## Test group `{group}`", "", *table, *_across_note(folder, group, metrics)]
         na = sorted(set(spec["models"]) - set(g["model"].to_list()))
         if na:
             lines += [
