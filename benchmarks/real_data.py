@@ -109,8 +109,9 @@ def _multi_context_ingests(d: Path, g: list[str]) -> dict[str, list[str]]:
     prism = d / "prism_repurposing_489lines"
     contexts = ["--layout", "contexts", "--readout-type", "viability"]
     return {
-        "prism_auc": [
-            "ingest", str(prism / "PREP2_AUC_n1396x489.gctx"), *contexts,
+        "prism_auc": [  # a killing score, 0 as untreated: an effect (delta), not a viability
+            "ingest", str(prism / "PREP2_AUC_n1396x489.gctx"), "--layout", "contexts",
+            "--readout-type", "delta",
             "--readout-name", "killing_auc", "--dataset", "prism", "--overwrite",
         ],
         "prism_doses": [

@@ -13,7 +13,7 @@ from lpm.evaluation.benchmark import BenchmarkSpec, run_benchmark
 
 
 def _one(
-    values: list[float], preds: list[float], *, kind: str | None = "viability", pert: str = "X"
+    values: list[float], preds: list[float], *, kind: str | None = "delta", pert: str = "X"
 ) -> tuple[pl.DataFrame, np.ndarray]:
     """One perturbation over contexts c0, c1, ... of one readout."""
     rows = pl.DataFrame(
@@ -47,11 +47,11 @@ def test_spearman_per_perturbation_is_the_rank_correlation_over_its_contexts() -
 
 
 def test_the_most_sensitive_item_follows_the_readout_type() -> None:
-    values, preds = [-0.9, 0.1, 0.2, 0.3], [-0.1, 0.5, 0.0, 0.2]
-    # viability: higher = more killing, so c3 (0.3) is the positive; its 0.2 beats 2 of 3
-    res = evaluate_across(*_one(values, preds), n_boot=0)
+    values, preds = [0.9, -0.1, -0.2, -0.3], [0.1, -0.5, 0.0, -0.2]
+    # viability: lower = fewer cells alive, so c3 (-0.3) is the positive; its -0.2 beats 2 of 3
+    res = evaluate_across(*_one(values, preds, kind="viability"), n_boot=0)
     assert _pert(res, "auroc_top10_per_perturbation") == [pytest.approx(2 / 3)]
-    # any other type (or none): |value|, so c0 (-0.9) is the positive; |-0.1| beats 1 of 3
+    # any other type (or none): |value|, so c0 (0.9) is the positive; |0.1| beats 1 of 3
     for kind in ("delta", None):
         res = evaluate_across(*_one(values, preds, kind=kind), n_boot=0)
         assert _pert(res, "auroc_top10_per_perturbation") == [pytest.approx(1 / 3)]
@@ -62,11 +62,11 @@ def test_top10_takes_ceil_n_over_10_positives_and_ties_at_the_cut() -> None:
     # except that the second positive is predicted lowest: AUROC (9/9 + 0/9) / 2 = 0.5 (with a
     # single positive it would be 1.0).
     values = [float(v) for v in range(1, 12)]
-    preds = [*values[:9], -1.0, 11.0]
+    preds = [*values[:9], 0.0, 11.0]
     res = evaluate_across(*_one(values, preds), n_boot=0)
     assert _pert(res, "auroc_top10_per_perturbation") == [pytest.approx(0.5)]
     # 10 contexts: 1 positive; the top value predicted lowest gives 0.0
-    res = evaluate_across(*_one(values[:10], [*values[:9], -1.0]), n_boot=0)
+    res = evaluate_across(*_one(values[:10], [*values[:9], 0.0]), n_boot=0)
     assert _pert(res, "auroc_top10_per_perturbation") == [0.0]
     # ties at the cut are all positives: 5, 5 against 1, 2, predicted below both -> 0.0
     res = evaluate_across(*_one([5.0, 5.0, 1.0, 2.0], [1.0, 0.0, 2.0, 3.0]), n_boot=0)

@@ -15,12 +15,11 @@ contexts; a *context* unit is one (context, readout) and its items are its held-
 ``auroc_top10_per_perturbation``, ``auroc_top10_per_context``
     AUROC of the prediction for "the most sensitive 10 %": of a unit's ``n`` items, the
     ``k = ceil(n / 10)`` with the largest *sensitivity* are positives (items tied with the k-th
-    are positives too), the rest negatives; NaN where no negative is left. Sensitivity is the
-    measured value itself for ``readout_type == "viability"`` (lpm's viability stores hold a
-    killing score, higher = more killing, as PRISM's ``killing_auc``; ingest a viability whose
-    lower values mean more killing with the sign flipped, or as ``zscore``), and ``|value|``
-    (the largest change of either sign) for every other readout type or none; the score is the
-    prediction transformed the same way.
+    are positives too), the rest negatives; NaN where no negative is left. Sensitivity is
+    ``-value`` for ``readout_type == "viability"`` (fewer cells alive = more sensitive, as in
+    PRISM's dose series), and ``|value|`` (the largest change of either sign) for every other
+    readout type or none (PRISM's ``killing_auc`` is a ``delta``: 0 as untreated, higher = more
+    killing); the score is the prediction transformed the same way.
 
 The summary mean is over scored units, with a seeded percentile bootstrap 95% interval over
 units (:func:`lpm.evaluation.metrics.bootstrap_ci`).
@@ -41,8 +40,8 @@ from lpm.evaluation.metrics import ACROSS_METRICS
 
 #: The fewest items (contexts of a perturbation, perturbations of a context) a unit needs.
 MIN_ITEMS: Final = 3
-#: Readout types whose larger values are the more sensitive items (the rest: larger |value|).
-HIGH_IS_SENSITIVE: Final = frozenset({"viability"})
+#: Readout types whose lower values are the more sensitive items (the rest: larger |value|).
+LOW_IS_SENSITIVE: Final = frozenset({"viability"})
 #: The per-unit axes: (name, whether its units are perturbations).
 AXES: Final = (("perturbation", True), ("context", False))
 _PRED, _SENS, _SCORE, _UID, _N = "_pred", "_sens", "_score", "_uid", "n_items"
@@ -95,10 +94,10 @@ def _items(truth: pl.DataFrame, pred: np.ndarray) -> pl.DataFrame:
     out = rows.group_by([*keys, S.READOUT]).agg(
         pl.col(S.VALUE).cast(pl.Float64).mean(), pl.col(_PRED).mean(), kind.alias("_kind")
     )
-    high = pl.col("_kind").is_in(list(HIGH_IS_SENSITIVE))
+    low = pl.col("_kind").is_in(list(LOW_IS_SENSITIVE))
     return out.with_columns(
-        pl.when(high).then(pl.col(S.VALUE)).otherwise(pl.col(S.VALUE).abs()).alias(_SENS),
-        pl.when(high).then(pl.col(_PRED)).otherwise(pl.col(_PRED).abs()).alias(_SCORE),
+        pl.when(low).then(-pl.col(S.VALUE)).otherwise(pl.col(S.VALUE).abs()).alias(_SENS),
+        pl.when(low).then(-pl.col(_PRED)).otherwise(pl.col(_PRED).abs()).alias(_SCORE),
     )
 
 
@@ -190,7 +189,7 @@ def evaluate_across(
 
 __all__ = [
     "AXES",
-    "HIGH_IS_SENSITIVE",
+    "LOW_IS_SENSITIVE",
     "MIN_ITEMS",
     "AcrossResult",
     "evaluate_across",

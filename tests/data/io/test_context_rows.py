@@ -111,11 +111,11 @@ def test_auc_matrix_values_as_given(tmp_path: Path) -> None:
     with pytest.raises(LpmInputError, match="cannot tell what the values are"):
         read_gctx_contexts(gctx, DOSES)
     options = IngestOptions(
-        **{**DOSES.__dict__, "readout_type": "viability", "readout_name": "killing_auc"}
+        **{**DOSES.__dict__, "readout_type": "delta", "readout_name": "killing_auc"}
     )
     result = read_gctx_contexts(gctx, options)
     m = result.measurements
-    assert set(m["readout"]) == {"killing_auc"} and set(m["readout_type"]) == {"viability"}
+    assert set(m["readout"]) == {"killing_auc"} and set(m["readout_type"]) == {"delta"}
     assert result.notes["unmeasured"] == {
         "nan_cells": 1,
         "rows_dropped": 1,
@@ -176,7 +176,7 @@ def _kills_a375_more_than_the_median(rows: pl.DataFrame, compound: str, sign: fl
 def test_real_prism_auc(tmp_path: Path) -> None:
     folder = shared_data("prism_repurposing_489lines")
     options = IngestOptions(
-        layout="contexts", dataset="prism", readout_type="viability", readout_name="killing_auc"
+        layout="contexts", dataset="prism", readout_type="delta", readout_name="killing_auc"
     )
     rows, _ = _timed_ingest([folder / "PREP2_AUC_n1396x489.gctx"], tmp_path / "auc", options)
     assert rows.height == 1396 * 489 and rows["context"].n_unique() == 489
