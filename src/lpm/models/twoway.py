@@ -10,7 +10,8 @@ it is a baseline of its own (``twoway``) and the base an LPM can learn the resid
   doses) where that condition was measured, pooled over ``p``'s doses for a dose never measured;
   the control is a perturbation like any other here (its own effect, from its own rows);
 - ``s[r]``: the standard deviation of the residual ``v − cm − t`` per readout, floored at
-  :data:`SCALE_FLOOR` (what a residual network is standardised by).
+  :data:`RELATIVE_FLOOR` times that of ``v − cm`` over all readouts and at :data:`SCALE_FLOOR` (what a residual
+  network is standardised by).
 
 A perturbation without an effect is never silently "no effect": its rows are unsupported
 unless the caller says that 0 stands for it (an LPM whose perturbation features place it).
@@ -34,8 +35,13 @@ from lpm.models.source import RowSource
 if TYPE_CHECKING:
     from lpm.models.training import TrainerOptions
 
-#: The smallest per-readout scale: a readout the two-way part fits exactly keeps z finite.
+#: The smallest per-readout scale, absolute and as a share of the sd of ``v − cm`` over all
+#: readouts: where each perturbation has one training row per readout (McFaline: one context
+#: each) ``t`` absorbs every value, the training residual is 0, and an absolute floor alone blew
+#: held-out residuals up ~10^5-fold (validation loss 1e10 measured); a per-readout relative
+#: floor still left 3e6 (readouts constant in training).
 SCALE_FLOOR = 1e-6
+RELATIVE_FLOOR = 0.1
 _MEAN = "_mean"  # the value column of a looked-up table (as in ``baselines``)
 _TABLES = ("context", "effect", "pooled", "scale")
 
@@ -129,10 +135,11 @@ def fit_twoway(train: pl.DataFrame) -> TwoWay:
     rows = rows.join(
         effect.rename({_MEAN: "_t"}), on=keys, how="left", nulls_equal=True, maintain_order="left"
     )
+    floor = max(RELATIVE_FLOOR * float(rows["_d"].std(ddof=0) or 0.0), SCALE_FLOOR)
     scale = (
         rows.group_by(S.READOUT)
         .agg((pl.col("_d") - pl.col("_t")).std(ddof=0).fill_null(0.0).alias(_MEAN))
-        .with_columns(pl.col(_MEAN).clip(lower_bound=SCALE_FLOOR))
+        .with_columns(pl.col(_MEAN).clip(lower_bound=floor))
         .sort(S.READOUT)
     )
     return TwoWay(
