@@ -106,3 +106,25 @@ def test_a_residual_lpm_leaves_an_unseen_perturbation_unsupported() -> None:
     model = get_model("lpm_fast", **SMALL_LPM, max_epochs=1, val_fraction=0, base="twoway")
     model.fit(train)
     assert not model.supported(rows.filter(pl.col("perturbation") == "CRISPRi:G5")).any()
+
+
+def test_a_featurised_residual_lpm_predicts_an_unseen_perturbation_from_the_context_base(
+    tmp_path: Path,
+) -> None:
+    rows = boring_rows()
+    held = pl.col("perturbation") == "CRISPRi:G5"
+    feats = pl.DataFrame(
+        {"symbol": [f"G{i}" for i in range(6)], "f0": np.arange(6, dtype=np.float32)}
+    )
+    feats.write_parquet(tmp_path / "genes.parquet")
+    model = get_model(
+        "lpm_fast", **SMALL_LPM, max_epochs=1, val_fraction=0, base="twoway",
+        perturbation_features=str(tmp_path / "genes.parquet"),
+    )  # fmt: skip
+    model.fit(rows.filter(~held))
+    test = rows.filter(held)
+    assert model.supported(test).all()
+    cm, t, s = model.twoway_.parts(test, unseen_zero=True)
+    assert (t == 0).all()  # t = 0 only because features place it: prediction is cm + s·net
+    net = (model.predict(test) - cm) / s
+    assert np.isfinite(net).all() and not np.allclose(net, 0)
