@@ -75,10 +75,35 @@ def test_twoway_is_a_baseline_that_predicts_cm_plus_t_and_refuses_unseen(tmp_pat
     np.testing.assert_array_equal(again.predict(rows), model.predict(rows))
 
 
-def test_binary_readouts_are_refused_in_one_line() -> None:
-    rows = _table().with_columns(pl.lit("binary").alias("readout_type"))
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def test_a_binary_readout_has_a_logit_base_and_a_probability_prediction() -> None:
+    records = [
+        ("A", "x", None, "B", 1.0),
+        ("A", "x", None, "B", 1.0),
+        ("A", "y", None, "B", 0.0),
+        ("A", "y", None, "B", 1.0),
+        ("B", "x", None, "B", 1.0),
+        ("B", "y", None, "B", 0.0),
+    ]
+    rows = pl.DataFrame(records, schema=_SCHEMA, orient="row").with_columns(
+        pl.lit("binary").alias("readout_type")
+    )
+    # smoothed logits logit((k + 1/2) / (n + 1)): cm[A] = logit(3.5/5), cm[B] = logit(1.5/3) = 0;
+    # groups A x 2.5/3, A y 1.5/3, B x 1.5/2, B y 0.5/2
+    t_x = ((_logit(2.5 / 3) - _logit(0.7)) + (_logit(0.75) - 0.0)) / 2
+    t_y = ((0.0 - _logit(0.7)) + (_logit(0.25) - 0.0)) / 2
+    model = get_model("twoway").fit(rows)
+    cm, t, _ = model.twoway_.parts(rows.head(1).vstack(rows.tail(1)))
+    np.testing.assert_allclose(cm, [_logit(0.7), 0.0])
+    np.testing.assert_allclose(t, [t_x, t_y])
+    expected = [1 / (1 + math.exp(-(0.0 + t_x))), 1 / (1 + math.exp(-(_logit(0.7) + t_y)))]
+    pred = model.predict(rows.filter(pl.col("context") == "B").head(1).vstack(rows[2:3]))
+    np.testing.assert_allclose(pred, expected, rtol=1e-6)
     with pytest.raises(LpmInputError, match="binary"):
-        get_model("twoway").fit(rows)
+        get_model("lpm_fast", **SMALL_LPM, max_epochs=1, base="twoway").fit(rows)
 
 
 @pytest.mark.parametrize("name", ["lpm", "lpm_fast"])

@@ -15,7 +15,11 @@ it is a baseline of its own (``twoway``) and the base an LPM can learn the resid
 
 A perturbation without an effect is never silently "no effect": its rows are unsupported
 unless the caller says that 0 stands for it (an LPM whose perturbation features place it).
-Binary readouts would need a logit-scale base; they are refused in one line for now.
+Binary readouts (``readout_type=binary``): ``cm`` is the logit of the context's smoothed
+perturbed mean, ``logit((k + ½) / (n + 1))``, and ``t`` the mean over ``p``'s (context,
+condition) groups of their smoothed logit minus ``cm``; ``twoway`` predicts ``expit(cm + t)``.
+An LPM's residual base refuses them in one line for now (its network would need the logit base
+as an offset inside its logistic loss).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class TwoWay:
     scale: pl.DataFrame
     keys: list[str]
     pooled_keys: list[str]
+    binary: list[str]  # readouts whose cm and t are on the logit scale
 
     def parts(self, rows: pl.DataFrame, *, unseen_zero: bool = False) -> tuple[np.ndarray, ...]:
         """``(cm, t, s)`` of each row, NaN where absent; ``unseen_zero``: t = 0 for a
@@ -80,7 +85,7 @@ class TwoWay:
         tables = {f"{prefix}{k}": getattr(self, k) for k in _TABLES}
         if self.pooled is None:
             del tables[f"{prefix}pooled"]
-        return tables, {"keys": self.keys, "pooled_keys": self.pooled_keys}
+        return tables, {"keys": self.keys, "pooled_keys": self.pooled_keys, "binary": self.binary}
 
     @classmethod
     def from_tables(
@@ -93,35 +98,67 @@ class TwoWay:
             scale=tables[f"{prefix}scale"],
             keys=list(extra["keys"]),
             pooled_keys=list(extra["pooled_keys"]),
+            binary=list(extra.get("binary", [])),
         )
 
 
-def _refuse_binary(train: pl.DataFrame) -> None:
-    if S.READOUT_TYPE in train.columns:
-        n = train.filter(pl.col(S.READOUT_TYPE).cast(pl.String) == S.BINARY).height
-        if n:
-            raise LpmInputError(
-                None,
-                f"the two-way base does not take binary readouts yet ({n} binary row(s)): "
-                "leave them out, or use base='none'",
-            )
+def _binary_mask(train: pl.DataFrame) -> pl.Series:
+    if S.READOUT_TYPE not in train.columns:
+        return pl.Series([False] * train.height)
+    return (train[S.READOUT_TYPE].cast(pl.String) == S.BINARY).fill_null(False)
 
 
-def fit_twoway(train: pl.DataFrame) -> TwoWay:
-    """The closed-form two-way part of long training rows (see the module docstring)."""
-    _refuse_binary(train)
+def _smoothed_logit(k: pl.Expr, n: pl.Expr) -> pl.Expr:
+    """logit((k + ½) / (n + 1)): finite for all-0 and all-1 groups."""
+    p = (k + 0.5) / (n + 1.0)
+    return (p / (1.0 - p)).log()
+
+
+def _binary_groups(rows: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Binary rows on the logit scale: one row per (context, condition) holding the smoothed
+    logit of its mean, and the context base, the smoothed logit of the context's perturbed mean."""
     rk = [S.CONTEXT, S.READOUT]
+    v = pl.col(S.VALUE).cast(pl.Float64)
     context = (
-        train.filter(pl.col(S.PERTURBATION) != S.CONTROL)
+        rows.filter(pl.col(S.PERTURBATION) != S.CONTROL)
         .group_by(rk)
-        .agg(pl.col(S.VALUE).cast(pl.Float64).mean().alias(_MEAN))
-        .sort(rk)
+        .agg(_smoothed_logit(v.sum(), v.count().cast(pl.Float64)).alias(_MEAN))
     )
+    groups = rows.group_by([S.CONTEXT, *keys]).agg(
+        _smoothed_logit(v.sum(), v.count().cast(pl.Float64)).alias(S.VALUE)
+    )
+    return groups, context
+
+
+def fit_twoway(train: pl.DataFrame, *, binary: bool = False) -> TwoWay:
+    """The closed-form two-way part of long training rows (see the module docstring);
+    ``binary``: take binary readouts, on the logit scale (else they are refused)."""
+    rk = [S.CONTEXT, S.READOUT]
     keys = [S.PERTURBATION, *_profile_keys(train), S.READOUT]
-    rows = _with_keys(train, keys).join(
+    is_bin = _binary_mask(train)
+    if is_bin.any() and not binary:
+        raise LpmInputError(
+            None,
+            f"the two-way base of an LPM does not take binary readouts yet ({is_bin.sum()} "
+            "binary row(s)): leave them out, or use base='none'",
+        )
+    cont = train.filter(~is_bin)
+    v = pl.col(S.VALUE).cast(pl.Float64)
+    context = (
+        cont.filter(pl.col(S.PERTURBATION) != S.CONTROL).group_by(rk).agg(v.mean().alias(_MEAN))
+    )
+    rows = _with_keys(cont, keys).select(S.CONTEXT, *keys, v)
+    bin_readouts: list[str] = []
+    if is_bin.any():
+        groups, bin_context = _binary_groups(_with_keys(train.filter(is_bin), keys), keys)
+        context = pl.concat([context, bin_context])
+        rows = pl.concat([rows, groups.select(rows.columns)])
+        bin_readouts = sorted(bin_context[S.READOUT].unique().to_list())
+    context = context.sort(rk)
+    rows = rows.join(
         context.rename({_MEAN: "_cm"}), on=rk, how="inner", maintain_order="left"
     )  # a context with controls only has no base: its rows are left out
-    rows = rows.with_columns((pl.col(S.VALUE).cast(pl.Float64) - pl.col("_cm")).alias("_d"))
+    rows = rows.with_columns((pl.col(S.VALUE) - pl.col("_cm")).alias("_d"))
     effect = rows.group_by(keys).agg(pl.col("_d").mean().alias(_MEAN))
     pooled_keys = [k for k in keys if k != S.DOSE]
     pooled = None
@@ -149,6 +186,7 @@ def fit_twoway(train: pl.DataFrame) -> TwoWay:
         scale=scale,
         keys=keys,
         pooled_keys=pooled_keys,
+        binary=bin_readouts,
     )
 
 
@@ -167,11 +205,17 @@ class TwoWayModel(LookupModel):
     def _fit(
         self, train: pl.DataFrame, val: pl.DataFrame | None, trainer: TrainerOptions | None
     ) -> None:
-        self.twoway_ = fit_twoway(train)
+        self.twoway_ = fit_twoway(train, binary=True)
 
     def _values(self, rows: pl.DataFrame) -> np.ndarray:
         cm, t, _ = self.twoway_.parts(rows)
-        return cm + t
+        out = cm + t
+        binary = rows[S.READOUT].is_in(self.twoway_.binary).to_numpy()
+        if binary.any():  # the base of a binary readout is a logit: predict a probability
+            from scipy.special import expit
+
+            out[binary] = expit(out[binary])
+        return out
 
     def _known(self) -> dict[str, set[str]]:
         return {
