@@ -452,7 +452,7 @@ class LPMModel(PerturbationModel):
 
             # a stable logistic (no overflow warning), kept inside (0, 1) in float32
             out[:, binary] = np.clip(expit(out[:, binary].astype(np.float64)), _TINY, 1.0 - _TINY)
-        if self.twoway_ is not None:  # the network predicts the standardised residual
+        if getattr(self, "twoway_", None) is not None:  # the net predicts the standardised residual
             base, scale = self._shared("base", rows, self._base)
             out = (base + scale * out).astype(np.float32)
         return out
