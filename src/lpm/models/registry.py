@@ -26,6 +26,7 @@ _BUILTINS: dict[str, str] = {
     "perturbation_mean": "lpm.models.baselines:PerturbationMean",
     "additive": "lpm.models.baselines:Additive",
     "salt": "lpm.models.baselines:Salt",
+    "twoway": "lpm.models.twoway:TwoWayModel",
     "peper": "lpm.models.peper:PeperModel",
     "gene_graph": "lpm.models.gene_graph:GeneGraphModel",
     "precomputed": "lpm.models.precomputed:PrecomputedModel",
@@ -43,6 +44,7 @@ BASELINES: tuple[str, ...] = (
     "perturbation_mean",
     "additive",
     "salt",
+    "twoway",
     "nearest_dose",
     "linear",
 )

@@ -47,6 +47,7 @@ from lpm.models.training import (
     resume_epoch,
     run_fit,
 )
+from lpm.models.twoway import TwoWay, residual_sources
 from lpm.priors.features import FeatureSource, parse_sources
 
 if TYPE_CHECKING:
@@ -74,6 +75,9 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
 }
 
 
+#: What the network learns on top of: ``"none"`` (the values themselves, the published LPM) or
+#: ``"twoway"`` (the standardised residual of the closed-form two-way part, ``lpm.models.twoway``).
+BASES = ("none", "twoway")
 #: The float32 step below 1: binary probabilities stay strictly between 0 and 1.
 _TINY = float(np.finfo(np.float32).epsneg)
 #: Fast mode's batch, in whole profiles (not in the preset's values): a profile costs one MLP
@@ -119,6 +123,7 @@ class LPMModel(PerturbationModel):
         "ensemble": COUNT,
         "val_fraction": FRACTION,
         "seed": SEED,
+        "base": Choice(*BASES),
     }
     memory_params = ("embedding_dim", "hidden", "batch_size", "batch_profiles")
     retired_params: ClassVar[Mapping[str, str]] = {
@@ -150,6 +155,7 @@ class LPMModel(PerturbationModel):
         ensemble: int = 1,
         val_fraction: float = 0.05,
         seed: int = 0,
+        base: str = "none",
     ) -> None:
         self.preset = preset
         self.embedding_dim = embedding_dim
@@ -172,6 +178,7 @@ class LPMModel(PerturbationModel):
         self.ensemble = ensemble
         self.val_fraction = val_fraction
         self.seed = seed
+        self.base = base
 
     # ---- settings -----------------------------------------------------------------------------
     def resolved(self) -> dict[str, Any]:
@@ -218,6 +225,9 @@ class LPMModel(PerturbationModel):
         options = trainer or TrainerOptions()
         if val is None and self.val_fraction > 0 and train.stores and train.holdout is None:
             train, val = train.split_holdout(seed=self.seed, fraction=self.val_fraction)
+        twoway = None
+        if self.base == "twoway":
+            train, val, twoway = residual_sources(train, val, unseen_zero=self._featurised())
         vocab = Vocab.build(train)
         if self.anchor_controls and S.CONTROL not in vocab.perturbation_index:
             vocab = vocab.with_control()  # stores without control rows: anchored all the same
@@ -240,6 +250,7 @@ class LPMModel(PerturbationModel):
         self.feature_sources_ = {k: [asdict(x) for x in v] for k, v in sources.items()}
         self.states_ = states
         self.history_ = history
+        self.twoway_ = twoway
 
     def _network_config(
         self, vocab: Vocab, blocks: dict[str, list[Block]], *, member_conditions: bool = False
@@ -363,8 +374,20 @@ class LPMModel(PerturbationModel):
 
         return Extension.of(self.vocab_, self.feature_sources(), rows)
 
+    def _featurised(self) -> bool:
+        """Whether perturbation features place perturbations never seen in training."""
+        return bool(self.feature_sources().get("member"))
+
+    def _base(self, rows: pl.DataFrame) -> tuple[np.ndarray, ...]:
+        """``(cm + t, s)`` of each row under ``base="twoway"`` (NaN where absent)."""
+        cm, t, s = self.twoway_.parts(rows, unseen_zero=self._featurised())
+        return cm + t, s
+
     def _supported(self, rows: pl.DataFrame) -> np.ndarray:
-        return self._unseen(rows).vocab.supported(rows)
+        ok = self._unseen(rows).vocab.supported(rows)
+        if getattr(self, "twoway_", None) is not None:
+            ok &= ~np.isnan(self._shared("base", rows, self._base)[0])
+        return ok
 
     def _known(self) -> dict[str, set[str]]:
         return self.vocab_.known()
@@ -429,6 +452,9 @@ class LPMModel(PerturbationModel):
 
             # a stable logistic (no overflow warning), kept inside (0, 1) in float32
             out[:, binary] = np.clip(expit(out[:, binary].astype(np.float64)), _TINY, 1.0 - _TINY)
+        if getattr(self, "twoway_", None) is not None:  # the net predicts the standardised residual
+            base, scale = self._shared("base", rows, self._base)
+            out = (base + scale * out).astype(np.float32)
         return out
 
     def _predict(self, rows: pl.DataFrame) -> np.ndarray:
@@ -452,7 +478,11 @@ class LPMModel(PerturbationModel):
             "members": len(self.states_),
             "feature_sources": self.feature_sources_,
         }
-        return arrays, self.vocab_.to_tables(), extra
+        tables = self.vocab_.to_tables()
+        if self.twoway_ is not None:
+            more, extra["twoway"] = self.twoway_.to_tables("twoway_")
+            tables.update(more)
+        return arrays, tables, extra
 
     def _set_state(
         self, arrays: dict[str, np.ndarray], tables: dict[str, pl.DataFrame], extra: dict[str, Any]
@@ -461,6 +491,11 @@ class LPMModel(PerturbationModel):
         self.network_config_ = dict(extra["network"])
         self.feature_sources_ = dict(extra.get("feature_sources", {}))
         self.history_ = list(extra["history"])
+        self.twoway_ = (
+            TwoWay.from_tables(tables, extra["twoway"], "twoway_")
+            if self.base == "twoway"
+            else None
+        )
         self.states_ = [
             {name.split("/", 1)[1]: v for name, v in arrays.items() if name.startswith(f"m{k}/")}
             for k in range(int(extra["members"]))
