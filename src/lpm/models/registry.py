@@ -31,6 +31,7 @@ _BUILTINS: dict[str, str] = {
     "precomputed": "lpm.models.precomputed:PrecomputedModel",
     "nearest_dose": "lpm.models.nearest_dose:NearestDose",
     "linear": "lpm.models.linear:LinearModel",
+    "low_rank": "lpm.models.low_rank:LowRankModel",
     "lpm": "lpm.models.lpm.model:LPMModel",
     "lpm_fast": "lpm.models.lpm.model:LPMFastModel",
     "lpm_ame": "lpm.models.ame:AttentiveMixtureModel",
@@ -45,6 +46,7 @@ BASELINES: tuple[str, ...] = (
     "salt",
     "nearest_dose",
     "linear",
+    "low_rank",
 )
 
 _MODELS: Registry[type[PerturbationModel]] = Registry(
