@@ -136,7 +136,7 @@ class LowRankModel(PerturbationModel):
     def __init__(
         self,
         *,
-        ranks: list[int] = [0, 1, 2, 4, 8, 16, 32],  # noqa: B006 (never mutated; saved as given)
+        ranks: list[int] = [0, 1, 2, 4, 8, 16, 32, 64],  # noqa: B006 (never mutated; saved as given)
         ridges: list[float] = [0.01, 0.1],  # noqa: B006
         max_iter: int = 100,
         tol: float = 1e-5,
