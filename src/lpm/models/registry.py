@@ -32,6 +32,7 @@ _BUILTINS: dict[str, str] = {
     "precomputed": "lpm.models.precomputed:PrecomputedModel",
     "nearest_dose": "lpm.models.nearest_dose:NearestDose",
     "linear": "lpm.models.linear:LinearModel",
+    "low_rank": "lpm.models.low_rank:LowRankModel",
     "lpm": "lpm.models.lpm.model:LPMModel",
     "lpm_fast": "lpm.models.lpm.model:LPMFastModel",
     "lpm_ame": "lpm.models.ame:AttentiveMixtureModel",
@@ -47,6 +48,7 @@ BASELINES: tuple[str, ...] = (
     "twoway",
     "nearest_dose",
     "linear",
+    "low_rank",
 )
 
 _MODELS: Registry[type[PerturbationModel]] = Registry(
