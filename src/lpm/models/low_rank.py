@@ -82,16 +82,17 @@ def _als(t: _Table, rank: int, ridge: float, *, max_iter: int, tol: float,
 
     Returns (a: C × R, b: P × R, U: P × k, V: C × R × k)."""
     n_p, n_c, n_r = t.y.shape
-    m = t.mask
+    m: np.ndarray = np.asarray(t.mask)
     rng = np.random.default_rng(seed)
     u = rng.normal(scale=0.1, size=(n_p, rank))
     v = rng.normal(scale=0.1, size=(n_c, n_r, rank))
-    a, b = np.zeros((n_c, n_r)), np.zeros((n_p, n_r))
+    a: np.ndarray = np.zeros((n_c, n_r))
+    b: np.ndarray = np.zeros((n_p, n_r))
     uv = np.zeros_like(t.y)
     y = t.y.copy()
     fill = bool((t.seen != (m[:, :, None] > 0)).any())
-    per_c = np.maximum(m.sum(0), 1.0)[:, None]  # profiles observed in each context
-    per_p = np.maximum(m.sum(1), 1.0)[:, None]  # contexts observed for each profile
+    per_c: np.ndarray = np.maximum(m.sum(0), 1.0)[:, None]  # profiles observed in each context
+    per_p: np.ndarray = np.maximum(m.sum(1), 1.0)[:, None]  # contexts observed for each profile
     eye = np.eye(rank)
     last = np.inf
     for _ in range(max_iter):
@@ -177,6 +178,7 @@ class LowRankModel(PerturbationModel):
             inner, held = self._hold_out(data)
             grid = self._grid(_Table(inner, *vocab, self.scale_), held)
         else:
+            assert held is not None
             grid = self._grid(table, held)
         scores = pl.DataFrame(
             [(k, lam, err) for k, lam, err, _ in grid],
@@ -187,7 +189,10 @@ class LowRankModel(PerturbationModel):
         self.rank_, self.ridge_ = int(grid[best][0]), float(grid[best][1])
         self.val_scores_ = scores
         fit = self._als(table, self.rank_, self.ridge_) if refit else grid[best][3]
-        self.context_bias_, self.profile_bias_, self.u_, self.v_ = fit
+        self.context_bias_: np.ndarray = fit[0]
+        self.profile_bias_: np.ndarray = fit[1]
+        self.u_: np.ndarray = fit[2]
+        self.v_: np.ndarray = fit[3]
 
     def _als(self, table: _Table, rank: int, ridge: float) -> tuple[np.ndarray, ...]:
         return _als(table, rank, ridge, max_iter=self.max_iter, tol=self.tol, seed=self.seed)

@@ -172,7 +172,8 @@ def fit_twoway(train: pl.DataFrame, *, binary: bool = False) -> TwoWay:
     rows = rows.join(
         effect.rename({_MEAN: "_t"}), on=keys, how="left", nulls_equal=True, maintain_order="left"
     )
-    floor = max(RELATIVE_FLOOR * float(rows["_d"].std(ddof=0) or 0.0), SCALE_FLOOR)
+    spread = rows["_d"].cast(pl.Float64).std(ddof=0)
+    floor = max(RELATIVE_FLOOR * (float(spread) if isinstance(spread, float) else 0.0), SCALE_FLOOR)
     scale = (
         rows.group_by(S.READOUT)
         .agg((pl.col("_d") - pl.col("_t")).std(ddof=0).fill_null(0.0).alias(_MEAN))

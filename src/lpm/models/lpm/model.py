@@ -380,6 +380,7 @@ class LPMModel(PerturbationModel):
 
     def _base(self, rows: pl.DataFrame) -> tuple[np.ndarray, ...]:
         """``(cm + t, s)`` of each row under ``base="twoway"`` (NaN where absent)."""
+        assert self.twoway_ is not None, "base='twoway' fits the two-way part first"
         cm, t, s = self.twoway_.parts(rows, unseen_zero=self._featurised())
         return cm + t, s
 
