@@ -313,11 +313,15 @@ def replicates(keys: pd.DataFrame) -> npt.NDArray[np.int64]:
     return np.asarray(counts.to_numpy(), dtype=np.int64)
 
 
-def measured(frame: pl.DataFrame, path: Any, notes: dict[str, Any], nan_cells: int) -> pl.DataFrame:
-    """Leave out the rows whose value is NaN (a cell the file did not measure) and count them."""
+def measured(
+    frame: pl.DataFrame, path: Any, notes: dict[str, Any], nan_cells: int | None = None
+) -> pl.DataFrame:
+    """Leave out the rows whose value is NaN (a cell the file did not measure) and count them.
+
+    ``nan_cells`` defaults to the rows left out (one row per cell of a wide matrix)."""
     keep = frame.filter(pl.col(S.VALUE).is_not_nan())
     notes["unmeasured"] = {
-        "nan_cells": nan_cells,
+        "nan_cells": frame.height - keep.height if nan_cells is None else nan_cells,
         "rows_dropped": frame.height - keep.height,
         "rule": "a NaN cell of a wide matrix is a measurement not made: its row is left out",
     }

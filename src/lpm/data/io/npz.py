@@ -16,6 +16,7 @@ import numpy.typing as npt
 import polars as pl
 
 from lpm.data import schema as S
+from lpm.data.io import _plates as P
 from lpm.data.io._naming import cell_line_of, dataset_of, typed_symbols
 from lpm.data.io.base import IngestOptions, IngestResult
 from lpm.data.validate import require_unique_keys
@@ -96,19 +97,6 @@ def _refuse_inf(
         )
 
 
-def _measured(full: pl.DataFrame, path: Path, notes: dict[str, Any]) -> pl.DataFrame:
-    """The rows whose cell was measured: a NaN cell is left out and counted in the notes."""
-    df = full.filter(pl.col(S.VALUE).is_not_nan())
-    notes["unmeasured"] = {
-        "nan_cells": full.height - df.height,
-        "rows_dropped": full.height - df.height,
-        "rule": "a NaN cell of the effect matrix is a measurement not made: its row is left out",
-    }
-    if df.height == 0:
-        raise LpmInputError(path, "array 'effects' is NaN everywhere (nothing was measured)")
-    return df
-
-
 def read_effect_matrix_npz(path: Path, options: IngestOptions) -> IngestResult:
     """A per-perturbation effect matrix in NPZ form -> long ``delta`` rows.
 
@@ -168,7 +156,7 @@ def read_effect_matrix_npz(path: Path, options: IngestOptions) -> IngestResult:
     n_cells = arrays.get("n_cells")
     if n_cells is not None and n_cells.shape == (n_t,):
         cols[S.N_CELLS] = pl.Series(n_cells.astype(np.int32)).gather(rows)
-    df = _measured(pl.DataFrame(cols), path, notes).with_columns(
+    df = P.measured(pl.DataFrame(cols), path, notes).with_columns(
         pl.lit(dataset).alias(S.DATASET),
         pl.lit("delta").alias(S.READOUT_TYPE),
     )

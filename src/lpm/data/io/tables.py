@@ -26,6 +26,7 @@ import polars as pl
 
 from lpm.data import members
 from lpm.data import schema as S
+from lpm.data.io import _plates as P
 from lpm.data.io._naming import cell_line_of, dataset_of, file_stem, typed_symbols
 from lpm.data.io.base import IngestOptions, IngestResult
 from lpm.data.io.symbol_tables import as_text
@@ -372,16 +373,7 @@ def _wide(
         cols[S.N_CELLS] = _numeric(df[n_cells_col], path, n_cells_col).gather(rows)
     if context_col:
         cols[_CONTEXT] = _strings(df[context_col], path, context_col).gather(rows)
-    full = pl.DataFrame(cols)
-    measured = full.filter(pl.col(S.VALUE).is_not_nan())
-    notes["unmeasured"] = {
-        "nan_cells": full.height - measured.height,
-        "rows_dropped": full.height - measured.height,
-        "rule": "an empty or NaN cell of a wide matrix is a measurement not made: its row is left out",
-    }
-    if measured.height == 0:
-        raise LpmInputError(path, "every readout cell is empty or NaN (nothing was measured)")
-    return measured
+    return P.measured(pl.DataFrame(cols), path, notes)
 
 
 def _finish(
